@@ -1,0 +1,143 @@
+"""The exceptions jupyter-workflows raises, all under one root.
+
+    WorkflowError
+    ├── DefinitionError            a workflow file cannot be used as written
+    │   └── ValidationError        one or more located problems (``.problems``)
+    ├── ExpressionError            a ``${...}`` template or a condition does not parse
+    ├── TaskTypeNotImplemented     a modelled task type that cannot run yet
+    ├── TaskFailed                 a task ended unsuccessfully (``.task_id``, ``.exit_code``)
+    ├── StoreError                 the execution history cannot be read or written
+    │   ├── ExecutionNotFound      no execution has that id (or prefix)
+    │   └── AmbiguousExecutionId   a prefix matches several executions
+    └── ConfigError                ``workflows/config.json`` is unusable
+
+Cancellation is not here on purpose: the engine uses ``asyncio.CancelledError`` (a
+``BaseException``), so ``except Exception`` in user-facing code cannot swallow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class WorkflowError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located finding of validation: where it is and what was expected."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    task_id: str | None = None
+    field: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def location(self) -> str:
+        parts = []
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            parts.append(where)
+        if self.task_id:
+            parts.append(f"task '{self.task_id}'")
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "task_id": self.task_id,
+            "field": self.field,
+        }
+
+
+class DefinitionError(WorkflowError):
+    """A workflow definition cannot be used as written (missing file, unreadable, ...)."""
+
+
+class ValidationError(DefinitionError):
+    """A definition has problems; ``problems`` lists every one, each with its place."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        errors = [p for p in problems if p.is_error]
+        lines = "\n".join(f"  {p}" for p in errors)
+        super().__init__(f"{len(errors)} problem(s) in the workflow definition:\n{lines}")
+
+
+class ExpressionError(WorkflowError):
+    """A ``${...}`` template or a condition that does not parse."""
+
+    def __init__(self, message: str, expression: str, position: int | None = None):
+        self.expression = expression
+        self.position = position
+        self.reason = message
+        where = f" at position {position}" if position is not None else ""
+        super().__init__(f"{message}{where} in {expression!r}")
+
+
+class TaskTypeNotImplemented(WorkflowError):
+    """A task type the model knows but this version cannot execute yet."""
+
+    def __init__(self, task_type: str):
+        self.task_type = task_type
+        super().__init__(
+            f"task type '{task_type}' is not implemented yet: the definition validates, "
+            "but this version of jupyter-workflows cannot run it"
+        )
+
+
+@dataclass
+class TaskFailed(WorkflowError):
+    """A task ended without success."""
+
+    task_id: str
+    exit_code: int | None = None
+    reason: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        code = f" (exit code {self.exit_code})" if self.exit_code is not None else ""
+        return f"task '{self.task_id}' failed{code}: {self.reason}".rstrip(": ")
+
+
+class StoreError(WorkflowError):
+    """The execution history cannot be read or written."""
+
+
+class ExecutionNotFound(StoreError):
+    def __init__(self, execution_id: str):
+        self.execution_id = execution_id
+        super().__init__(f"no execution with id '{execution_id}'")
+
+
+class AmbiguousExecutionId(StoreError):
+    def __init__(self, prefix: str, matches: list[str]):
+        self.prefix = prefix
+        self.matches = matches
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        super().__init__(f"execution id prefix '{prefix}' matches {len(matches)} executions: {shown}")
+
+
+class ConfigError(WorkflowError):
+    """``workflows/config.json`` cannot be read or has bad values."""

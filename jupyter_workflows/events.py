@@ -1,0 +1,129 @@
+"""Typed events: the one stream a run produces.
+
+The engine emits them; the journal, the DuckDB index, the console renderer, the notebook
+widget, the alert rules and the lab panel consume them. Keeping them at the bottom floor means
+no consumer imports the engine.
+
+Each event flattens to one JSON object per journal line (``to_dict``). Field names are shared
+across kinds on purpose (``task_id``, ``status``, ``exit_code``, ...) so the store can read a
+journal as one table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+
+def now() -> float:
+    """Wall-clock time as epoch seconds; events carry this, the store converts it."""
+    return time.time()
+
+
+@dataclass(slots=True, kw_only=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    execution_id: str
+    at: float = field(default_factory=now)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["kind"] = self.kind
+        return data
+
+
+@dataclass(slots=True, kw_only=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    workflow: str
+    version: str | None = None
+    file: str | None = None
+    project_root: str | None = None
+    trigger: str = "manual"
+    pid: int = 0
+    host: str = ""
+    # Start time of the runner process (from /proc) so a reused pid is not taken for the owner.
+    pid_start: str | None = None
+    # [{id, name, type, depends_on, parent}] so consumers can draw the DAG before tasks start.
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskStarted(Event):
+    kind: ClassVar[str] = "task_started"
+    task_id: str
+    name: str | None = None
+    type: str = "shell"
+    parent: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class AttemptStarted(Event):
+    kind: ClassVar[str] = "attempt_started"
+    task_id: str
+    attempt: int
+
+
+@dataclass(slots=True, kw_only=True)
+class OutputLine(Event):
+    kind: ClassVar[str] = "output"
+    task_id: str
+    attempt: int
+    stream: str  # "stdout" or "stderr"
+    line: str
+
+
+@dataclass(slots=True, kw_only=True)
+class AttemptEnded(Event):
+    kind: ClassVar[str] = "attempt_ended"
+    task_id: str
+    attempt: int
+    status: str
+    started_at: float
+    exit_code: int | None = None
+    error: str | None = None
+    # Seconds until the next attempt starts, or None when this was the last one.
+    retry_in: float | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskEnded(Event):
+    kind: ClassVar[str] = "task_ended"
+    task_id: str
+    status: str
+    started_at: float | None = None
+    exit_code: int | None = None
+    result: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    attempts: int = 0
+    name: str | None = None
+    type: str | None = None
+    parent: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class RunEnded(Event):
+    kind: ClassVar[str] = "run_ended"
+    status: str
+    error: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (RunStarted, TaskStarted, AttemptStarted, OutputLine, AttemptEnded, TaskEnded, RunEnded)
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its journal form (unknown keys, such as ``seq``, are ignored)."""
+    cls = EVENT_TYPES[data["kind"]]
+    names = cls.__dataclass_fields__
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class EventSink(Protocol):
+    """Anything that receives events. Called synchronously on the engine's loop: keep it cheap."""
+
+    def __call__(self, event: Event) -> None: ...

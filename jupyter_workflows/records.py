@@ -1,0 +1,207 @@
+"""What a run looked like: executions, tasks and attempts, folded from events.
+
+The engine keeps one ``Execution`` up to date as it emits events; the store rebuilds the same
+objects from its tables. Both sides use ``Execution.apply`` so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import (
+    AttemptEnded,
+    AttemptStarted,
+    Event,
+    OutputLine,
+    RunEnded,
+    RunStarted,
+    TaskEnded,
+    TaskStarted,
+)
+from .states import State
+
+
+@dataclass
+class Attempt:
+    number: int
+    status: State = State.RUNNING
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "status": str(self.status),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration": self.duration,
+            "exit_code": self.exit_code,
+            "error": self.error,
+        }
+
+
+@dataclass
+class TaskRecord:
+    id: str
+    name: str | None = None
+    type: str = "shell"
+    parent: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    status: State = State.PENDING
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    result: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    # Last lines of output, kept by the engine for messages; the store keeps every line.
+    log_tail: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "parent": self.parent,
+            "depends_on": list(self.depends_on),
+            "status": str(self.status),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration": self.duration,
+            "exit_code": self.exit_code,
+            "result": self.result,
+            "outputs": self.outputs,
+            "error": self.error,
+            "attempts": [a.to_dict() for a in self.attempts],
+        }
+
+
+LOG_TAIL_LINES = 20
+
+
+@dataclass
+class Execution:
+    id: str
+    workflow: str
+    status: State = State.PENDING
+    version: str | None = None
+    file: str | None = None
+    project_root: str | None = None
+    trigger: str = "manual"
+    started_at: float | None = None
+    ended_at: float | None = None
+    error: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is State.SUCCEEDED
+
+    def task(self, task_id: str) -> TaskRecord:
+        return self.tasks[task_id]
+
+    def _task(self, task_id: str) -> TaskRecord:
+        record = self.tasks.get(task_id)
+        if record is None:
+            record = self.tasks[task_id] = TaskRecord(id=task_id)
+        return record
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into this record."""
+        if isinstance(event, OutputLine):
+            tail = self._task(event.task_id).log_tail
+            tail.append(event.line)
+            if len(tail) > LOG_TAIL_LINES:
+                del tail[0]
+        elif isinstance(event, AttemptStarted):
+            task = self._task(event.task_id)
+            task.attempts.append(Attempt(number=event.attempt, started_at=event.at))
+        elif isinstance(event, AttemptEnded):
+            task = self._task(event.task_id)
+            attempt = next((a for a in task.attempts if a.number == event.attempt), None)
+            if attempt is None:
+                attempt = Attempt(number=event.attempt, started_at=event.started_at)
+                task.attempts.append(attempt)
+            attempt.status = State(event.status)
+            attempt.ended_at = event.at
+            attempt.exit_code = event.exit_code
+            attempt.error = event.error
+        elif isinstance(event, TaskStarted):
+            task = self._task(event.task_id)
+            task.status = State.RUNNING
+            task.started_at = event.at
+            task.name = event.name or task.name
+            task.type = event.type
+            task.parent = event.parent
+        elif isinstance(event, TaskEnded):
+            task = self._task(event.task_id)
+            task.status = State(event.status)
+            task.started_at = event.started_at if event.started_at is not None else task.started_at
+            task.ended_at = event.at
+            task.exit_code = event.exit_code
+            task.result = event.result
+            task.outputs = dict(event.outputs or {})
+            task.error = event.error
+            task.name = event.name or task.name
+            task.type = event.type or task.type
+            task.parent = event.parent if event.parent is not None else task.parent
+        elif isinstance(event, RunStarted):
+            self.status = State.RUNNING
+            self.workflow = event.workflow
+            self.version = event.version
+            self.file = event.file
+            self.project_root = event.project_root
+            self.trigger = event.trigger
+            self.started_at = event.at
+            self.pid = event.pid
+            self.host = event.host
+            for spec in event.tasks:
+                task = self._task(spec["id"])
+                task.name = spec.get("name")
+                task.type = spec.get("type", task.type)
+                task.parent = spec.get("parent")
+                task.depends_on = list(spec.get("depends_on") or [])
+        elif isinstance(event, RunEnded):
+            self.status = State(event.status)
+            self.ended_at = event.at
+            self.error = event.error
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "version": self.version,
+            "status": str(self.status),
+            "file": self.file,
+            "project_root": self.project_root,
+            "trigger": self.trigger,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration": self.duration,
+            "error": self.error,
+            "tasks": [t.to_dict() for t in self.tasks.values()],
+        }
