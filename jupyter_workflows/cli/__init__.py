@@ -1,0 +1,197 @@
+"""The ``workflow`` command (also ``jupyter workflows``).
+
+Exit codes: 0 success, 1 a run failed (or validation found errors), 2 bad input (invalid
+definition, unknown file, bad option), 130 interrupted. Heavy modules are imported inside the
+commands that need them so that ``workflow validate`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .options import parse_env_pairs
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn our errors into one clear line and an exit code: no traceback for bad input."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..errors import ExecutionNotFound, StoreError, ValidationError, WorkflowError
+
+        try:
+            return func(*args, **kwargs)
+        except ValidationError as exc:
+            from .render import print_problems
+
+            print_problems(exc.problems)
+            sys.exit(EXIT_USAGE)
+        except ExecutionNotFound as exc:
+            _fail(str(exc), EXIT_FAILED)
+        except StoreError as exc:
+            _fail(str(exc), EXIT_FAILED)
+        except WorkflowError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="WORKFLOW_PROJECT_ROOT",
+    default=None,
+    help="Where relative paths in workflows resolve and history is kept (default: current dir).",
+)
+@click.version_option(package_name="jupyter-workflows")
+@click.pass_context
+def main(ctx: click.Context, project_root: Path | None) -> None:
+    """Load, validate and run workflows; query their history."""
+    root = (project_root or Path(os.getcwd())).resolve()
+    if not root.is_dir():
+        _fail(f"project root {root} is not a directory")
+    ctx.obj = root
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--env", "env_pairs", multiple=True, help="K=V[,K2=V2]: values for ${env.K}.")
+@click.option("--max-parallel", type=click.IntRange(min=1), default=None)
+@click.option("--dry-run", is_flag=True, help="Print the plan without running anything.")
+@click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
+@click.pass_obj
+@friendly_errors
+def run(
+    root: Path, file: Path, env_pairs: tuple[str, ...], max_parallel: int | None, dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Run a workflow file."""
+    from ..engine.orchestrator import WorkflowOrchestrator
+    from ..states import State
+
+    try:
+        env = parse_env_pairs(env_pairs)
+    except ValueError as exc:
+        _fail(str(exc))
+    orchestrator = WorkflowOrchestrator(root)
+    if dry_run:
+        from .plan import print_plan
+
+        workflow, _ = orchestrator.load(file)
+        print_plan(workflow, env)
+        return
+    from .render import make_renderer
+
+    renderer = make_renderer(quiet=as_json)
+    orchestrator.sinks.append(renderer)
+    execution = orchestrator.execute(file, env=env, max_parallel=max_parallel)
+    renderer.close(execution)
+    if as_json:
+        click.echo(json.dumps(execution.to_dict(), default=str, indent=2))
+    if execution.status is State.CANCELLED:
+        sys.exit(EXIT_INTERRUPTED)
+    if execution.status is not State.SUCCEEDED:
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def validate(files: tuple[Path, ...], as_json: bool) -> None:
+    """Check workflow files; report every problem with its place."""
+    from ..loader import validate_file
+
+    reports = [validate_file(path) for path in files]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        from .render import print_problems
+
+        for report in reports:
+            if report.problems:
+                print_problems(report.problems)
+            if report.ok:
+                note = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
+                click.echo(f"{report.source}: valid{note}")
+    if not all(r.ok for r in reports):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of workflow files (for editors)."""
+    from ..model import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--workflow", "workflow_name", default=None, help="Only this workflow.")
+@click.option("--status", default=None, help="Only runs that ended in this state.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly_errors
+def history(
+    root: Path, limit: int, workflow_name: str | None, status: str | None, as_json: bool
+) -> None:
+    """List recent executions, newest first."""
+    from .render import print_history
+
+    store = _store(root)
+    rows = store.history(limit=limit, workflow=workflow_name, status=status)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], default=str, indent=2))
+    else:
+        print_history(rows)
+
+
+@main.command()
+@click.argument("execution_id")
+@click.option("--logs", "log_lines", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Last log lines to show per task.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly_errors
+def status(root: Path, execution_id: str, log_lines: int, as_json: bool) -> None:
+    """Show one execution: tasks, attempts, durations, exit codes, last log lines."""
+    from .render import print_execution
+
+    execution = _store(root).get_execution(execution_id, logs=log_lines)
+    if as_json:
+        click.echo(json.dumps(execution.to_dict(), default=str, indent=2))
+    else:
+        print_execution(execution, log_lines)
+
+
+def _store(root: Path) -> Any:
+    from ..store import ExecutionStore, default_store_path
+
+    return ExecutionStore(default_store_path(root))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,234 @@
+"""Terminal output: run progress (a consumer of the event stream), history and status tables.
+
+Progress is plain lines when stdout is not a terminal (cron, CI, pipes) and a live rich table
+on a terminal. Rich is imported only when something is drawn with it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from ..durations import format_duration
+from ..errors import Problem
+from ..events import AttemptEnded, Event, OutputLine, RunEnded, RunStarted, TaskEnded, TaskStarted
+from ..records import Execution
+from ..states import State
+
+ICONS = {
+    "pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "timed_out": "⏱",
+    "cancelled": "■", "skipped": "-", "crashed": "☠",
+}  # fmt: skip
+COLORS = {
+    "pending": "dim", "running": "cyan", "succeeded": "green", "failed": "red",
+    "timed_out": "red", "cancelled": "yellow", "skipped": "dim", "crashed": "magenta",
+}  # fmt: skip
+
+
+def print_problems(problems: Iterable[Problem], stream: TextIO | None = None) -> None:
+    out = stream or sys.stderr
+    for problem in problems:
+        print(f"{problem.severity}: {problem}", file=out)
+
+
+class PlainRenderer:
+    """One line per event worth telling, for logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.out = stream or sys.stdout
+        self.live_tasks: set[str] = set()
+        self.show_all_output = False
+
+    def __call__(self, event: Event) -> None:
+        line = self.describe(event)
+        if line is not None:
+            print(line, file=self.out, flush=True)
+
+    def describe(self, event: Event) -> str | None:
+        if isinstance(event, OutputLine):
+            if self.show_all_output or event.task_id in self.live_tasks:
+                return f"  {event.task_id} | {event.line}"
+            return None
+        if isinstance(event, TaskStarted):
+            return f"{ICONS['running']} {event.task_id} started"
+        if isinstance(event, AttemptEnded) and event.retry_in is not None:
+            return (
+                f"↻ {event.task_id} attempt {event.attempt} {event.status}: {event.error}; "
+                f"retrying in {format_duration(event.retry_in)}"
+            )
+        if isinstance(event, TaskEnded):
+            return _task_line(event)
+        if isinstance(event, RunStarted):
+            self.live_tasks = {t["id"] for t in event.tasks if t.get("live_output")}
+            return f"workflow '{event.workflow}' started (execution {event.execution_id})"
+        return None
+
+    def close(self, execution: Execution) -> None:
+        for line in summary_lines(execution):
+            print(line, file=self.out, flush=True)
+
+
+def _task_line(event: TaskEnded) -> str:
+    took = f" in {format_duration(event.at - event.started_at)}" if event.started_at else ""
+    text = f"{ICONS.get(event.status, '?')} {event.task_id} {event.status}{took}"
+    if event.error and event.status != "succeeded":
+        text += f": {event.error}"
+    return text
+
+
+def summary_lines(execution: Execution) -> list[str]:
+    lines = []
+    for task in execution.tasks.values():
+        if task.status.is_failure and task.log_tail:
+            lines.append(f"--- last output of {task.id} ---")
+            lines.extend(f"  {line}" for line in task.log_tail[-10:])
+    counts: dict[str, int] = {}
+    for task in execution.tasks.values():
+        counts[str(task.status)] = counts.get(str(task.status), 0) + 1
+    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines.append(
+        f"workflow '{execution.workflow}' {execution.status} in "
+        f"{format_duration(execution.duration)} ({tally}); execution {execution.id}"
+    )
+    return lines
+
+
+class NullRenderer:
+    def __call__(self, event: Event) -> None:
+        pass
+
+    def close(self, execution: Execution) -> None:
+        pass
+
+
+class LiveRenderer:
+    """A rich live table of the tasks, with live_output lines printed above it."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self.execution: Execution | None = None
+        self.live = Live(console=self.console, refresh_per_second=8, transient=False)
+        self.plain = PlainRenderer()
+        self.started = time.monotonic()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.execution = Execution(id=event.execution_id, workflow=event.workflow)
+            self.live.start()
+        if self.execution is not None:
+            self.execution.apply(event)
+        if isinstance(event, OutputLine):
+            line = self.plain.describe(event)
+            if line is not None:
+                self.live.console.print(line, markup=False, highlight=False)
+        elif isinstance(event, AttemptEnded) and event.retry_in is not None:
+            self.live.console.print(self.plain.describe(event), markup=False)
+        elif isinstance(event, RunStarted):
+            self.plain.describe(event)  # learns which tasks stream their output
+        if isinstance(event, RunEnded):
+            self.live.update(self._table(), refresh=True)
+            self.live.stop()
+        elif not isinstance(event, OutputLine):
+            self.live.update(self._table())
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        assert self.execution is not None
+        table = Table(title=f"{self.execution.workflow}  ·  {self.execution.id}", title_justify="left")
+        for column in ("", "task", "state", "attempts", "time", "detail"):
+            table.add_column(column)
+        clock = time.time()
+        for task in self.execution.tasks.values():
+            state = str(task.status)
+            elapsed = task.duration
+            if task.status is State.RUNNING and task.started_at:
+                elapsed = clock - task.started_at
+            detail = task.error or "" if task.status is not State.SUCCEEDED else ""
+            table.add_row(
+                ICONS.get(state, "?"),
+                task.name or task.id,
+                f"[{COLORS.get(state, '')}]{state}[/]",
+                str(len(task.attempts) or ""),
+                format_duration(elapsed) if elapsed is not None else "",
+                detail[:80],
+            )
+        return table
+
+    def close(self, execution: Execution) -> None:
+        if self.live.is_started:
+            self.live.stop()
+        for line in summary_lines(execution):
+            self.console.print(line, markup=False, highlight=False)
+
+
+def make_renderer(quiet: bool = False) -> Any:
+    if quiet:
+        return NullRenderer()
+    if sys.stdout.isatty():
+        return LiveRenderer()
+    return PlainRenderer()
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (int, float)):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+    return str(value.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def print_history(rows: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not rows:
+        console.print("no executions recorded yet")
+        return
+    table = Table()
+    for column in ("execution", "workflow", "status", "started", "duration", "tasks"):
+        table.add_column(column)
+    for row in rows:
+        duration = row.duration_ms / 1000 if row.duration_ms is not None else None
+        failed = f" ({row.failed_tasks} failed)" if row.failed_tasks else ""
+        table.add_row(
+            row.id[:8], row.workflow, f"[{COLORS.get(row.status, '')}]{row.status}[/]",
+            _when(row.started_at), format_duration(duration), f"{row.task_count}{failed}",
+        )  # fmt: skip
+    console.print(table)
+
+
+def print_execution(execution: Execution, log_lines: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]{execution.workflow}[/]  {execution.id}\n"
+        f"status: [{COLORS.get(str(execution.status), '')}]{execution.status}[/]   "
+        f"started: {_when(execution.started_at)}   duration: {format_duration(execution.duration)}"
+        + (f"\nerror: {execution.error}" if execution.error else "")
+    )
+    table = Table()
+    for column in ("task", "type", "status", "attempts", "duration", "exit", "error"):
+        table.add_column(column)
+    for task in execution.tasks.values():
+        state = str(task.status)
+        table.add_row(
+            task.id, task.type, f"[{COLORS.get(state, '')}]{state}[/]", str(len(task.attempts)),
+            format_duration(task.duration), "" if task.exit_code is None else str(task.exit_code),
+            (task.error or "")[:80],
+        )  # fmt: skip
+    console.print(table)
+    if log_lines:
+        for task in execution.tasks.values():
+            if task.log_tail:
+                console.print(f"[bold]--- {task.id}: last {len(task.log_tail)} line(s) ---[/]")
+                for line in task.log_tail:
+                    console.print(f"  {line}", markup=False, highlight=False)

@@ -1,0 +1,129 @@
+"""``WorkflowOrchestrator``: load a workflow, run it, record it. The API every surface uses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..model import Workflow
+from ..records import Execution
+from .run import WorkflowRun
+from .sync import run_sync
+
+
+class WorkflowOrchestrator:
+    """Runs workflows and records them in the execution store.
+
+    ``project_root`` is where relative paths in workflows resolve (default: the current
+    directory). ``store`` is an ``ExecutionStore``; by default the one configured in
+    ``workflows/config.json`` under the project root. ``record=False`` runs without a history.
+    """
+
+    def __init__(
+        self,
+        project_root: str | Path | None = None,
+        *,
+        store: Any = None,
+        record: bool = True,
+        sinks: Iterable[Any] = (),
+        kill_grace: float = 5.0,
+    ):
+        self.project_root = Path(project_root or os.getcwd()).resolve()
+        self._store = store
+        self.record = record
+        self.sinks = list(sinks)
+        self.kill_grace = kill_grace
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from ..store import ExecutionStore, default_store_path
+
+            self._store = ExecutionStore(default_store_path(self.project_root))
+        return self._store
+
+    def load(self, workflow: str | Path | Workflow | dict[str, Any]) -> tuple[Workflow, str | None]:
+        if isinstance(workflow, Workflow):
+            return workflow, None
+        from ..loader import load_workflow
+
+        if isinstance(workflow, dict):
+            return load_workflow(workflow, project_root=self.project_root), None
+        path = Path(workflow)
+        if not path.is_absolute() and not path.exists():
+            path = self.project_root / path
+        return load_workflow(path, project_root=self.project_root), str(path)
+
+    def prepare(
+        self,
+        workflow: str | Path | Workflow | dict[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        max_parallel: int | None = None,
+        execution_id: str | None = None,
+        trigger: str = "manual",
+        sinks: Iterable[Any] = (),
+    ) -> WorkflowRun:
+        """Load and set up a run without starting it (its id is known before it starts)."""
+        model, file = self.load(workflow)
+        all_sinks: list[Any] = [*self.sinks, *sinks]
+        execution_id = execution_id or str(uuid.uuid4())
+        journal = self.store.open_journal(execution_id) if self.record else None
+        if journal is not None:
+            all_sinks.insert(0, journal)
+        run = WorkflowRun(
+            model,
+            execution_id=execution_id,
+            project_root=self.project_root,
+            env=env,
+            max_parallel=max_parallel,
+            sinks=all_sinks,
+            kill_grace=self.kill_grace,
+            file=file,
+            trigger=trigger,
+            runner_identity=_identity(),
+        )
+        run.journal = journal
+        return run
+
+    async def run_prepared(self, run: WorkflowRun) -> Execution:
+        """Run a prepared run; records it even when cancelled (then re-raises)."""
+        try:
+            return await run.run()
+        finally:
+            if self.record:
+                self._close_journal(run)
+
+    async def execute_async(
+        self, workflow: str | Path | Workflow | dict[str, Any], **options: Any
+    ) -> Execution:
+        return await self.run_prepared(self.prepare(workflow, **options))
+
+    def execute(self, workflow: str | Path | Workflow | dict[str, Any], **options: Any) -> Execution:
+        """Run to completion and return the Execution. Ctrl-C (or a kernel interrupt) cancels
+        the run; the cancelled Execution is returned rather than an exception raised."""
+        run = self.prepare(workflow, **options)
+        try:
+            return run_sync(lambda: self.run_prepared(run))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            return run.execution
+
+    def _close_journal(self, run: WorkflowRun) -> None:
+        if run.journal is not None:
+            run.journal.close()
+        try:
+            self.store.record(run.execution.id)
+        except Exception as exc:  # the journal is safe; the next reader indexes it
+            print(f"jupyter-workflows: could not index the run yet: {exc}", file=sys.stderr)
+
+
+def _identity() -> tuple[int, str, str | None]:
+    from ..store.owner import current_owner
+
+    return current_owner()  # type: ignore[no-any-return]
+

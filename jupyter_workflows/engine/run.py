@@ -1,0 +1,212 @@
+"""One execution of a workflow: ready-queue DAG scheduling over the task types.
+
+A task starts as soon as every dependency has ended; ``max_parallel`` bounds how many attempts
+run at once (waiting for a retry holds no slot). A failed task skips its dependents, and so on
+down the graph; a false condition skips only the task itself. Every change is an event; the
+``Execution`` record, the journal and the console are all fed from that one stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..events import Event, RunEnded, RunStarted, TaskEnded
+from ..expressions import Scope, TaskView, parse_condition
+from ..model import AnyTask, TaskBase, Workflow
+from ..records import Execution
+from ..states import FAILURES, State
+from .attempts import TaskRunner
+
+
+class WorkflowRun:
+    """Runs one workflow once. Create, then ``await run()``; the record is ``.execution``."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        *,
+        execution_id: str,
+        project_root: Path,
+        env: Mapping[str, str] | None = None,
+        max_parallel: int | None = None,
+        sinks: Iterable[object] = (),
+        kill_grace: float = 5.0,
+        file: str | None = None,
+        trigger: str = "manual",
+        runner_identity: tuple[int, str, str | None] = (0, "", None),
+    ):
+        self.workflow = workflow
+        self.execution = Execution(id=execution_id, workflow=workflow.name)
+        self.file = file
+        self.trigger = trigger
+        self.identity = runner_identity
+        self.journal: Any = None  # set by the orchestrator when the run is recorded
+        self._sinks = [self.execution.apply, *sinks]
+        limit = max_parallel or workflow.defaults.max_parallel or os.cpu_count() or 2
+        self.handlers = {t.on_failure for t in workflow.tasks if isinstance(t.on_failure, str)}
+        self.dag = [t for t in workflow.tasks if t.id not in self.handlers]
+        self.views: dict[str, TaskView] = {}
+        template_env = {**os.environ, **workflow.defaults.environment, **(env or {})}
+        self.scope = Scope(env=template_env, tasks=self.views)
+        self._workdir = Path(tempfile.mkdtemp(prefix="jupyter-workflows-"))
+        self.runner = TaskRunner(
+            self,
+            semaphore=asyncio.Semaphore(limit),
+            process_env=template_env,
+            project_root=project_root,
+            kill_grace=kill_grace,
+            workdir=self._workdir,
+        )
+        self._blocking: set[str] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._remaining: dict[str, int] = {}
+        self._dependents: dict[str, list[AnyTask]] = {}
+        self._ended = 0
+        self._stopping = False
+        self._all_ended: asyncio.Future[None] | None = None
+
+    # -- events -------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        for sink in self._sinks:
+            sink(event)  # type: ignore[operator]
+
+    # -- the run ------------------------------------------------------------------------
+    async def run(self) -> Execution:
+        """Execute every task; re-raises CancelledError after recording a cancelled run."""
+        self._all_ended = asyncio.get_running_loop().create_future()
+        self.emit(self._run_started())
+        for task in self.dag:
+            self._remaining[task.id] = len(task.depends_on)  # type: ignore[index]
+            for dep in task.depends_on:
+                self._dependents.setdefault(dep, []).append(task)
+        try:
+            for task in self.dag:
+                if not task.depends_on:
+                    self._ready(task)
+            if self.dag and not self._all_ended.done():
+                await asyncio.shield(self._all_ended)
+        except asyncio.CancelledError:
+            await self._cancel_all()
+            self._finish(State.CANCELLED, "cancelled")
+            raise
+        except BaseException as exc:
+            await self._cancel_all()
+            self._finish(State.CRASHED, f"engine error: {type(exc).__name__}: {exc}")
+            raise
+        self._finish(self._final_status(), None)
+        return self.execution
+
+    def _run_started(self) -> RunStarted:
+        pid, host, pid_start = self.identity
+        return RunStarted(
+            execution_id=self.execution.id,
+            workflow=self.workflow.name,
+            version=self.workflow.version,
+            file=self.file,
+            project_root=str(self.runner.project_root),
+            trigger=self.trigger,
+            pid=pid,
+            host=host,
+            pid_start=pid_start,
+            tasks=[
+                {"id": t.id, "name": t.name, "type": t.type, "depends_on": list(t.depends_on)}  # type: ignore[union-attr]
+                for t in self.workflow.tasks
+            ],
+        )
+
+    def _ready(self, task: AnyTask) -> None:
+        """All dependencies of ``task`` ended: skip it or start it."""
+        blocked = [d for d in task.depends_on if d in self._blocking]
+        if blocked:
+            self._blocking.add(task.id)  # type: ignore[arg-type]
+            self._skip(task, f"upstream task '{blocked[0]}' did not succeed")
+            return
+        if task.condition:
+            try:
+                run_it = parse_condition(task.condition).evaluate(self.scope)
+            except Exception as exc:  # a bad reference at run time fails the task, visibly
+                self._blocking.add(task.id)  # type: ignore[arg-type]
+                self._end_unstarted(task, State.FAILED, f"condition cannot be evaluated: {exc}")
+                return
+            if not run_it:
+                self._skip(task, f"condition is false: {task.condition}")
+                return
+        job = asyncio.ensure_future(self.runner.run(task))
+        self._running[task.id] = job  # type: ignore[index]
+        job.add_done_callback(lambda _job, task=task: self._task_done(task))
+
+    def _skip(self, task: TaskBase, reason: str) -> None:
+        self._end_unstarted(task, State.SKIPPED, reason)
+
+    def _end_unstarted(self, task: TaskBase, status: State, reason: str) -> None:
+        self.views[task.id] = TaskView(status=str(status), error=reason)  # type: ignore[index]
+        self.emit(
+            TaskEnded(
+                execution_id=self.execution.id,
+                task_id=task.id,  # type: ignore[arg-type]
+                status=str(status),
+                exit_code=None,
+                error=reason,
+                name=task.name,
+                type=task.type,  # type: ignore[attr-defined]
+            )
+        )
+        self._task_done(task)
+
+    def _task_done(self, task: TaskBase) -> None:
+        self._running.pop(task.id, None)  # type: ignore[arg-type]
+        if self._stopping:
+            return
+        record = self.execution.tasks.get(task.id)  # type: ignore[arg-type]
+        if record and record.status in FAILURES and not task.continue_on_error:
+            self._blocking.add(task.id)  # type: ignore[arg-type]
+        self._ended += 1
+        for dependent in self._dependents.get(task.id, ()):  # type: ignore[arg-type]
+            self._remaining[dependent.id] -= 1  # type: ignore[index]
+            if self._remaining[dependent.id] == 0:  # type: ignore[index]
+                self._ready(dependent)
+        if self._ended == len(self.dag) and self._all_ended and not self._all_ended.done():
+            self._all_ended.set_result(None)
+
+    async def _cancel_all(self) -> None:
+        self._stopping = True  # tasks that end now must not start their dependents
+        jobs = list(self._running.values())
+        for job in jobs:
+            job.cancel()
+        if jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
+
+    def _final_status(self) -> State:
+        allowed = {t.id for t in self.workflow.tasks if t.continue_on_error}
+        for record in self.execution.tasks.values():
+            if record.status in FAILURES and record.id not in allowed:
+                return State.FAILED
+        return State.SUCCEEDED
+
+    def _finish(self, status: State, error: str | None) -> None:
+        for record in list(self.execution.tasks.values()):
+            if record.status is State.PENDING:
+                handler = record.id in self.handlers
+                reason = "on_failure handler: nothing failed" if handler else str(status)
+                state = State.SKIPPED if handler or status is not State.CANCELLED else status
+                self.emit(
+                    TaskEnded(
+                        execution_id=self.execution.id,
+                        task_id=record.id,
+                        status=str(state),
+                        error=reason,
+                        name=record.name,
+                        type=record.type,
+                    )
+                )
+        if error is None and status is State.FAILED:
+            failed = [t.id for t in self.execution.tasks.values() if t.status in FAILURES]
+            error = "failed task(s): " + ", ".join(failed)
+        self.emit(RunEnded(execution_id=self.execution.id, status=str(status), error=error))
+        shutil.rmtree(self._workdir, ignore_errors=True)

@@ -1,0 +1,105 @@
+"""The contract between the engine and a task type: ``TaskType.run(task, ctx) -> TaskResult``.
+
+The engine owns state, retries, timeouts, events and records; a task type only does its work.
+Timeouts and cancellation reach a task type as ``asyncio.CancelledError``: a type that starts
+processes must stop them before letting it propagate (``tasks.process`` does).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..states import State
+
+if TYPE_CHECKING:
+    from ..expressions import Scope
+    from ..model import TaskBase
+
+
+@dataclass
+class TaskResult:
+    """What one attempt produced."""
+
+    status: State = State.SUCCEEDED
+    exit_code: int | None = 0
+    result: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @classmethod
+    def failure(cls, error: str, exit_code: int | None = None) -> TaskResult:
+        return cls(status=State.FAILED, exit_code=exit_code, error=error)
+
+
+LineSink = Callable[[str, str], None]  # (stream, line)
+ChildRunner = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class TaskContext:
+    """Everything an attempt may use; built by the engine for each attempt."""
+
+    execution_id: str
+    task_id: str
+    attempt: int
+    project_root: Path
+    env: Mapping[str, str]  # the complete process environment for this attempt
+    scope: Scope  # what ${...} templates resolve against
+    emit_line: LineSink
+    output_file: Path  # $WORKFLOW_OUTPUT: KEY=VALUE lines become the task's outputs
+    kill_grace: float = 5.0
+    run_child: ChildRunner | None = None  # composite types run children through the engine
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """Relative paths in a workflow are relative to the project root, not the file."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.project_root / candidate
+
+
+class TaskType:
+    """One kind of task. Subclasses set ``name`` and implement ``run``."""
+
+    name: ClassVar[str] = ""
+
+    async def run(self, task: TaskBase, ctx: TaskContext) -> TaskResult:
+        raise NotImplementedError
+
+
+def parse_result(stdout: str) -> Any:
+    """A task's ``result``: its trimmed stdout, parsed when it is JSON."""
+    text = stdout.strip()
+    if not text:
+        return None if not stdout else ""
+    if text[0] in "{[\"-0123456789tfn":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """Parse a ``$WORKFLOW_OUTPUT`` file: ``KEY=VALUE`` lines and GitHub's ``KEY<<DELIM`` blocks."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}
+    outputs: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, delimiter = line.split("<<", 1)
+            block = []
+            for body in lines:
+                if body == delimiter:
+                    break
+                block.append(body)
+            outputs[key.strip()] = "\n".join(block)
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            outputs[key.strip()] = value
+    return outputs
