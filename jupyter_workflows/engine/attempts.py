@@ -49,13 +49,13 @@ class TaskRunner:
         task_id = task_id or task.id or task.type
         emit = self.run_.emit
         execution_id = self.run_.execution.id
-        emit(TaskStarted(execution_id=execution_id, task_id=task_id, name=task.name, type=task.type))
-        started_at = now()
         result = TaskResult(status=State.CANCELLED, exit_code=None, error="cancelled")
         attempts = 0
         try:
             result, attempts = await self._attempts(task, task_id)
         finally:
+            record = self.run_.execution.tasks.get(task_id)
+            started_at = record.started_at if record else None
             # Also on cancellation: the record must say how the task ended.
             self.run_.views[task_id] = TaskView(
                 result=result.result,
@@ -91,6 +91,16 @@ class TaskRunner:
             number += 1
             async with self.semaphore:
                 attempt_started = now()
+                if number == 1:  # started = holding a slot, not waiting for one
+                    self.run_.emit(
+                        TaskStarted(
+                            execution_id=self.run_.execution.id,
+                            task_id=task_id,
+                            name=task.name,
+                            type=task.type,
+                            at=attempt_started,
+                        )
+                    )
                 result = await self._attempt(task_type, task, task_id, number)
             retry_in = None
             if result.status in RETRYABLE and number < total and retry and task_type is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -52,7 +53,7 @@ class WorkflowRun:
         self.handlers = {t.on_failure for t in workflow.tasks if isinstance(t.on_failure, str)}
         self.dag = [t for t in workflow.tasks if t.id not in self.handlers]
         self.views: dict[str, TaskView] = {}
-        template_env = {**os.environ, **workflow.defaults.environment, **(env or {})}
+        template_env = {**_runner_environ(), **workflow.defaults.environment, **(env or {})}
         self.scope = Scope(env=template_env, tasks=self.views)
         self._workdir = Path(tempfile.mkdtemp(prefix="jupyter-workflows-"))
         self.runner = TaskRunner(
@@ -210,3 +211,18 @@ class WorkflowRun:
             error = "failed task(s): " + ", ".join(failed)
         self.emit(RunEnded(execution_id=self.execution.id, status=str(status), error=error))
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _runner_environ() -> dict[str, str]:
+    """The process environment, with this interpreter's bin directory first on PATH.
+
+    Like an activated virtualenv: ``python`` and ``workflow`` in a task mean the ones this
+    runner is installed in, even when it was started as ``.venv/bin/workflow`` without
+    activating anything.
+    """
+    environ = dict(os.environ)
+    bindir = os.path.dirname(sys.executable)
+    path = environ.get("PATH", os.defpath)
+    if bindir and bindir not in path.split(os.pathsep):
+        environ["PATH"] = bindir + os.pathsep + path
+    return environ

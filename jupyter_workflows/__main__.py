@@ -1,0 +1,3 @@
+from jupyter_workflows.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""``workflow run --dry-run``: the order tasks would run in, with what can be resolved now."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import click
+
+from ..expressions import Scope, find_references, parse_condition, to_text
+from ..model import AnyTask, Workflow
+
+
+def waves(workflow: Workflow) -> list[list[AnyTask]]:
+    """Tasks grouped by when they could start: each wave depends only on earlier ones."""
+    handlers = {t.on_failure for t in workflow.tasks if isinstance(t.on_failure, str)}
+    pending = {t.id: t for t in workflow.tasks if t.id not in handlers}
+    done: set[str] = set()
+    result = []
+    while pending:
+        wave = [t for t in pending.values() if all(d in done for d in t.depends_on)]
+        if not wave:  # validation rejects cycles; stop rather than loop forever
+            break
+        result.append(wave)
+        for task in wave:
+            done.add(task.id)  # type: ignore[arg-type]
+            del pending[task.id]
+    return result
+
+
+def preview(text: str, scope: Scope) -> str:
+    """Resolve ``${env.*}`` now; leave references to task results as written."""
+    out, last = [], 0
+    for ref in find_references(text):
+        out.append(text[last : ref.start])
+        out.append(to_text(scope.resolve(ref)) if ref.scope == "env" else ref.text)
+        last = ref.end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _condition_note(condition: str, scope: Scope) -> str:
+    parsed = parse_condition(condition)
+    if any(ref.scope != "env" for ref in parsed.references):
+        return f"if {condition}  (decided at run time)"
+    verdict = "runs" if parsed.evaluate(scope) else "SKIPPED"
+    return f"if {condition}  -> {verdict}"
+
+
+def _what(task: AnyTask, scope: Scope) -> str:
+    for field in ("command", "code", "script", "url", "notebook", "image", "dockerfile"):
+        value = getattr(task, field, None)
+        if isinstance(value, str):
+            return f"{field}: {preview(value, scope)}"
+    return task.type
+
+
+def print_plan(workflow: Workflow, env: Mapping[str, str]) -> None:
+    scope = Scope(env={**os.environ, **workflow.defaults.environment, **env})
+    click.echo(f"plan for workflow '{workflow.name}' (nothing is run):")
+    for number, wave in enumerate(waves(workflow), start=1):
+        click.echo(f"wave {number}:")
+        for task in wave:
+            after = f" (after {', '.join(task.depends_on)})" if task.depends_on else ""
+            click.echo(f"  {task.id} [{task.type}]{after}")
+            click.echo(f"      {_what(task, scope)}")
+            if task.condition:
+                click.echo(f"      {_condition_note(task.condition, scope)}")

@@ -1,0 +1,59 @@
+"""Shared fixtures: a project directory and helpers to run workflows in it for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_workflows.engine import WorkflowOrchestrator
+from jupyter_workflows.model import Workflow
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty project root with its own store."""
+    root = tmp_path / "project"
+    root.mkdir()
+    return root
+
+
+def make_workflow(*tasks: dict[str, Any], name: str = "test", **fields: Any) -> Workflow:
+    return Workflow.model_validate({"name": name, "tasks": list(tasks), **fields})
+
+
+def write_workflow(root: Path, data: dict[str, Any], name: str = "wf.json") -> Path:
+    path = root / name
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+@pytest.fixture
+def run_workflow(project: Path):
+    """Run a workflow (model, dict or path) in ``project`` and return its Execution."""
+
+    def run(workflow: Any, **options: Any):
+        orchestrator = WorkflowOrchestrator(project, kill_grace=options.pop("kill_grace", 2.0))
+        return orchestrator.execute(workflow, **options)
+
+    return run
+
+
+def cli(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """The real `workflow` command, as a user runs it, in ``root``."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_workflows", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        input=input,
+    )
