@@ -16,7 +16,7 @@ def parse_duration(value: object, *, unit: str) -> float:
     """Return seconds. A bare number (or numeric string) is in ``unit``; "1m30s" style strings
     carry their own units. Raises ValueError with the accepted forms."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30, \"500ms\", \"10s\" or \"5m\", not a boolean")
+        raise ValueError('expected a duration such as 30, "500ms", "10s" or "5m", not a boolean')
     if isinstance(value, (int, float)):
         seconds = float(value) * _UNITS[unit]
     elif isinstance(value, str):
@@ -27,7 +27,7 @@ def parse_duration(value: object, *, unit: str) -> float:
             if not _WHOLE.match(text):
                 raise ValueError(
                     f"'{value}' is not a duration: write a number ({_unit_name(unit)}) "
-                    "or a string with units such as \"500ms\", \"10s\", \"5m\", \"1h30m\""
+                    'or a string with units such as "500ms", "10s", "5m", "1h30m"'
                 ) from None
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
     else:

@@ -136,7 +136,9 @@ class AmbiguousExecutionId(StoreError):
         self.prefix = prefix
         self.matches = matches
         shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
-        super().__init__(f"execution id prefix '{prefix}' matches {len(matches)} executions: {shown}")
+        super().__init__(
+            f"execution id prefix '{prefix}' matches {len(matches)} executions: {shown}"
+        )
 
 
 class ConfigError(WorkflowError):

@@ -112,7 +112,15 @@ class RunEnded(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (RunStarted, TaskStarted, AttemptStarted, OutputLine, AttemptEnded, TaskEnded, RunEnded)
+    for cls in (
+        RunStarted,
+        TaskStarted,
+        AttemptStarted,
+        OutputLine,
+        AttemptEnded,
+        TaskEnded,
+        RunEnded,
+    )
 }
 
 

@@ -47,9 +47,12 @@ Milliseconds = _duration_type(
 
 
 def _stringify(value: Any) -> Any:
-    """Environment values are strings to a process; accept numbers and booleans as YAML writes them."""
+    """Environment values are strings to a process; accept YAML numbers and booleans too."""
     if isinstance(value, dict):
-        return {k: ("true" if v is True else "false" if v is False else str(v)) for k, v in value.items()}
+        return {
+            k: ("true" if v is True else "false" if v is False else str(v))
+            for k, v in value.items()
+        }
     return value
 
 
@@ -188,7 +191,9 @@ class DockerTask(TaskBase):
     @model_validator(mode="after")
     def _build_or_run(self) -> DockerTask:
         if not (self.dockerfile or self.context or self.image):
-            raise ValueError("a docker task needs 'dockerfile'/'context' to build or 'image' to run")
+            raise ValueError(
+                "a docker task needs 'dockerfile'/'context' to build or 'image' to run"
+            )
         return self
 
 
@@ -226,7 +231,11 @@ class DatabaseConfig(Strict):
 
     @model_validator(mode="after")
     def _operation_needs(self) -> DatabaseConfig:
-        needs = {"query": self.query, "migration": self.migrations_path, "transaction": self.queries}
+        needs = {
+            "query": self.query,
+            "migration": self.migrations_path,
+            "transaction": self.queries,
+        }
         if not needs[self.operation]:
             field = {"query": "query", "migration": "migrations_path", "transaction": "queries"}
             raise ValueError(f"operation '{self.operation}' needs '{field[self.operation]}'")
@@ -255,7 +264,7 @@ class ParallelTask(TaskBase):
 class LoopTask(TaskBase):
     type: Literal["loop"]
     items: Union[list[Any], str] = Field(
-        description="A list, or an expression giving one (e.g. \"${tasks.list.result}\")."
+        description='A list, or an expression giving one (e.g. "${tasks.list.result}").'
     )
     item: Annotated[str, Field(pattern=TASK_ID_PATTERN)] = "item"
     then: Task
@@ -336,7 +345,8 @@ class FileChangeTrigger(Strict):
 
 
 Trigger = Annotated[
-    Union[ManualTrigger, CronTrigger, WebhookTrigger, FileChangeTrigger], Field(discriminator="type")
+    Union[ManualTrigger, CronTrigger, WebhookTrigger, FileChangeTrigger],
+    Field(discriminator="type"),
 ]
 
 
@@ -384,7 +394,6 @@ AnyTask = Union[
     ShellTask, PythonTask, JavaScriptTask, HttpTask, DockerTask, DataProcessorTask, DatabaseTask,
     ConditionalTask, ParallelTask, LoopTask, NotebookTask,
 ]  # fmt: skip
-
 
 
 def json_schema() -> dict[str, Any]:

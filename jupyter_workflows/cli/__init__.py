@@ -84,7 +84,11 @@ def main(ctx: click.Context, project_root: Path | None) -> None:
 @click.pass_obj
 @friendly_errors
 def run(
-    root: Path, file: Path, env_pairs: tuple[str, ...], max_parallel: int | None, dry_run: bool,
+    root: Path,
+    file: Path,
+    env_pairs: tuple[str, ...],
+    max_parallel: int | None,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Run a workflow file."""

@@ -140,7 +140,9 @@ class LiveRenderer:
         from rich.table import Table
 
         assert self.execution is not None
-        table = Table(title=f"{self.execution.workflow}  ·  {self.execution.id}", title_justify="left")
+        table = Table(
+            title=f"{self.execution.workflow}  ·  {self.execution.id}", title_justify="left"
+        )
         for column in ("", "task", "state", "attempts", "time", "detail"):
             table.add_column(column)
         clock = time.time()

@@ -57,12 +57,15 @@ class TaskRunner:
             record = self.run_.execution.tasks.get(task_id)
             started_at = record.started_at if record else None
             # Also on cancellation: the record must say how the task ended.
+            ended_at = now()
             self.run_.views[task_id] = TaskView(
                 result=result.result,
                 exit_code=result.exit_code,
                 status=str(result.status),
                 outputs=result.outputs,
                 error=result.error,
+                duration=None if started_at is None else ended_at - started_at,
+                started_at=started_at,
             )
             emit(
                 TaskEnded(
@@ -77,6 +80,7 @@ class TaskRunner:
                     attempts=attempts,
                     name=task.name,
                     type=task.type,
+                    at=ended_at,
                 )
             )
         if result.status is not State.SUCCEEDED and task.on_failure is not None:
@@ -136,14 +140,20 @@ class TaskRunner:
             return await asyncio.wait_for(task_type.run(task, ctx), timeout)
         except asyncio.TimeoutError:
             return TaskResult(
-                status=State.TIMED_OUT, exit_code=None, error=f"timed out after {format_duration(timeout)}"
+                status=State.TIMED_OUT,
+                exit_code=None,
+                error=f"timed out after {format_duration(timeout)}",
             )
         except WorkflowError as exc:  # bad template, missing reference: the user's to fix
             return TaskResult.failure(str(exc))
         except Exception as exc:  # a bug in a task type must fail the task, not the run
             for line in traceback.format_exc().splitlines():
                 ctx_line = OutputLine(
-                    execution_id=execution_id, task_id=task_id, attempt=number, stream="stderr", line=line
+                    execution_id=execution_id,
+                    task_id=task_id,
+                    attempt=number,
+                    stream="stderr",
+                    line=line,
                 )
                 self.run_.emit(ctx_line)
             return TaskResult.failure(f"internal error in task type '{task.type}': {exc!r}")
@@ -163,7 +173,15 @@ class TaskRunner:
         emit = run.emit
 
         def emit_line(stream: str, line: str) -> None:
-            emit(OutputLine(execution_id=execution_id, task_id=task_id, attempt=number, stream=stream, line=line))
+            emit(
+                OutputLine(
+                    execution_id=execution_id,
+                    task_id=task_id,
+                    attempt=number,
+                    stream=stream,
+                    line=line,
+                )
+            )
 
         return TaskContext(
             execution_id=execution_id,

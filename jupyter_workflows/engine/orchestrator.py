@@ -104,7 +104,9 @@ class WorkflowOrchestrator:
     ) -> Execution:
         return await self.run_prepared(self.prepare(workflow, **options))
 
-    def execute(self, workflow: str | Path | Workflow | dict[str, Any], **options: Any) -> Execution:
+    def execute(
+        self, workflow: str | Path | Workflow | dict[str, Any], **options: Any
+    ) -> Execution:
         """Run to completion and return the Execution. Ctrl-C (or a kernel interrupt) cancels
         the run; the cancelled Execution is returned rather than an exception raised."""
         run = self.prepare(workflow, **options)
@@ -126,4 +128,3 @@ def _identity() -> tuple[int, str, str | None]:
     from ..store.owner import current_owner
 
     return current_owner()  # type: ignore[no-any-return]
-

@@ -52,7 +52,8 @@ class WorkflowRun:
         limit = max_parallel or workflow.defaults.max_parallel or os.cpu_count() or 2
         self.handlers = {t.on_failure for t in workflow.tasks if isinstance(t.on_failure, str)}
         self.dag = [t for t in workflow.tasks if t.id not in self.handlers]
-        self.views: dict[str, TaskView] = {}
+        # Every task is known from the start, so `${tasks.x.status} == 'pending'` is legal.
+        self.views: dict[str, TaskView] = {t.id: TaskView() for t in workflow.tasks if t.id}
         template_env = {**_runner_environ(), **workflow.defaults.environment, **(env or {})}
         self.scope = Scope(env=template_env, tasks=self.views)
         self._workdir = Path(tempfile.mkdtemp(prefix="jupyter-workflows-"))

@@ -74,7 +74,7 @@ def parse_result(stdout: str) -> Any:
     text = stdout.strip()
     if not text:
         return None if not stdout else ""
-    if text[0] in "{[\"-0123456789tfn":
+    if text[0] in '{["-0123456789tfn':
         try:
             return json.loads(text)
         except ValueError:

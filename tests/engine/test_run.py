@@ -80,8 +80,12 @@ def test_condition_on_upstream_exit_code(run_workflow):
     execution = run_workflow(
         make_workflow(
             shell("build", "exit 0"),
-            shell("deploy", "true", depends_on=["build"],
-                  condition="${env.DEPLOY_ENABLED} == 'true' && ${tasks.build.exit_code} == 0"),
+            shell(
+                "deploy",
+                "true",
+                depends_on=["build"],
+                condition="${env.DEPLOY_ENABLED} == 'true' && ${tasks.build.exit_code} == 0",
+            ),
         ),  # fmt: skip
         env={"DEPLOY_ENABLED": "true"},
     )
@@ -118,7 +122,9 @@ def test_on_failure_handler_runs_only_when_needed(run_workflow, project):
 
 def test_retries_with_backoff_record_each_attempt(run_workflow, project):
     counter = project / "count"
-    command = f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ]"
+    command = (
+        f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ]"
+    )
     execution = run_workflow(
         make_workflow(shell("flaky", command, retry={"attempts": 4, "delay": 100, "backoff": 2}))
     )
@@ -131,7 +137,9 @@ def test_retries_with_backoff_record_each_attempt(run_workflow, project):
 
 
 def test_retries_exhausted_fail_with_last_error(run_workflow):
-    execution = run_workflow(make_workflow(shell("nope", "exit 7", retry={"attempts": 3, "delay": "1ms"})))
+    execution = run_workflow(
+        make_workflow(shell("nope", "exit 7", retry={"attempts": 3, "delay": "1ms"}))
+    )
     task = execution.tasks["nope"]
     assert task.status is State.FAILED and task.exit_code == 7 and len(task.attempts) == 3
 
@@ -220,7 +228,9 @@ def test_injected_values_stay_data_end_to_end(run_workflow, project, value):
 
 def test_unimplemented_type_fails_clearly_not_silently(run_workflow):
     execution = run_workflow(
-        make_workflow({"id": "ping", "type": "http", "url": "http://127.0.0.1:9/"}, shell("ok", "true"))
+        make_workflow(
+            {"id": "ping", "type": "http", "url": "http://127.0.0.1:9/"}, shell("ok", "true")
+        )
     )
     task = execution.tasks["ping"]
     assert task.status is State.FAILED
@@ -230,7 +240,9 @@ def test_unimplemented_type_fails_clearly_not_silently(run_workflow):
 
 def test_unresolvable_reference_fails_the_task_with_its_name(run_workflow):
     execution = run_workflow(
-        make_workflow(shell("a", "true"), shell("b", "echo ${tasks.a.outputs.missing}", depends_on=["a"]))
+        make_workflow(
+            shell("a", "true"), shell("b", "echo ${tasks.a.outputs.missing}", depends_on=["a"])
+        )
     )
     task = execution.tasks["b"]
     assert task.status is State.FAILED and "missing" in task.error
@@ -239,11 +251,19 @@ def test_unresolvable_reference_fails_the_task_with_its_name(run_workflow):
 def test_task_environment_cwd_and_relative_paths(run_workflow, project):
     (project / "sub").mkdir()
     (project / "scripts").mkdir()
-    (project / "scripts" / "show.py").write_text("import os, sys; print(os.getcwd(), os.environ['GREETING'], sys.argv[1])")
+    (project / "scripts" / "show.py").write_text(
+        "import os, sys; print(os.getcwd(), os.environ['GREETING'], sys.argv[1])"
+    )
     execution = run_workflow(
         make_workflow(
-            {"id": "py", "type": "python", "script": "scripts/show.py", "args": ["${env.ARG}"],
-             "cwd": "sub", "environment": {"GREETING": "hi"}},
+            {
+                "id": "py",
+                "type": "python",
+                "script": "scripts/show.py",
+                "args": ["${env.ARG}"],
+                "cwd": "sub",
+                "environment": {"GREETING": "hi"},
+            },
         ),  # fmt: skip
         env={"ARG": "x y"},
     )
@@ -267,7 +287,9 @@ def test_cancelling_a_run_stops_tasks_and_records_cancelled(project):
 
     async def main():
         job = asyncio.ensure_future(
-            orchestrator.execute_async(make_workflow(shell("long", "sleep 30"), shell("next", "true", depends_on=["long"])))
+            orchestrator.execute_async(
+                make_workflow(shell("long", "sleep 30"), shell("next", "true", depends_on=["long"]))
+            )
         )
         await asyncio.sleep(0.5)
         job.cancel()
