@@ -12,7 +12,7 @@ journal as one table.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
 
@@ -127,7 +127,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from its journal form (unknown keys, such as ``seq``, are ignored)."""
     cls = EVENT_TYPES[data["kind"]]
-    names = cls.__dataclass_fields__
+    names = {f.name for f in fields(cls)}  # init fields only: `kind` is a ClassVar
     return cls(**{k: v for k, v in data.items() if k in names})
 
 

@@ -10,6 +10,7 @@ Units follow the original format: a task ``timeout`` given as a number is in sec
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -27,32 +28,52 @@ from .durations import UNIT_MILLISECONDS, UNIT_SECONDS, parse_duration
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
-def _duration_type(unit: str, description: str) -> Any:
-    schema = {
-        "anyOf": [
-            {"type": "number", "minimum": 0},
-            {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|sec|min|s|m|h|d)?\s*)+$"},
-        ],
-        "description": description,
-    }
-    return Annotated[
-        float, BeforeValidator(lambda v: parse_duration(v, unit=unit)), WithJsonSchema(schema)
-    ]
+def _duration_schema(description: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|sec|min|s|m|h|d)?\s*)+$"},
+            ],
+            "description": description,
+        }
+    )
 
 
-Seconds = _duration_type(UNIT_SECONDS, 'Seconds as a number, or a string with units ("10s", "5m").')
-Milliseconds = _duration_type(
-    UNIT_MILLISECONDS, 'Milliseconds as a number, or a string with units ("500ms", "10s").'
-)
+def _seconds(value: Any) -> float:
+    return parse_duration(value, unit=UNIT_SECONDS)
+
+
+def _milliseconds(value: Any) -> float:
+    return parse_duration(value, unit=UNIT_MILLISECONDS)
+
+
+Seconds = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    _duration_schema('Seconds as a number, or a string with units ("10s", "5m").'),
+]
+Milliseconds = Annotated[
+    float,
+    BeforeValidator(_milliseconds),
+    _duration_schema('Milliseconds as a number, or a string with units ("500ms", "10s").'),
+]
+
+
+def _env_text(value: Any) -> Any:
+    if value is None:  # YAML's `KEY:` with nothing after it
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value  # anything else (a list, a mapping) is left for validation to reject
 
 
 def _stringify(value: Any) -> Any:
-    """Environment values are strings to a process; accept YAML numbers and booleans too."""
+    """Environment values are strings to a process; accept YAML numbers, booleans and nulls."""
     if isinstance(value, dict):
-        return {
-            k: ("true" if v is True else "false" if v is False else str(v))
-            for k, v in value.items()
-        }
+        return {k: _env_text(v) for k, v in value.items()}
     return value
 
 
@@ -375,13 +396,16 @@ class Workflow(Strict):
     trigger: Trigger | None = None
     tasks: list[Task] = Field(min_length=1)
     notifications: Notifications | None = None
-    defaults: Defaults = Field(default_factory=Defaults)
+    defaults: Defaults = Field(default_factory=lambda: Defaults())
     expected_duration: Seconds | None = None
 
     @field_validator("version", mode="before")
     @classmethod
     def _version_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, (int, float)) else value
+        # YAML reads `version: 1.0` as a number and `version: 2024-01-01` as a date.
+        if isinstance(value, (int, float, date)) and not isinstance(value, bool):
+            return str(value)
+        return value
 
     def task(self, task_id: str) -> AnyTask:
         for task in self.tasks:

@@ -9,6 +9,7 @@ down the graph; a false condition skips only the task itself. Every change is an
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import sys
@@ -117,7 +118,13 @@ class WorkflowRun:
             host=host,
             pid_start=pid_start,
             tasks=[
-                {"id": t.id, "name": t.name, "type": t.type, "depends_on": list(t.depends_on)}  # type: ignore[union-attr]
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "type": t.type,
+                    "depends_on": list(t.depends_on),
+                    "live_output": t.live_output,
+                }
                 for t in self.workflow.tasks
             ],
         )
@@ -141,7 +148,10 @@ class WorkflowRun:
                 return
         job = asyncio.ensure_future(self.runner.run(task))
         self._running[task.id] = job  # type: ignore[index]
-        job.add_done_callback(lambda _job, task=task: self._task_done(task))
+        job.add_done_callback(functools.partial(self._job_done, task))
+
+    def _job_done(self, task: TaskBase, _job: asyncio.Future[None]) -> None:
+        self._task_done(task)
 
     def _skip(self, task: TaskBase, reason: str) -> None:
         self._end_unstarted(task, State.SKIPPED, reason)

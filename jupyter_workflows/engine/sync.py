@@ -28,7 +28,7 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
 def _run_here(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     loop = asyncio.new_event_loop()
     main = loop.create_task(make())
-    handled: list[int] = []
+    handled: list[signal.Signals] = []
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

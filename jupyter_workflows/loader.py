@@ -1,0 +1,418 @@
+"""Read workflow definitions (JSON or YAML files, text, dicts) into the model, checking everything.
+
+``validate_file`` and ``validate_text`` report every problem at once, each located (file, line,
+column, task id, field); ``load_workflow`` returns the ``Workflow`` or raises ``ValidationError``
+with the same problems. Warnings never fail validation. YAML is imported only when YAML text is
+read, and line positions are computed only when there is something to report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ForwardRef, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from . import validate
+from .errors import DefinitionError, Problem, ValidationError
+from .locate import Finding, Locator, to_problem
+from .model import TaskBase, Workflow
+
+__all__ = [
+    "Locator",
+    "ValidationReport",
+    "load_workflow",
+    "parse_text",
+    "validate_file",
+    "validate_text",
+]
+
+_FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", "yml": "yaml"}
+
+
+@dataclass
+class ValidationReport:
+    """Every problem found in one definition; ``workflow`` is set when there is no error."""
+
+    source: str
+    problems: list[Problem] = field(default_factory=list)
+    workflow: Workflow | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings allowed)."""
+        return not any(p.is_error for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "ok": self.ok,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return f"{self.source}: ok"
+        return "\n".join(_format(p) for p in self.problems)
+
+
+def _format(problem: Problem) -> str:
+    if problem.is_error:
+        return str(problem)
+    where = problem.location()
+    return f"{where}: warning: {problem.message}" if where else f"warning: {problem.message}"
+
+
+def load_workflow(
+    source: str | Path | dict[str, Any], *, project_root: Path | None = None
+) -> Workflow:
+    """The workflow in a file (relative paths resolve against ``project_root``) or a parsed dict.
+
+    Raises ``ValidationError`` (``.problems``: errors and warnings) when there is any error, and
+    ``DefinitionError`` naming the file when it is missing or unreadable.
+    """
+    if isinstance(source, dict):
+        report = _validate(source, "<dict>", Locator())
+    else:
+        path = Path(source)
+        if project_root is not None and not path.is_absolute():
+            path = Path(project_root) / path
+        report = _validate_path(path)
+    if report.workflow is None:
+        raise ValidationError(report.problems)
+    return report.workflow
+
+
+def validate_file(path: str | Path) -> ValidationReport:
+    """Every problem in a workflow file, each located; never raises for a bad file."""
+    try:
+        return _validate_path(Path(path))
+    except _Unreadable as exc:
+        return ValidationReport(str(path), [Problem(exc.reason, file=str(path))])
+
+
+def validate_text(
+    text: str, *, source: str = "<string>", fmt: str | None = None, line_offset: int = 0
+) -> ValidationReport:
+    """Every problem in definition text (a notebook cell); lines move down by ``line_offset``."""
+    try:
+        data, locator = _parse(text, source, fmt, line_offset)
+    except ValidationError as exc:
+        return ValidationReport(source, exc.problems)
+    return _validate(data, source, locator)
+
+
+def parse_text(
+    text: str, *, source: str = "<string>", fmt: str | None = None
+) -> tuple[Any, Locator]:
+    """Parse JSON or YAML (``fmt`` None: JSON when the text starts with '{', else YAML).
+
+    Raises ``ValidationError`` with one located problem when the text does not parse.
+    """
+    return _parse(text, source, fmt, 0)
+
+
+def _validate_path(path: Path) -> ValidationReport:
+    text = _read(path)
+    try:
+        data, locator = _parse(text, str(path), _FORMATS.get(path.suffix.lower()), 0)
+    except ValidationError as exc:
+        return ValidationReport(str(path), exc.problems)
+    return _validate(data, str(path), locator)
+
+
+class _Unreadable(DefinitionError):
+    """A definition file that cannot be read; ``reason`` says why without repeating the name."""
+
+    def __init__(self, path: Path, reason: str):
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise _Unreadable(path, "no such workflow file") from None
+    except IsADirectoryError:
+        raise _Unreadable(path, "is a directory, not a workflow file") from None
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(path, f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise _Unreadable(path, f"cannot read it: {exc.strerror or exc}") from None
+
+
+def _parse(text: str, source: str, fmt: str | None, line_offset: int) -> tuple[Any, Locator]:
+    fmt = _FORMATS.get(fmt or "", fmt) or ("json" if text.lstrip().startswith("{") else "yaml")
+    if fmt == "json":
+        data = _parse_json(text, source, line_offset)
+    elif fmt == "yaml":
+        data = _parse_yaml(text, source, line_offset)
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected 'json' or 'yaml'")
+    return data, Locator(text, fmt, line_offset)
+
+
+def _parse_json(text: str, source: str, line_offset: int) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = Problem(
+            f"invalid JSON: {exc.msg}", file=source, line=exc.lineno + line_offset, column=exc.colno
+        )
+        raise ValidationError([problem]) from None
+
+
+def _parse_yaml(text: str, source: str, line_offset: int) -> Any:
+    import yaml  # 20-30 ms: only for YAML text
+
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        message = f"invalid YAML: {reason}" + (f" ({context})" if context else "")
+        problem = Problem(
+            message,
+            file=source,
+            line=mark.line + 1 + line_offset if mark else None,
+            column=mark.column + 1 if mark else None,
+        )
+        raise ValidationError([problem]) from None
+
+
+def _validate(data: Any, source: str, locator: Locator) -> ValidationReport:
+    """Model validation and the graph, expression and unit checks, all reported together."""
+    if not isinstance(data, dict):
+        got = "an empty document" if data is None else f"a {type(data).__name__}"
+        message = f"the top level must be a mapping with 'name' and 'tasks', got {got}"
+        position = locator.position(())
+        line, column = position if position else (None, None)
+        return ValidationReport(source, [Problem(message, file=source, line=line, column=column)])
+    workflow: Workflow | None = None
+    findings: list[Finding] = []
+    try:
+        workflow = Workflow.model_validate(data)
+    except PydanticValidationError as exc:
+        findings += _translate(exc, data)
+    findings += validate.check(data)
+    problems = [to_problem(f, data, locator, source) for f in findings]
+    problems.sort(key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+    report = ValidationReport(source, problems)
+    if report.ok:
+        report.workflow = workflow
+    return report
+
+
+# Pydantic's errors, translated: locations in the data (without the union tags and branch labels
+# pydantic adds to ``loc``) and messages that say what to write instead.
+
+_MISSING = object()
+
+
+@dataclass
+class _Spot:
+    """Where one pydantic error points, followed through the data and the model together."""
+
+    path: tuple[Any, ...]  # in the data
+    site: tuple[Any, ...] | None  # where a union branch label appeared, if one did
+    label: str | None  # that label ("str", "list[int]", "tagged-union[...]")
+    annotation: Any  # the model type at ``path``
+    holder: Any  # the mapping holding the last key of ``path``, and its model type
+    holder_annotation: Any
+    value: Any
+
+
+def _translate(exc: PydanticValidationError, data: dict[str, Any]) -> list[Finding]:
+    """One finding per pydantic error, with a union's failed branches merged into one."""
+    findings: list[Finding] = []
+    unions: dict[tuple[Any, ...], dict[str, list[tuple[Any, _Spot]]]] = {}
+    for error in exc.errors(include_url=False):
+        spot = _follow(error, data)
+        if spot.site is None or spot.label is None:
+            findings.append(_finding(error, spot))
+        else:
+            unions.setdefault(spot.site, {}).setdefault(spot.label, []).append((error, spot))
+    for site, branches in unions.items():
+        findings += _union_findings(site, branches)
+    return findings
+
+
+def _follow(error: Any, data: Any) -> _Spot:
+    loc, missing = error["loc"], error["type"] == "missing"
+    annotation: Any = Workflow
+    node, holder, holder_annotation = data, None, None
+    path: list[Any] = []
+    site, label, tagged = None, None, False
+    for i, elem in enumerate(loc):
+        last = i == len(loc) - 1
+        is_dict = isinstance(node, dict)
+        if is_dict and not tagged and elem == node.get("type") and not (last and missing):
+            tagged, annotation = True, _tags(annotation).get(elem)  # the discriminator's tag
+        elif is_dict and elem in node:
+            holder, holder_annotation = node, annotation
+            node, annotation = node[elem], _field_type(annotation, elem)
+            path.append(elem)
+            tagged = False
+        elif isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node):
+            node, annotation, tagged = node[elem], _item_type(annotation), False
+            path.append(elem)
+        elif last and missing:
+            holder, holder_annotation, node = node, annotation, _MISSING
+            path.append(elem)
+        elif site is None:  # a union member's label: not in the data
+            site, label = tuple(path), str(elem)
+    return _Spot(tuple(path), site, label, annotation, holder, holder_annotation, node)
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The alternatives of a (possibly Annotated, Optional or forward-referenced) type."""
+    if isinstance(annotation, ForwardRef):
+        annotation = annotation.__forward_arg__
+    if isinstance(annotation, str):
+        # the model module's own annotation text, evaluated as typing.get_type_hints would
+        try:
+            annotation = eval(annotation, vars(sys.modules[Workflow.__module__]))  # noqa: S307
+        except Exception:  # a hint we cannot resolve only costs a suggestion
+            return []
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [m for arg in get_args(annotation) for m in _members(arg)]
+    return [annotation]
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    return [m for m in _members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _field_type(annotation: Any, key: Any) -> Any:
+    models = _models(annotation)
+    if len(models) == 1:
+        for name, info in models[0].model_fields.items():
+            if key in (name, info.alias):
+                return info.annotation
+    return None
+
+
+def _item_type(annotation: Any) -> Any:
+    for member in _members(annotation):
+        if get_origin(member) is list:
+            return get_args(member)[0]
+    return None
+
+
+def _tags(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The ``type`` values of a discriminated union, each with its model."""
+    tags: dict[str, type[BaseModel]] = {}
+    for model in _models(annotation):
+        info = model.model_fields.get("type")
+        for value in get_args(info.annotation) if info else ():
+            tags.setdefault(value, model)
+    return tags
+
+
+def _finding(error: Any, spot: _Spot) -> Finding:
+    message, path = _message(error, spot)
+    return Finding(message, path)
+
+
+def _message(error: Any, spot: _Spot) -> tuple[str, tuple[Any, ...]]:
+    kind, msg, ctx = error["type"], error["msg"], error.get("ctx") or {}
+    name = spot.path[-1] if spot.path else None
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        what = "trigger" if spot.path == ("trigger",) else "task"
+        tags = list(_tags(spot.annotation))
+        expected = f"; expected one of {', '.join(tags)}" if tags else ""
+        if kind == "union_tag_not_found":
+            return f"missing 'type'{expected}", (*spot.path, "type")
+        tag = str(ctx.get("tag"))
+        message = f"unknown {what} type '{tag}'{expected}" + validate.did_you_mean(tag, tags)
+        return message, (*spot.path, "type")
+    if kind == "extra_forbidden":
+        suggestion = validate.did_you_mean(str(name), _field_names(spot))
+        return f"unknown field '{name}'{suggestion}", spot.path
+    if kind == "missing":
+        return f"missing required field '{name}'", spot.path
+    if kind == "string_pattern_mismatch" and name in ("id", "item"):
+        what = "task id" if name == "id" else "loop variable name"
+        return f"invalid {what} {spot.value!r}; use only letters, digits, '-' and '_'", spot.path
+    if kind == "invalid_key":  # YAML reads unquoted on/off/yes/no as booleans, 1 as a number
+        return f"field names must be text, got {_show(error.get('input'))}", spot.path[:-1]
+    if kind == "too_short":
+        count = ctx.get("min_length", 1)
+        return f"needs at least {count} item{'' if count == 1 else 's'}", spot.path
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty", spot.path
+    if msg.startswith("Input should be "):
+        return f"expected {_expectation(error, spot)}, got {_show(spot.value)}", spot.path
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg, spot.path
+
+
+def _field_names(spot: _Spot) -> list[str]:
+    """The fields the mapping holding an unknown key may have and does not have yet."""
+    models = _models(spot.holder_annotation)
+    present = spot.holder if isinstance(spot.holder, dict) else {}
+    names = [info.alias or name for name, info in models[0].model_fields.items()] if models else []
+    return [n for n in names if n not in present]
+
+
+def _expectation(error: Any, spot: _Spot) -> str:
+    if error["type"] in ("model_attributes_type", "model_type", "dict_type"):
+        is_task = any(issubclass(m, TaskBase) for m in _models(spot.annotation))
+        return "a task (a mapping with 'type' and its fields)" if is_task else "a mapping"
+    return str(error["msg"]).removeprefix("Input should be ").split(", unable to")[0]
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "nothing"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    text = (
+        repr(value) if isinstance(value, (str, int, float)) else f"{type(value).__name__} {value}"
+    )
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _union_findings(
+    site: tuple[Any, ...], branches: dict[str, list[tuple[Any, _Spot]]]
+) -> list[Finding]:
+    """The errors of the branch the value was meant for, or one "expected X or Y" finding."""
+    for errors in branches.values():
+        if not all(_is_mismatch(error, spot, site) for error, spot in errors):
+            return [_finding(error, spot) for error, spot in errors]
+    expected: list[str] = []
+    for errors in branches.values():
+        for error, spot in errors:
+            text = _expectation(error, spot)
+            if text not in expected:
+                expected.append(text)
+    value = next(iter(branches.values()))[0][1].value
+    return [Finding(f"expected {' or '.join(expected)}, got {_show(value)}", site)]
+
+
+def _is_mismatch(error: Any, spot: _Spot, site: tuple[Any, ...]) -> bool:
+    """The value is not even of this branch's type (as opposed to failing inside it)."""
+    return spot.path == site and str(error["type"]).endswith(("_type", "_parsing"))

@@ -1,0 +1,91 @@
+"""Crash detection: a run whose journal has no end and whose runner is gone is crashed.
+
+The verdict is written to the journal itself (the source of truth) as the events the runner
+would have written, so every reader of the journal, not only the index, sees the same end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..events import AttemptEnded, Event, RunEnded, TaskEnded
+from ..records import Execution
+from ..states import State
+from .journal import JournalWriter, read_events
+from .owner import is_alive
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+def orphaned_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Ids of unfinished runs whose owner is provably gone (owners on other hosts are not)."""
+    rows = con.execute(
+        """
+        SELECT e.id, e.pid, e.host, e.pid_start
+        FROM journals AS j JOIN executions AS e ON e.id = j.execution_id
+        WHERE NOT j.complete
+        """
+    ).fetchall()
+    return [eid for eid, pid, host, pid_start in rows if not is_alive(pid, host, pid_start)]
+
+
+def mark_crashed(path: Path) -> bool:
+    """Append the crash ending to a dead runner's journal; False if there is nothing to end.
+
+    Call only once the owner is known dead (nothing else writes the journal then) and under
+    the index lock (so two readers cannot both append an ending).
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return False  # journal removed by hand: do not recreate it
+    events = read_events(path)
+    if not events or any(isinstance(e, RunEnded) for e in events):
+        return False  # ended after all: it finished between ingest and the owner check
+    # The file name says whose journal it is, as it does for the index.
+    record = Execution(id=path.stem, workflow="")
+    for event in events:
+        record.apply(event)
+    # The runner's last write is the best estimate of its death; detection may come much later.
+    at = max(stat.st_mtime, events[-1].at)
+    with JournalWriter(path) as write:
+        for event in crash_events(record, at):
+            write(event)
+    return True
+
+
+def crash_events(record: Execution, at: float) -> list[Event]:
+    """Events that end every running attempt and task of ``record``, then the run, as crashed."""
+    error = f"runner process {record.pid} on {record.host} died before the run ended"
+    eid = record.id
+    events: list[Event] = []
+    for task in record.tasks.values():
+        for attempt in task.attempts:
+            if attempt.status is State.RUNNING:
+                events.append(
+                    AttemptEnded(
+                        execution_id=eid,
+                        at=at,
+                        task_id=task.id,
+                        attempt=attempt.number,
+                        status=State.CRASHED.value,
+                        started_at=attempt.started_at or at,
+                        error=error,
+                    )
+                )
+        if task.status is State.RUNNING:
+            events.append(
+                TaskEnded(
+                    execution_id=eid,
+                    at=at,
+                    task_id=task.id,
+                    status=State.CRASHED.value,
+                    started_at=task.started_at,
+                    error=error,
+                    attempts=len(task.attempts),
+                )
+            )
+    events.append(RunEnded(execution_id=eid, at=at, status=State.CRASHED.value, error=error))
+    return events

@@ -1,0 +1,204 @@
+"""The execution store: journals written by runners, a DuckDB index read by everyone else.
+
+Layout of the storage directory::
+
+    journals/<execution_id>.jsonl   one per execution, appended by its runner only
+    index.duckdb                    the query index, rebuilt from the journals as needed
+    index.lock                      flock'ed around every open of index.duckdb
+
+No process keeps ``index.duckdb`` open between operations: each one takes the lock, opens,
+works, closes and releases, so cron runs, daemons, kernels and servers can share a store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StoreError
+from ..records import Execution
+from . import queries
+from .crash import mark_crashed, orphaned_runs
+from .ingest import JOURNAL_SUFFIX, find_changed, ingest, ingest_tolerant, journal_file
+from .journal import JournalWriter
+from .loading import load_execution, resolve_id
+from .lock import DEFAULT_TIMEOUT, IndexLock
+from .models import ExecutionSummary, LogLine
+from .schema import migrate
+from .synth import execution_events
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class ExecutionStore:
+    """History of executions in one storage directory; nothing is created until needed."""
+
+    def __init__(self, path: str | Path, *, lock_timeout: float = DEFAULT_TIMEOUT):
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+
+    @property
+    def journals_dir(self) -> Path:
+        return self.path / "journals"
+
+    @property
+    def index_path(self) -> Path:
+        return self.path / "index.duckdb"
+
+    def journal_path(self, execution_id: str) -> Path:
+        """Where the journal of ``execution_id`` lives (StoreError if the id is no file name)."""
+        if (
+            not execution_id
+            or execution_id.startswith(".")
+            or any(c in execution_id for c in "/\\\0")
+        ):
+            raise StoreError(f"not a valid execution id: {execution_id!r}")
+        return self.journals_dir / f"{execution_id}{JOURNAL_SUFFIX}"
+
+    def open_journal(self, execution_id: str) -> JournalWriter:
+        """A writer appending to the journal of ``execution_id`` (the runner's event sink)."""
+        return JournalWriter(self.journal_path(execution_id))
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Ingest every changed journal and mark runs whose runner died as crashed."""
+        with self._session():
+            pass
+
+    def record(self, execution_id: str) -> None:
+        """Ingest the journal of ``execution_id`` now, without looking at any other."""
+        self.journal_path(execution_id)  # validates the id
+        file = journal_file(self.journals_dir, execution_id)
+        if file is None:
+            return
+        with self._session(refresh=False) as con:
+            ingest(con, [file])
+
+    def save_execution(self, execution: Execution) -> None:
+        """Write ``execution`` as a complete journal (replacing any) and ingest it."""
+        path = self.journal_path(execution.id)
+        temp = path.with_name(f".{path.name}.tmp")  # not *.jsonl: refreshes ignore it
+        temp.unlink(missing_ok=True)
+        with JournalWriter(temp) as write:
+            for event in execution_events(execution):
+                write(event)
+        with self._session(refresh=False) as con:
+            os.replace(temp, path)
+            file = journal_file(self.journals_dir, execution.id)
+            if file is not None:
+                ingest(con, [file], reset=True)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_execution(self, id_or_prefix: str, *, logs: int = 0) -> Execution:
+        """The execution with this id or unambiguous id prefix, tasks ordered by start time.
+
+        ``logs=N`` fills each task's ``log_tail`` with its last N lines. Raises
+        ExecutionNotFound or AmbiguousExecutionId.
+        """
+        with self._session() as con:
+            return load_execution(con, resolve_id(con, id_or_prefix), logs)
+
+    def history(
+        self,
+        limit: int | None = 20,
+        workflow: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+    ) -> list[ExecutionSummary]:
+        """Executions, newest first; ``since`` (naive means local time) bounds the start."""
+        with self._session() as con:
+            return queries.history(con, limit, workflow, status, since)
+
+    def logs(
+        self, execution_id: str, task_id: str | None = None, tail: int | None = None
+    ) -> list[LogLine]:
+        """Output lines of an execution (id or prefix), optionally of one task, or the last N."""
+        with self._session() as con:
+            return queries.logs(con, resolve_id(con, execution_id), task_id, tail)
+
+    def task_metrics(
+        self, workflow: str | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Per (workflow, task_id): runs, failures, retries, avg_ms, p50_ms, p95_ms."""
+        with self._session() as con:
+            return queries.task_metrics(con, workflow, since)
+
+    def workflow_metrics(
+        self, workflow: str | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Per workflow: runs, succeeded, failed, success_rate, durations, last run."""
+        with self._session() as con:
+            return queries.workflow_metrics(con, workflow, since)
+
+    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
+        """Refresh, then run ``sql`` on a read-only connection; return column names and rows."""
+        import duckdb
+
+        with self._locked():
+            with self._connected() as con:
+                self._refresh(con)
+            try:
+                con = duckdb.connect(str(self.index_path), read_only=True)
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open {self.index_path}: {exc}") from exc
+            try:
+                con.execute(sql, params or [])
+                if con.description is None:
+                    return [], []
+                return [d[0] for d in con.description], con.fetchall()
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+            finally:
+                con.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with IndexLock(self.path / "index.lock", self.lock_timeout):
+            yield
+
+    @contextmanager
+    def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection with the schema migrated; caller holds the lock."""
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(self.index_path))
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {self.index_path}: {exc}") from exc
+        try:
+            migrate(con)
+            yield con
+        except duckdb.Error as exc:
+            raise StoreError(f"execution index {self.index_path}: {exc}") from exc
+        finally:
+            con.close()
+
+    @contextmanager
+    def _session(self, refresh: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Lock, open, optionally refresh; the unit every operation runs in."""
+        with self._locked(), self._connected() as con:
+            if refresh:
+                self._refresh(con)
+            yield con
+
+    def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
+        ingest_tolerant(con, find_changed(con, self.journals_dir))
+        orphans = orphaned_runs(con)
+        if not orphans:
+            return
+        for execution_id in orphans:
+            mark_crashed(self.journal_path(execution_id))
+        # Re-ingest every orphan: crashed ones now end, and one that ended on its own just
+        # before its owner exited has its RunEnded picked up here.
+        files = [journal_file(self.journals_dir, eid) for eid in orphans]
+        ingest_tolerant(con, [f for f in files if f is not None])

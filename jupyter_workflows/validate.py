@@ -1,0 +1,357 @@
+"""Checks on a workflow's raw data that the model cannot make: ids, the graph, expressions, units.
+
+They run on the parsed data, not on the model, so a task that failed model validation still
+has its dependencies and references checked and every problem is reported in one pass. Each
+check yields ``Finding``s (a message and a data path) that ``locate.to_problem`` places.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ExpressionError
+from .expressions import Reference, find_references, parse_condition
+from .locate import WARNING, DataPath, Finding, task_id_of
+
+
+def check(data: dict[str, Any]) -> list[Finding]:
+    """Every graph, expression, unit and schedule finding in a workflow's data."""
+    tasks = top_tasks(data)
+    graph = Graph(tasks)
+    findings = [*graph.findings, *graph.cycles()]
+    findings += _check_expressions(tasks, graph)
+    findings += _check_units(data, tasks)
+    findings += _check_cron(data)
+    return findings
+
+
+def top_tasks(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(index, task) for each top-level task that is a mapping."""
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list):
+        return []
+    return [(i, task) for i, task in enumerate(tasks) if isinstance(task, dict)]
+
+
+def walk_tasks(node: dict[str, Any], path: DataPath) -> Iterator[tuple[DataPath, dict[str, Any]]]:
+    """The task at ``path`` and every task nested in it (then, else, tasks, inline on_failure)."""
+    yield path, node
+    for key in ("then", "else", "on_failure"):
+        child = node.get(key)
+        if isinstance(child, dict):
+            yield from walk_tasks(child, (*path, key))
+    children = node.get("tasks")
+    if isinstance(children, list):
+        for index, child in enumerate(children):
+            if isinstance(child, dict):
+                yield from walk_tasks(child, (*path, "tasks", index))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """ "; did you mean 'x'?" for the closest choice, or ""."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class Graph:
+    """Task ids and dependencies of the top-level tasks, with the findings of building them."""
+
+    def __init__(self, tasks: list[tuple[int, dict[str, Any]]]):
+        self.findings: list[Finding] = []
+        self.index: dict[str, int] = {}  # top-level id -> index of its first definition
+        self.ids: dict[int, str] = {}  # the reverse, for the tasks that own their id
+        self.owner: dict[str, str | None] = {}  # every id -> id of the top-level task holding it
+        self.deps: dict[int, list[str]] = {}  # top-level index -> known top-level dependencies
+        self.handled: dict[str, set[str]] = {}  # handler id -> tasks whose failure it handles
+        self._collect_ids(tasks)
+        for index, node in tasks:
+            self.deps[index] = self._dependencies(index, node)
+            self._check_nested(index, node)
+
+    def _collect_ids(self, tasks: list[tuple[int, dict[str, Any]]]) -> None:
+        first: dict[str, DataPath] = {}
+        for index, node in tasks:
+            top = task_id_of(node)
+            if node.get("id") in (None, ""):
+                self._error("missing 'id': every top-level task needs one", ("tasks", index))
+            elif top is not None and top not in first:
+                self.index[top] = index
+                self.ids[index] = top
+            for path, sub in walk_tasks(node, ("tasks", index)):
+                task_id = task_id_of(sub)
+                if task_id is None:
+                    continue
+                if task_id in first:
+                    message = f"duplicate task id '{task_id}'"
+                    self.findings.append(Finding(message, (*path, "id"), also=first[task_id]))
+                else:
+                    first[task_id] = (*path, "id")
+                    self.owner[task_id] = top
+
+    def _dependencies(self, index: int, node: dict[str, Any]) -> list[str]:
+        own = task_id_of(node)
+        known = []
+        for path, name in _names(node.get("depends_on"), ("tasks", index, "depends_on")):
+            if name == own:
+                self._error(f"task '{own}' depends on itself", path)
+            elif name in self.index:
+                known.append(name)
+            elif name in self.owner:
+                owner = self.owner[name]
+                self._error(
+                    f"depends on '{name}', a task nested inside '{owner}'; "
+                    f"depend on '{owner}' instead", path,
+                )  # fmt: skip
+            else:
+                message = f"depends on unknown task '{name}'"
+                self._error(message + did_you_mean(name, self.index), path)
+        return known
+
+    def _check_nested(self, index: int, node: dict[str, Any]) -> None:
+        """on_failure names everywhere, and depends_on inside composites."""
+        top = task_id_of(node)
+        for path, sub in walk_tasks(node, ("tasks", index)):
+            handler = sub.get("on_failure")
+            if isinstance(handler, str):
+                self._check_handler(handler, sub, (*path, "on_failure"), top)
+            if sub is node:
+                continue
+            for dep_path, name in _names(sub.get("depends_on"), (*path, "depends_on")):
+                if name not in self.owner:
+                    message = f"depends on unknown task '{name}'" + did_you_mean(name, self.owner)
+                    self._error(message, dep_path)
+
+    def _check_handler(
+        self, handler: str, node: dict[str, Any], path: DataPath, top: str | None
+    ) -> None:
+        if handler == task_id_of(node):
+            self._error(f"task '{handler}' is its own on_failure handler", path)
+        elif handler in self.index:
+            if top is not None:
+                self.handled.setdefault(handler, set()).add(top)
+        elif handler in self.owner:
+            self._error(
+                f"on_failure names '{handler}', a task nested inside '{self.owner[handler]}'; "
+                "a handler must be a top-level task", path,
+            )  # fmt: skip
+        else:
+            message = f"on_failure names unknown task '{handler}'"
+            self._error(message + did_you_mean(handler, self.index), path)
+
+    def _error(self, message: str, path: DataPath) -> None:
+        self.findings.append(Finding(message, path))
+
+    def reaches(self, index: int, targets: set[str]) -> bool:
+        """Whether one of ``targets`` has finished before top-level task ``index`` runs.
+
+        Upstream means through depends_on, plus: a failure handler runs after the task it
+        handles. The search stops at the first hit, so a reference to a direct dependency
+        (the usual case) costs nothing however long the chain above it.
+        """
+        todo = list(self.deps.get(index, ()))
+        if index in self.ids:
+            todo += self.handled.get(self.ids[index], ())
+        if targets.intersection(todo):
+            return True
+        seen: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name in targets:
+                return True
+            if name not in seen:
+                seen.add(name)
+                todo += self.deps.get(self.index.get(name, -1), ())
+                todo += self.handled.get(name, ())
+        return False
+
+    def cycles(self) -> list[Finding]:
+        """One finding per dependency cycle, its path starting at its first task in the file."""
+        order = sorted(self.index, key=self.index.__getitem__)
+        findings, reported = [], set()
+        for cycle in _find_cycles(order, {name: self.deps[self.index[name]] for name in order}):
+            start = min(cycle, key=self.index.__getitem__)
+            at = cycle.index(start)
+            cycle = cycle[at:] + cycle[:at]
+            if tuple(cycle) not in reported:
+                reported.add(tuple(cycle))
+                message = "dependency cycle: " + " -> ".join([*cycle, start])
+                findings.append(Finding(message, ("tasks", self.index[start], "depends_on")))
+        return findings
+
+
+def _names(value: Any, path: DataPath) -> Iterator[tuple[DataPath, str]]:
+    """The task names in a depends_on value (one name or a list), each with its path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for i, name in enumerate(value):
+            if isinstance(name, str):
+                yield (*path, i), name
+
+
+def _find_cycles(order: list[str], edges: dict[str, list[str]]) -> list[list[str]]:
+    """A cycle for each back edge of a depth-first search (iterative: no recursion limit)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles = []
+    for root in order:
+        if root in state:
+            continue
+        path, stack = [root], [iter(edges[root])]
+        state[root] = 1
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(following) == 1:
+                cycles.append(path[path.index(following) :])
+            elif following not in state:
+                state[following] = 1
+                path.append(following)
+                stack.append(iter(edges[following]))
+    return cycles
+
+
+@dataclass
+class _Scope:
+    """What the strings of one top-level task may refer to."""
+
+    index: int
+    own: str | None
+    nested: set[str] = field(default_factory=set)
+
+
+def _check_expressions(tasks: list[tuple[int, dict[str, Any]]], graph: Graph) -> list[Finding]:
+    findings: list[Finding] = []
+    for index, node in tasks:
+        scope = _Scope(index, task_id_of(node))
+        scope.nested = {task_id_of(sub) or "" for _, sub in walk_tasks(node, ())} - {"", scope.own}
+        for rel, text, is_condition, in_handler in _strings(node, (), task=True, handler=False):
+            path = ("tasks", index, *rel)
+            try:
+                refs = parse_condition(text).references if is_condition else find_references(text)
+            except ExpressionError as exc:
+                kind = "condition" if is_condition else "expression"
+                findings.append(Finding(f"invalid {kind}: {exc}", path))
+                continue
+            for ref in refs:
+                message = _reference_problem(ref, scope, in_handler, graph)
+                if message:
+                    findings.append(Finding(message, path))
+    return list(dict.fromkeys(findings))  # one finding for a reference repeated in a value
+
+
+def _strings(
+    value: Any, path: DataPath, *, task: bool, handler: bool
+) -> Iterator[tuple[DataPath, str, bool, bool]]:
+    """(path, text, is_condition, inside_an_on_failure_handler) for each string to parse."""
+    if isinstance(value, str):
+        if "${" in value:  # the cheap test that keeps validation fast: no ${, no reference
+            yield path, value, False, handler
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            sub = (*path, key)
+            if task and key == "condition" and isinstance(item, str):
+                yield sub, item, True, handler
+            elif task and key in ("then", "else", "on_failure") and isinstance(item, dict):
+                yield from _strings(item, sub, task=True, handler=handler or key == "on_failure")
+            elif task and key == "tasks" and isinstance(item, list):
+                for i, child in enumerate(item):
+                    yield from _strings(child, (*sub, i), task=True, handler=handler)
+            else:
+                yield from _strings(item, sub, task=False, handler=handler)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*path, i), task=False, handler=handler)
+
+
+def _reference_problem(ref: Reference, scope: _Scope, in_handler: bool, graph: Graph) -> str | None:
+    """Why ``${tasks.X...}`` cannot be resolved where it is written, or None when it can."""
+    name = ref.task_id
+    if ref.scope != "tasks" or name is None or name in scope.nested:
+        return None
+    if name == scope.own:
+        if in_handler:  # an inline on_failure handler runs after its task failed
+            return None
+        return f"refers to task '{name}' itself, which has no result while it runs"
+    if name not in graph.owner:
+        return f"refers to unknown task '{name}'" + did_you_mean(name, graph.owner)
+    owner = graph.owner[name]
+    if graph.reaches(scope.index, {name} if owner is None else {name, owner}):
+        return None
+    this = f"'{scope.own}'" if scope.own else "this task"
+    if owner is not None and owner != name:
+        return (
+            f"refers to task '{name}' (nested inside '{owner}'), which is not upstream of "
+            f"{this} (add '{owner}' to depends_on)"
+        )
+    return f"refers to task '{name}', which is not upstream of {this} (add it to depends_on)"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_units(data: dict[str, Any], tasks: list[tuple[int, dict[str, Any]]]) -> list[Finding]:
+    """Warnings for numbers that look written in the wrong unit, and retries that never retry."""
+    findings: list[Finding] = []
+    for index, node in tasks:
+        for path, sub in walk_tasks(node, ("tasks", index)):
+            timeout: Any = sub.get("timeout")
+            if sub.get("type") == "http" and _is_number(timeout) and timeout > 1000:
+                seconds = f"{timeout / 1000:g}"
+                message = (
+                    f"timeout {timeout} looks like milliseconds; timeout is in seconds, "
+                    f'write "{seconds}s" or {seconds}'
+                )
+                findings.append(Finding(message, (*path, "timeout"), WARNING))
+            findings += _retry_warnings(sub.get("retry"), (*path, "retry"))
+    defaults = data.get("defaults")
+    if isinstance(defaults, dict):
+        findings += _retry_warnings(defaults.get("retry"), ("defaults", "retry"))
+    return findings
+
+
+def _retry_warnings(retry: Any, path: DataPath) -> list[Finding]:
+    if not isinstance(retry, dict):
+        return []
+    findings = []
+    delay: Any = retry.get("delay")
+    if _is_number(delay) and 0 < delay < 50:
+        message = (
+            f"retry delay {delay} looks like seconds; a bare number is milliseconds, "
+            f'write "{delay}s" or {delay * 1000:g}'
+        )
+        findings.append(Finding(message, (*path, "delay"), WARNING))
+    attempts = retry.get("attempts")
+    if attempts == 1 and not isinstance(attempts, bool):
+        message = "retry with attempts 1 never retries (attempts counts the first try too)"
+        findings.append(Finding(message, (*path, "attempts"), WARNING))
+    elif "attempts" not in retry:
+        message = "retry without 'attempts' makes a single attempt; set attempts to 2 or more"
+        findings.append(Finding(message, path, WARNING))
+    return findings
+
+
+def _check_cron(data: dict[str, Any]) -> list[Finding]:
+    trigger = data.get("trigger")
+    if not isinstance(trigger, dict) or trigger.get("type") != "cron":
+        return []
+    config = trigger.get("config")
+    schedule = config.get("schedule") if isinstance(config, dict) else None
+    if not isinstance(schedule, str):
+        return []  # the model reports a missing or non-text schedule
+    try:
+        from croniter import croniter  # optional until the scheduler needs it
+    except ImportError:
+        return []
+    if croniter.is_valid(schedule):
+        return []
+    message = (
+        f"invalid cron schedule '{schedule}'; expected 'minute hour day-of-month month "
+        'day-of-week\', e.g. "0 */6 * * *"'
+    )
+    return [Finding(message, ("trigger", "config", "schedule"))]

@@ -1,0 +1,365 @@
+"""What validation reports: model errors made actionable, graph, expressions, warnings, cron."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+from jupyter_workflows.errors import Problem
+from jupyter_workflows.loader import ValidationReport, validate_file
+
+
+def check(tmp_path: Path, text: str, name: str = "wf.yaml") -> ValidationReport:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return validate_file(path)
+
+
+def located(report: ValidationReport) -> list[tuple[object, ...]]:
+    """(line, task id, field, message) of each problem, in report order."""
+    return [(p.line, p.task_id, p.field, p.message) for p in report.problems]
+
+
+def tasks(body: str) -> str:
+    """A workflow whose task list is ``body`` (YAML); the first task is on line 3."""
+    return "name: demo\ntasks:\n" + textwrap.indent(textwrap.dedent(body).lstrip("\n"), "  ")
+
+
+# --- rule 4: pydantic's errors, translated
+
+
+def test_unknown_task_type_lists_the_types_and_suggests_one(tmp_path: Path) -> None:
+    report = check(tmp_path, tasks("- id: a\n  type: pyhton\n  script: x.py\n"))
+    assert located(report) == [
+        (4, "a", "type", "unknown task type 'pyhton'; expected one of shell, python, javascript, "
+         "http, docker, data_processor, database, conditional, parallel, loop, notebook; "
+         "did you mean 'python'?"),
+    ]  # fmt: skip
+
+
+def test_missing_type(tmp_path: Path) -> None:
+    report = check(tmp_path, tasks("- id: a\n  command: x\n"))
+    assert located(report)[0][:3] == (3, "a", "type")
+    assert report.problems[0].message.startswith("missing 'type'; expected one of shell, python")
+
+
+def test_unknown_field_suggests_the_model_field(tmp_path: Path) -> None:
+    report = check(tmp_path, tasks("- id: a\n  type: shell\n  command: x\n  dependson: [b]\n"))
+    assert located(report) == [
+        (6, "a", "dependson", "unknown field 'dependson'; did you mean 'depends_on'?")
+    ]
+    report = check(tmp_path, "nmae: x\ntasks: [{id: a, type: shell, command: x}]\n")
+    assert [p.message for p in report.problems] == [
+        "missing required field 'name'",
+        "unknown field 'nmae'; did you mean 'name'?",
+    ]
+
+
+def test_missing_required_field_points_at_the_task(tmp_path: Path) -> None:
+    report = check(tmp_path, tasks("- id: a\n  type: shell\n  name: A\n"))
+    assert located(report) == [(3, "a", "command", "missing required field 'command'")]
+
+
+def test_value_errors_keep_their_message_without_the_prefix(tmp_path: Path) -> None:
+    report = check(tmp_path, tasks("- id: a\n  type: shell\n  command: x\n  timeout: soon\n"))
+    (problem,) = report.problems
+    assert (problem.line, problem.field) == (6, "timeout")
+    assert problem.message.startswith("'soon' is not a duration: write a number (seconds)")
+    assert "Value error" not in problem.message and "http" not in problem.message
+
+
+def test_errors_in_nested_children_name_the_task_and_the_path(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("""
+        - id: deploy
+          type: conditional
+          condition: "true"
+          then:
+            type: shell
+            comand: x
+        - id: tests
+          type: parallel
+          tasks:
+            - id: unit
+              type: shell
+              command: 5
+            - type: shell
+        """),
+    )
+    assert located(report) == [
+        (6, "deploy", "then.command", "missing required field 'command'"),
+        (8, "deploy", "then.comand", "unknown field 'comand'; did you mean 'command'?"),
+        (14, "unit", "command", "expected a valid string, got 5"),
+        (15, "tests", "tasks[1].command", "missing required field 'command'"),
+    ]
+
+
+def test_union_mismatches_become_one_problem(tmp_path: Path) -> None:
+    report = check(tmp_path, tasks("- {id: a, type: shell, command: x, on_failure: 5}\n"))
+    assert [p.message for p in report.problems] == [
+        "expected a valid string or a task (a mapping with 'type' and its fields), got 5"
+    ]
+    report = check(
+        tmp_path, tasks("- {id: a, type: shell, command: x, on_failure: {type: shel}}\n")
+    )
+    assert report.problems[0].field == "on_failure.type"
+    assert report.problems[0].message.startswith("unknown task type 'shel'")
+
+
+def test_invalid_task_id(tmp_path: Path) -> None:
+    report = check(tmp_path, tasks("- {id: 'build app', type: shell, command: x}\n"))
+    assert located(report) == [
+        (3, "build app", "id", "invalid task id 'build app'; use only letters, digits, '-' and '_'")
+    ]
+
+
+def test_messages_never_carry_pydantic_urls(tmp_path: Path) -> None:
+    report = check(tmp_path, "name: ''\ntrigger: {type: cronn}\ntasks: [{id: a}, 3]\n")
+    assert report.problems and not any("pydantic" in str(p) for p in report.problems)
+    assert located(report)[:2] == [
+        (1, None, "name", "must not be empty"),
+        (2, None, "trigger.type", "unknown trigger type 'cronn'; expected one of manual, cron, "
+         "webhook, file_change; did you mean 'cron'?"),
+    ]  # fmt: skip
+
+
+# --- rule 5: the graph, checked on the raw data
+
+
+def test_graph_problems_are_reported_even_when_the_model_fails(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("""
+        - {id: a, type: shel, command: x, depends_on: [bulid]}
+        - {type: shell, command: x}
+        - {id: build, type: shell, command: x, depends_on: build}
+        - {id: b, type: parallel, tasks: [{id: a, type: shell, command: x}]}
+        - {id: c, type: shell, command: x, depends_on: [a], on_failure: cleanpu}
+        - {id: cleanup, type: shell, command: x}
+        """),
+    )
+    assert located(report) == [
+        (3, "a", "type", report.problems[0].message),
+        (3, "a", "depends_on[0]", "depends on unknown task 'bulid'; did you mean 'build'?"),
+        (4, None, "tasks[1]", "missing 'id': every top-level task needs one"),
+        (5, "build", "depends_on", "task 'build' depends on itself"),
+        (6, "a", "id", "duplicate task id 'a' (first used at line 3)"),
+        (7, "c", "on_failure", "on_failure names unknown task 'cleanpu'; did you mean 'cleanup'?"),
+    ]
+
+
+def test_depending_on_a_nested_task_names_its_parent(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("""
+        - {id: p, type: parallel, tasks: [{id: unit, type: shell, command: x}]}
+        - {id: q, type: shell, command: x, depends_on: [unit]}
+        """),
+    )
+    assert located(report) == [
+        (
+            4,
+            "q",
+            "depends_on[0]",
+            "depends on 'unit', a task nested inside 'p'; depend on 'p' instead",
+        )
+    ]
+
+
+def test_each_cycle_is_reported_once_with_its_path(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("""
+        - {id: a, type: shell, command: x, depends_on: [c]}
+        - {id: b, type: shell, command: x, depends_on: [a]}
+        - {id: c, type: shell, command: x, depends_on: [b, d]}
+        - {id: d, type: shell, command: x, depends_on: [c]}
+        - {id: e, type: shell, command: x, depends_on: [a]}
+        """),
+    )
+    assert located(report) == [
+        (3, "a", "depends_on", "dependency cycle: a -> c -> b -> a"),
+        (5, "c", "depends_on", "dependency cycle: c -> d -> c"),
+    ]
+
+
+# --- rule 6: expressions
+
+
+def test_unparsable_expression_anywhere_in_a_task_is_located(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("""
+        - id: call
+          type: http
+          url: http://h/${env.HOST
+          environment:
+            TOKEN: ${tasks.x}
+          condition: ${env.A} === 'b'
+        """),
+    )
+    fields = [(p.line, p.task_id, p.field) for p in report.problems]
+    assert fields == [
+        (5, "call", "url"),
+        (7, "call", "environment.TOKEN"),
+        (8, "call", "condition"),
+    ]
+    assert report.problems[0].message.startswith("invalid expression: unclosed '${'")
+    assert report.problems[1].message.startswith("invalid expression: missing field after task id")
+    assert report.problems[2].message.startswith("invalid condition: ")
+
+
+def test_references_must_point_upstream(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("""
+        - {id: health-check, type: http, url: "http://h"}
+        - {id: build, type: shell, command: "make ${tasks.health-check.result}",
+           depends_on: [health-check]}
+        - {id: deploy, type: shell, command: "echo ${tasks.health-check.exit_code}",
+           depends_on: build}
+        - {id: report, type: shell, command: "echo ${tasks.deploy.result} ${tasks.nope.result}"}
+        - {id: self, type: shell, command: "echo ${tasks.self.result}"}
+        """),
+    )
+    assert located(report) == [
+        (8, "report", "command",
+         "refers to task 'deploy', which is not upstream of 'report' (add it to depends_on)"),
+        (8, "report", "command", "refers to unknown task 'nope'"),
+        (9, "self", "command",
+         "refers to task 'self' itself, which has no result while it runs"),
+    ]  # fmt: skip
+
+
+def test_nested_children_and_failure_handlers_see_what_ran_before(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("""
+        - id: list
+          type: shell
+          command: ls
+        - id: work
+          type: parallel
+          depends_on: [list]
+          on_failure: {type: shell, command: "echo ${tasks.work.error} ${tasks.one.result}"}
+          tasks:
+            - {id: one, type: shell, command: "echo ${tasks.list.result}"}
+            - {id: two, type: shell, command: "echo ${tasks.one.result}"}
+        - id: after
+          type: loop
+          depends_on: [work]
+          items: ${tasks.list.result}
+          then: {type: shell, command: "echo ${item} ${tasks.two.exit_code}"}
+        - id: rescue
+          type: shell
+          command: "echo ${tasks.cleanup.exit_code} ${tasks.list.result}"
+        - id: cleanup
+          type: shell
+          command: rm -rf tmp
+          depends_on: [list]
+          on_failure: rescue
+        - id: stray
+          type: shell
+          command: "echo ${tasks.two.result}"
+        """),
+    )
+    assert located(report) == [
+        (28, "stray", "command", "refers to task 'two' (nested inside 'work'), which is not "
+         "upstream of 'stray' (add 'work' to depends_on)"),
+    ]  # fmt: skip
+
+
+# --- rule 7: warnings
+
+
+def test_unit_warnings_do_not_fail_validation(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        """
+        {
+          "name": "units",
+          "defaults": {"retry": {"attempts": 3, "delay": 2}},
+          "tasks": [
+            {"id": "ping", "type": "http", "url": "http://h", "timeout": 10000,
+             "retry": {"attempts": 1}},
+            {"id": "fast", "type": "http", "url": "http://h", "timeout": 1000,
+             "retry": {"delay": 50}}
+          ]
+        }
+        """,
+        name="wf.json",
+    )
+    assert report.ok and report.workflow is not None and report.errors == []
+    assert located(report) == [
+        (3, None, "defaults.retry.delay", "retry delay 2 looks like seconds; a bare number is "
+         'milliseconds, write "2s" or 2000'),
+        (5, "ping", "timeout", 'timeout 10000 looks like milliseconds; timeout is in seconds, '
+         'write "10s" or 10'),
+        (6, "ping", "retry.attempts", "retry with attempts 1 never retries (attempts counts the "
+         "first try too)"),
+        (8, "fast", "retry", "retry without 'attempts' makes a single attempt; set attempts to 2 "
+         "or more"),
+    ]  # fmt: skip
+    assert {p.severity for p in report.problems} == {"warning"}
+
+
+# --- rule 8: cron schedules, when croniter is there
+
+
+CRON = """
+name: c
+trigger:
+  type: cron
+  config:
+    schedule: '61 * * * *'
+tasks: [{id: a, type: shell, command: x}]
+"""
+
+
+def test_cron_schedule_is_checked_with_croniter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FakeCroniter:
+        @staticmethod
+        def is_valid(schedule: str) -> bool:
+            return not schedule.startswith("61")
+
+    fake = types.ModuleType("croniter")
+    fake.croniter = FakeCroniter  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "croniter", fake)
+    report = check(tmp_path, CRON)
+    assert report.problems == [
+        Problem(
+            "invalid cron schedule '61 * * * *'; expected 'minute hour day-of-month month "
+            "day-of-week', e.g. \"0 */6 * * *\"",
+            file=str(tmp_path / "wf.yaml"), line=5, column=5, field="trigger.config.schedule",
+        )
+    ]  # fmt: skip
+
+
+def test_cron_schedule_is_skipped_without_croniter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "croniter", None)  # makes the import fail
+    assert check(tmp_path, CRON).ok
+
+
+def test_yaml_boolean_keys_and_nested_handlers_are_explained(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("""
+        - {id: a, type: shell, command: x, on: push}
+        - {id: p, type: parallel, tasks: [{id: inner, type: shell, command: x}]}
+        - {id: b, type: shell, command: x, on_failure: inner}
+        """),
+    )
+    assert located(report) == [
+        (3, "a", None, "field names must be text, got true"),
+        (5, "b", "on_failure",
+         "on_failure names 'inner', a task nested inside 'p'; a handler must be a top-level task"),
+    ]  # fmt: skip
