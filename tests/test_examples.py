@@ -50,8 +50,9 @@ def _run(root: Path, name: str, *env: str) -> dict:
     result = cli(root, *args, timeout=600)
     assert result.stdout, result.stderr
     execution = json.loads(result.stdout[result.stdout.index("{") :])
-    failed = {t["id"]: t["error"] for t in execution["tasks"] if t["status"] != "succeeded"}
-    assert result.returncode == 0, (failed, result.stderr)
+    if result.returncode != 0:  # show the failing tasks' output, not just their exit codes
+        status = cli(root, "status", execution["id"], "--logs", "30")
+        pytest.fail(f"{name} failed:\n{status.stdout}{status.stderr}{result.stderr}")
     return {t["id"]: t for t in execution["tasks"]}
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
 from typing import Any, TextIO
 
 from ..durations import format_duration
-from ..errors import Problem
 from ..events import AttemptEnded, Event, OutputLine, RunEnded, RunStarted, TaskEnded, TaskStarted
 from ..records import Execution
 from ..states import State
@@ -25,12 +23,6 @@ COLORS = {
     "pending": "dim", "running": "cyan", "succeeded": "green", "failed": "red",
     "timed_out": "red", "cancelled": "yellow", "skipped": "dim", "crashed": "magenta",
 }  # fmt: skip
-
-
-def print_problems(problems: Iterable[Problem], stream: TextIO | None = None) -> None:
-    out = stream or sys.stderr
-    for problem in problems:
-        print(f"{problem.severity}: {problem}", file=out)
 
 
 class PlainRenderer:

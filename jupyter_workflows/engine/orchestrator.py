@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -116,15 +115,15 @@ class WorkflowOrchestrator:
             return run.execution
 
     def _close_journal(self, run: WorkflowRun) -> None:
+        # The journal, fsync'd on close, is the record. The DuckDB index is derived from it by
+        # whoever reads next (every read brings it up to date in one batched statement), so a
+        # runner neither imports duckdb nor waits for the index lock.
         if run.journal is not None:
             run.journal.close()
-        try:
-            self.store.record(run.execution.id)
-        except Exception as exc:  # the journal is safe; the next reader indexes it
-            print(f"jupyter-workflows: could not index the run yet: {exc}", file=sys.stderr)
 
 
 def _identity() -> tuple[int, str, str | None]:
+    """Who runs this execution, so a reader can tell a crashed runner from a live one."""
     from ..store.owner import current_owner
 
-    return current_owner()  # type: ignore[no-any-return]
+    return current_owner()
