@@ -98,13 +98,17 @@ class NullRenderer:
 class LiveRenderer:
     """A rich live table of the tasks, with live_output lines printed above it."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console()
+        self.console = console or Console()
         self.execution: Execution | None = None
-        self.live = Live(console=self.console, refresh_per_second=8, transient=False)
+        # get_renderable: the table is rebuilt on every refresh, so running times advance
+        # between events too.
+        self.live = Live(
+            console=self.console, refresh_per_second=4, get_renderable=self._table
+        )
         self.plain = PlainRenderer()
         self.started = time.monotonic()
 
@@ -123,22 +127,22 @@ class LiveRenderer:
         elif isinstance(event, RunStarted):
             self.plain.describe(event)  # learns which tasks stream their output
         if isinstance(event, RunEnded):
-            self.live.update(self._table(), refresh=True)
+            self.live.refresh()
             self.live.stop()
-        elif not isinstance(event, OutputLine):
-            self.live.update(self._table())
 
     def _table(self) -> Any:
         from rich.table import Table
 
-        assert self.execution is not None
+        if self.execution is None:
+            return ""
         table = Table(
             title=f"{self.execution.workflow}  ·  {self.execution.id}", title_justify="left"
         )
         for column in ("", "task", "state", "attempts", "time", "detail"):
             table.add_column(column)
         clock = time.time()
-        for task in self.execution.tasks.values():
+        # A snapshot: rich refreshes from its own thread while events arrive on the loop's.
+        for task in list(self.execution.tasks.values()):
             state = str(task.status)
             elapsed = task.duration
             if task.status is State.RUNNING and task.started_at:
