@@ -106,9 +106,7 @@ class LiveRenderer:
         self.execution: Execution | None = None
         # get_renderable: the table is rebuilt on every refresh, so running times advance
         # between events too.
-        self.live = Live(
-            console=self.console, refresh_per_second=4, get_renderable=self._table
-        )
+        self.live = Live(console=self.console, refresh_per_second=4, get_renderable=self._table)
         self.plain = PlainRenderer()
         self.started = time.monotonic()
 
