@@ -1,0 +1,71 @@
+"""One contract every registered task type keeps, checked against each of them.
+
+Success gives status succeeded with a result; failure gives failed with an error a person can
+act on; a timeout or a cancellation stops the work (no process left behind) and surfaces as
+timed_out / cancelled through the engine, never as a hung run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_workflows.states import State
+from jupyter_workflows.tasks.registry import BUILTIN
+from tests.conftest import make_workflow
+
+
+def _scripts(root: Path) -> None:
+    (root / "ok.js").write_text("console.log(JSON.stringify({ok: true}))\n")
+    (root / "bad.js").write_text("console.error('js broke'); process.exit(3)\n")
+    (root / "slow.js").write_text("setTimeout(() => {}, 30000)\n")
+
+
+CASES: dict[str, dict[str, dict[str, Any]]] = {
+    "shell": {
+        "ok": {"command": "echo '{\"ok\": true}'"},
+        "bad": {"command": "echo 'shell broke' >&2; exit 3"},
+        "slow": {"command": "sleep 30"},
+    },
+    "python": {
+        "ok": {"code": "import json; print(json.dumps({'ok': True}))"},
+        "bad": {"code": "import sys; sys.exit('python broke')"},
+        "slow": {"code": "import time; time.sleep(30)"},
+    },
+    "javascript": {
+        "ok": {"script": "ok.js"},
+        "bad": {"script": "bad.js"},
+        "slow": {"script": "slow.js"},
+    },
+}
+
+
+def test_every_builtin_type_has_a_contract_case():
+    assert set(CASES) == set(BUILTIN)
+
+
+def _task(kind: str, case: str, **extra: Any) -> dict[str, Any]:
+    return {"id": case, "type": kind, **CASES[kind][case], **extra}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_success_failure_and_timeout(kind, project, run_workflow):
+    _scripts(project)
+    started = time.monotonic()
+    execution = run_workflow(
+        make_workflow(
+            _task(kind, "ok"),
+            _task(kind, "bad"),
+            _task(kind, "slow", timeout="700ms"),
+        ),
+        kill_grace=1.0,
+    )
+    ok, bad, slow = (execution.tasks[t] for t in ("ok", "bad", "slow"))
+    assert ok.status is State.SUCCEEDED and ok.result == {"ok": True} and ok.exit_code == 0
+    assert bad.status is State.FAILED and bad.exit_code not in (0, None)
+    assert "broke" in bad.error
+    assert slow.status is State.TIMED_OUT and "timed out" in slow.error
+    assert time.monotonic() - started < 6
