@@ -75,6 +75,19 @@ class OutputLine(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class TaskProgress(Event):
+    """How far an attempt has got, for task types with steps (a notebook's cells)."""
+
+    kind: ClassVar[str] = "task_progress"
+    task_id: str
+    attempt: int
+    step: int  # 1-based index of the step this event is about
+    total: int | None = None
+    label: str | None = None  # e.g. "cell 3/12: load data"
+    status: str = "running"  # running, succeeded or failed (that step)
+
+
+@dataclass(slots=True, kw_only=True)
 class AttemptEnded(Event):
     kind: ClassVar[str] = "attempt_ended"
     task_id: str
@@ -117,6 +130,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TaskStarted,
         AttemptStarted,
         OutputLine,
+        TaskProgress,
         AttemptEnded,
         TaskEnded,
         RunEnded,

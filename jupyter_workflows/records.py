@@ -17,6 +17,7 @@ from .events import (
     RunEnded,
     RunStarted,
     TaskEnded,
+    TaskProgress,
     TaskStarted,
 )
 from .states import State
@@ -66,6 +67,8 @@ class TaskRecord:
     attempts: list[Attempt] = field(default_factory=list)
     # Last lines of output, kept by the engine for messages; the store keeps every line.
     log_tail: list[str] = field(default_factory=list)
+    # The latest step reported (a notebook cell): {"step", "total", "label", "status"}.
+    progress: dict[str, Any] | None = None
 
     @property
     def duration(self) -> float | None:
@@ -89,6 +92,7 @@ class TaskRecord:
             "outputs": self.outputs,
             "error": self.error,
             "attempts": [a.to_dict() for a in self.attempts],
+            "progress": self.progress,
         }
 
 
@@ -137,6 +141,13 @@ class Execution:
             tail.append(event.line)
             if len(tail) > LOG_TAIL_LINES:
                 del tail[0]
+        elif isinstance(event, TaskProgress):
+            self._task(event.task_id).progress = {
+                "step": event.step,
+                "total": event.total,
+                "label": event.label,
+                "status": event.status,
+            }
         elif isinstance(event, AttemptStarted):
             task = self._task(event.task_id)
             task.attempts.append(Attempt(number=event.attempt, started_at=event.at))

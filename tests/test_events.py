@@ -36,6 +36,6 @@ def test_round_trip_through_json(event):
 
 def test_every_kind_is_registered_once():
     assert set(EVENT_TYPES) == {
-        "run_started", "task_started", "attempt_started", "output", "attempt_ended", "task_ended",
-        "run_ended",
+        "run_started", "task_started", "attempt_started", "output", "task_progress",
+        "attempt_ended", "task_ended", "run_ended",
     }  # fmt: skip

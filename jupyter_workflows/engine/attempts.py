@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import traceback
 from pathlib import Path
@@ -10,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..durations import format_duration
 from ..errors import TaskTypeNotImplemented, WorkflowError
-from ..events import AttemptEnded, AttemptStarted, OutputLine, TaskEnded, TaskStarted, now
+from ..events import (
+    AttemptEnded,
+    AttemptStarted,
+    OutputLine,
+    TaskEnded,
+    TaskProgress,
+    TaskStarted,
+    now,
+)
 from ..expressions import TaskView, render
 from ..model import AnyTask, Retry, TaskBase
 from ..states import State
@@ -93,7 +102,7 @@ class TaskRunner:
         number = 0
         while True:
             number += 1
-            async with self.semaphore:
+            async with self._slot(task_type):
                 attempt_started = now()
                 if number == 1:  # started = holding a slot, not waiting for one
                     self.run_.emit(
@@ -124,6 +133,11 @@ class TaskRunner:
             if retry_in is None:
                 return result, number
             await asyncio.sleep(retry_in)
+
+    def _slot(self, task_type: TaskType | None) -> Any:
+        if task_type is not None and not task_type.uses_slot:
+            return contextlib.nullcontext()
+        return self.semaphore
 
     async def _attempt(
         self, task_type: TaskType | None, task: AnyTask, task_id: str, number: int
@@ -172,6 +186,19 @@ class TaskRunner:
         execution_id = run.execution.id
         emit = run.emit
 
+        def emit_progress(step: int, total: int | None, label: str | None, status: str) -> None:
+            emit(
+                TaskProgress(
+                    execution_id=execution_id,
+                    task_id=task_id,
+                    attempt=number,
+                    step=step,
+                    total=total,
+                    label=label,
+                    status=status,
+                )
+            )
+
         def emit_line(stream: str, line: str) -> None:
             emit(
                 OutputLine(
@@ -192,6 +219,8 @@ class TaskRunner:
             scope=run.scope,
             emit_line=emit_line,
             output_file=output_file,
+            artifacts_dir=run.artifacts_dir,
+            emit_progress=emit_progress,
             kill_grace=self.kill_grace,
         )
 

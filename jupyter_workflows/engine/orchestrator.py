@@ -86,6 +86,7 @@ class WorkflowOrchestrator:
             file=file,
             trigger=trigger,
             runner_identity=_identity(),
+            artifacts_dir=self.store.artifacts_dir(execution_id) if self.record else None,
         )
         run.journal = journal
         return run

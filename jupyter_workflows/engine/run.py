@@ -42,6 +42,7 @@ class WorkflowRun:
         file: str | None = None,
         trigger: str = "manual",
         runner_identity: tuple[int, str, str | None] = (0, "", None),
+        artifacts_dir: Path | None = None,
     ):
         self.workflow = workflow
         self.execution = Execution(id=execution_id, workflow=workflow.name)
@@ -58,6 +59,7 @@ class WorkflowRun:
         template_env = {**_runner_environ(), **workflow.defaults.environment, **(env or {})}
         self.scope = Scope(env=template_env, tasks=self.views)
         self._workdir = Path(tempfile.mkdtemp(prefix="jupyter-workflows-"))
+        self.artifacts_dir = artifacts_dir or self._workdir / "artifacts"
         self.runner = TaskRunner(
             self,
             semaphore=asyncio.Semaphore(limit),

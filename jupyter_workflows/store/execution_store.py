@@ -50,6 +50,10 @@ class ExecutionStore:
     def index_path(self) -> Path:
         return self.path / "index.duckdb"
 
+    def artifacts_dir(self, execution_id: str) -> Path:
+        """Where an execution keeps its files (executed notebooks...); not created here."""
+        return self.path / "artifacts" / self.journal_path(execution_id).stem
+
     def journal_path(self, execution_id: str) -> Path:
         """Where the journal of ``execution_id`` lives (StoreError if the id is no file name)."""
         if (

@@ -36,6 +36,8 @@ class TaskResult:
 
 
 LineSink = Callable[[str, str], None]  # (stream, line)
+# (step, total, label, status): a step of the attempt began or ended (a notebook cell).
+ProgressSink = Callable[[int, "int | None", "str | None", str], None]
 ChildRunner = Callable[..., Awaitable[Any]]
 
 
@@ -51,8 +53,14 @@ class TaskContext:
     scope: Scope  # what ${...} templates resolve against
     emit_line: LineSink
     output_file: Path  # $WORKFLOW_OUTPUT: KEY=VALUE lines become the task's outputs
+    # A folder kept with this execution in the store (executed notebooks and other artifacts);
+    # a temporary folder when the run is not recorded.
+    artifacts_dir: Path
+    emit_progress: ProgressSink = lambda step, total, label, status: None
     kill_grace: float = 5.0
-    run_child: ChildRunner | None = None  # composite types run children through the engine
+    # Composite types run children through the engine: ``await ctx.run_child(task, child_id,
+    # variables={...})`` returns the child's TaskView (it never raises but on cancellation).
+    run_child: ChildRunner | None = None
 
     def resolve_path(self, path: str | Path) -> Path:
         """Relative paths in a workflow are relative to the project root, not the file."""
@@ -64,6 +72,9 @@ class TaskType:
     """One kind of task. Subclasses set ``name`` and implement ``run``."""
 
     name: ClassVar[str] = ""
+    # Whether an attempt holds one of the run's max_parallel slots. Composite types do not:
+    # their children take slots, and a parent holding one could deadlock them.
+    uses_slot: ClassVar[bool] = True
 
     async def run(self, task: TaskBase, ctx: TaskContext) -> TaskResult:
         raise NotImplementedError
