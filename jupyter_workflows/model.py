@@ -301,6 +301,12 @@ class NotebookTask(TaskBase):
     parameters: dict[str, Any] = Field(default_factory=dict)
     kernel: str | None = None
     output: str | None = Field(None, description="Where to write the executed notebook.")
+    reuse_kernel: bool = Field(
+        False,
+        description="Share one kernel (per kernel name and cwd) between notebook tasks, its "
+        "namespace reset between them: much faster, but imported modules and process state "
+        "carry over.",
+    )
 
 
 Task = Annotated[

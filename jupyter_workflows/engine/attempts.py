@@ -52,6 +52,7 @@ class TaskRunner:
         self.kill_grace = kill_grace
         self.workdir = workdir
         self.defaults = run.workflow.defaults
+        self.used_types: set[TaskType] = set()  # told when the run ends (TaskType.after_run)
 
     async def run(self, task: AnyTask, task_id: str | None = None) -> None:
         """Run ``task`` to a terminal state, emitting its events; never raises but cancellation."""
@@ -116,7 +117,15 @@ class TaskRunner:
                     )
                 result = await self._attempt(task_type, task, task_id, number)
             retry_in = None
-            if result.status in RETRYABLE and number < total and retry and task_type is not None:
+            if task_type is not None:
+                self.used_types.add(task_type)
+            if (
+                result.status in RETRYABLE
+                and result.retryable
+                and number < total
+                and retry
+                and task_type is not None
+            ):
                 retry_in = _jittered(retry.delay_before(number + 1), retry.jitter)
             self.run_.emit(
                 AttemptEnded(
@@ -145,7 +154,12 @@ class TaskRunner:
         execution_id = self.run_.execution.id
         self.run_.emit(AttemptStarted(execution_id=execution_id, task_id=task_id, attempt=number))
         if task_type is None:
-            return TaskResult.failure(str(TaskTypeNotImplemented(task.type)))
+            return TaskResult(
+                status=State.FAILED,
+                exit_code=None,
+                error=str(TaskTypeNotImplemented(task.type)),
+                retryable=False,
+            )
         timeout = task.timeout if task.timeout is not None else self.defaults.timeout
         try:
             ctx = self._context(task, task_id, number)
@@ -159,7 +173,7 @@ class TaskRunner:
                 error=f"timed out after {format_duration(timeout)}",
             )
         except WorkflowError as exc:  # bad template, missing reference: the user's to fix
-            return TaskResult.failure(str(exc))
+            return TaskResult(status=State.FAILED, exit_code=None, error=str(exc), retryable=False)
         except Exception as exc:  # a bug in a task type must fail the task, not the run
             for line in traceback.format_exc().splitlines():
                 ctx_line = OutputLine(

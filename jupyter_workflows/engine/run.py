@@ -98,14 +98,27 @@ class WorkflowRun:
                 await asyncio.shield(self._all_ended)
         except asyncio.CancelledError:
             await self._cancel_all()
+            await self._release_types()
             self._finish(State.CANCELLED, "cancelled")
             raise
         except BaseException as exc:
             await self._cancel_all()
+            await self._release_types()
             self._finish(State.CRASHED, f"engine error: {type(exc).__name__}: {exc}")
             raise
+        await self._release_types()
         self._finish(self._final_status(), None)
         return self.execution
+
+    async def _release_types(self) -> None:
+        """Let each task type used free what it holds for this run (kernels...)."""
+        for task_type in self.runner.used_types:
+            try:
+                await task_type.after_run()
+            except Exception as exc:  # a clean-up problem must not change the run's outcome
+                print(
+                    f"jupyter-workflows: {task_type.name} clean-up failed: {exc}", file=sys.stderr
+                )
 
     def _run_started(self) -> RunStarted:
         pid, host, pid_start = self.identity

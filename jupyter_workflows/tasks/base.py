@@ -29,6 +29,8 @@ class TaskResult:
     result: Any = None
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # False when trying again cannot help (an HTTP 4xx, a missing file): no further attempts.
+    retryable: bool = True
 
     @classmethod
     def failure(cls, error: str, exit_code: int | None = None) -> TaskResult:
@@ -78,6 +80,10 @@ class TaskType:
 
     async def run(self, task: TaskBase, ctx: TaskContext) -> TaskResult:
         raise NotImplementedError
+
+    async def after_run(self) -> None:
+        """Called once when a run that used this type ends (also when cancelled), on the
+        run's event loop: release what belongs to that loop (pre-started kernels...)."""
 
 
 def parse_result(stdout: str) -> Any:

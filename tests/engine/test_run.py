@@ -330,3 +330,34 @@ def test_tasks_see_the_runner_interpreter_first_on_path(run_workflow):
 
     execution = run_workflow(make_workflow(shell("which", "command -v python")))
     assert os.path.dirname(execution.tasks["which"].result) == os.path.dirname(sys.executable)
+
+
+def test_a_non_retryable_failure_is_not_retried(project):
+    from jupyter_workflows.tasks.base import TaskResult, TaskType
+    from jupyter_workflows.tasks.registry import _instances, register
+
+    class Refusing(TaskType):
+        name = "shell"
+        calls = 0
+
+        async def run(self, task, ctx):
+            Refusing.calls += 1
+            return TaskResult(status=State.FAILED, exit_code=None, error="4xx", retryable=False)
+
+        async def after_run(self):
+            Refusing.released = True
+
+    saved = _instances.pop("shell", None)
+    register("shell", Refusing())
+    try:
+        orchestrator = WorkflowOrchestrator(project, record=False)
+        execution = orchestrator.execute(
+            make_workflow(shell("once", "true", retry={"attempts": 5, "delay": "1ms"}))
+        )
+    finally:
+        _instances.pop("shell")
+        if saved is not None:
+            _instances["shell"] = saved
+    assert Refusing.calls == 1
+    assert len(execution.tasks["once"].attempts) == 1
+    assert Refusing.released  # after_run told the type the run ended
