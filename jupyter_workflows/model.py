@@ -148,6 +148,12 @@ class TaskBase(Strict):
         return [value] if isinstance(value, str) else value
 
     @property
+    def gate(self) -> str | None:
+        """The condition deciding whether the task runs at all (a conditional's selects a
+        branch instead, so it has none)."""
+        return self.condition
+
+    @property
     def label(self) -> str:
         return self.name or self.id or self.type  # type: ignore[attr-defined, no-any-return]
 
@@ -273,6 +279,10 @@ class ConditionalTask(TaskBase):
     condition: str
     then: Task
     else_: Task | None = Field(None, alias="else")
+
+    @property
+    def gate(self) -> str | None:
+        return None
 
 
 class ParallelTask(TaskBase):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from ..durations import format_duration
 from ..events import AttemptEnded, Event, OutputLine, RunEnded, RunStarted, TaskEnded, TaskStarted
-from ..records import Execution
+from ..records import Execution, TaskRecord
 from ..states import State
 
 ICONS = {
@@ -60,6 +61,25 @@ class PlainRenderer:
     def close(self, execution: Execution) -> None:
         for line in summary_lines(execution):
             print(line, file=self.out, flush=True)
+
+
+def as_tree(tasks: Iterable[TaskRecord]) -> list[tuple[int, TaskRecord]]:
+    """Tasks in display order, each child right under its parent, with its depth."""
+    records = list(tasks)
+    known = {t.id for t in records}
+    children: dict[str | None, list[TaskRecord]] = {}
+    for task in records:
+        parent = task.parent if task.parent in known else None
+        children.setdefault(parent, []).append(task)
+    ordered: list[tuple[int, TaskRecord]] = []
+
+    def visit(parent: str | None, depth: int) -> None:
+        for task in children.get(parent, []):
+            ordered.append((depth, task))
+            visit(task.id, depth + 1)
+
+    visit(None, 0)
+    return ordered
 
 
 def _task_line(event: TaskEnded) -> str:
@@ -140,7 +160,7 @@ class LiveRenderer:
             table.add_column(column)
         clock = time.time()
         # A snapshot: rich refreshes from its own thread while events arrive on the loop's.
-        for task in list(self.execution.tasks.values()):
+        for depth, task in as_tree(list(self.execution.tasks.values())):
             state = str(task.status)
             elapsed = task.duration
             if task.status is State.RUNNING and task.started_at:
@@ -148,7 +168,7 @@ class LiveRenderer:
             detail = task.error or "" if task.status is not State.SUCCEEDED else ""
             table.add_row(
                 ICONS.get(state, "?"),
-                task.name or task.id,
+                "  " * depth + (task.name or task.id),
                 f"[{COLORS.get(state, '')}]{state}[/]",
                 str(len(task.attempts) or ""),
                 format_duration(elapsed) if elapsed is not None else "",
@@ -179,11 +199,17 @@ def _when(value: Any) -> str:
     return str(value.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
 
 
-def print_history(rows: list[Any]) -> None:
+def _console() -> Any:
+    """A terminal's own width; 140 columns into files and pipes (rich would wrap at 80)."""
     from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
+def print_history(rows: list[Any]) -> None:
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     if not rows:
         console.print("no executions recorded yet")
         return
@@ -201,10 +227,9 @@ def print_history(rows: list[Any]) -> None:
 
 
 def print_execution(execution: Execution, log_lines: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     console.print(
         f"[bold]{execution.workflow}[/]  {execution.id}\n"
         f"status: [{COLORS.get(str(execution.status), '')}]{execution.status}[/]   "
@@ -214,11 +239,12 @@ def print_execution(execution: Execution, log_lines: int) -> None:
     table = Table()
     for column in ("task", "type", "status", "attempts", "duration", "exit", "error"):
         table.add_column(column)
-    for task in execution.tasks.values():
+    for depth, task in as_tree(execution.tasks.values()):
         state = str(task.status)
+        exit_code = "" if task.exit_code is None else str(task.exit_code)
         table.add_row(
-            task.id, task.type, f"[{COLORS.get(state, '')}]{state}[/]", str(len(task.attempts)),
-            format_duration(task.duration), "" if task.exit_code is None else str(task.exit_code),
+            "  " * depth + task.id, task.type, f"[{COLORS.get(state, '')}]{state}[/]",
+            str(len(task.attempts)), format_duration(task.duration), exit_code,
             (task.error or "")[:80],
         )  # fmt: skip
     console.print(table)

@@ -1,4 +1,4 @@
-"""Running one task: its attempts, retry waits, timeout, and its on_failure handler."""
+"""Running one task: its attempts, retry waits, timeout, its on_failure handler, its children."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 import traceback
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from ..events import (
     TaskStarted,
     now,
 )
-from ..expressions import TaskView, render
+from ..expressions import Scope, TaskView, render
 from ..model import AnyTask, Retry, TaskBase
 from ..states import State
 from ..tasks.base import TaskContext, TaskResult, TaskType
@@ -30,6 +31,16 @@ if TYPE_CHECKING:
     from .run import WorkflowRun
 
 RETRYABLE = frozenset({State.FAILED, State.TIMED_OUT})
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a task runs: under which parent, with which variables, shown under which name."""
+
+    task_id: str
+    scope: Scope
+    parent: str | None = None
+    name: str | None = None
 
 
 class TaskRunner:
@@ -54,83 +65,86 @@ class TaskRunner:
         self.defaults = run.workflow.defaults
         self.used_types: set[TaskType] = set()  # told when the run ends (TaskType.after_run)
 
-    async def run(self, task: AnyTask, task_id: str | None = None) -> None:
+    async def run(self, task: AnyTask, place: Placement | None = None) -> None:
         """Run ``task`` to a terminal state, emitting its events; never raises but cancellation."""
-        task_id = task_id or task.id or task.type
-        emit = self.run_.emit
-        execution_id = self.run_.execution.id
+        place = place or Placement(task.id or task.type, self.run_.scope)
         result = TaskResult(status=State.CANCELLED, exit_code=None, error="cancelled")
         attempts = 0
         try:
-            result, attempts = await self._attempts(task, task_id)
+            result, attempts = await self._attempts(task, place)
         finally:
-            record = self.run_.execution.tasks.get(task_id)
-            started_at = record.started_at if record else None
             # Also on cancellation: the record must say how the task ended.
-            ended_at = now()
-            self.run_.views[task_id] = TaskView(
-                result=result.result,
-                exit_code=result.exit_code,
+            self._ended(task, place, result, attempts)
+        if result.status is not State.SUCCEEDED and task.on_failure is not None:
+            await self._on_failure(task, place)
+
+    def _ended(self, task: AnyTask, place: Placement, result: TaskResult, attempts: int) -> None:
+        record = self.run_.execution.tasks.get(place.task_id)
+        started_at = record.started_at if record else None
+        ended_at = now()
+        self.run_.views[place.task_id] = TaskView(
+            result=result.result,
+            exit_code=result.exit_code,
+            status=str(result.status),
+            outputs=result.outputs,
+            error=result.error,
+            duration=None if started_at is None else ended_at - started_at,
+            started_at=started_at,
+        )
+        self.run_.emit(
+            TaskEnded(
+                execution_id=self.run_.execution.id,
+                task_id=place.task_id,
                 status=str(result.status),
+                started_at=started_at,
+                exit_code=result.exit_code,
+                result=result.result,
                 outputs=result.outputs,
                 error=result.error,
-                duration=None if started_at is None else ended_at - started_at,
-                started_at=started_at,
+                attempts=attempts,
+                name=place.name or task.name,
+                type=task.type,
+                parent=place.parent,
+                at=ended_at,
             )
-            emit(
-                TaskEnded(
-                    execution_id=execution_id,
-                    task_id=task_id,
-                    status=str(result.status),
-                    started_at=started_at,
-                    exit_code=result.exit_code,
-                    result=result.result,
-                    outputs=result.outputs,
-                    error=result.error,
-                    attempts=attempts,
-                    name=task.name,
-                    type=task.type,
-                    at=ended_at,
-                )
-            )
-        if result.status is not State.SUCCEEDED and task.on_failure is not None:
-            await self._on_failure(task, task_id)
+        )
 
-    async def _attempts(self, task: AnyTask, task_id: str) -> tuple[TaskResult, int]:
+    def skip(self, task: AnyTask, place: Placement, reason: str) -> None:
+        """Record ``task`` as skipped without running it (a branch not taken, a stopped loop)."""
+        self.run_.views[place.task_id] = TaskView(status=str(State.SKIPPED), error=reason)
+        self.run_.emit(
+            TaskEnded(
+                execution_id=self.run_.execution.id,
+                task_id=place.task_id,
+                status=str(State.SKIPPED),
+                error=reason,
+                name=place.name or task.name,
+                type=task.type,
+                parent=place.parent,
+            )
+        )
+
+    async def _attempts(self, task: AnyTask, place: Placement) -> tuple[TaskResult, int]:
         retry: Retry | None = task.retry or self.defaults.retry
         total = retry.attempts if retry else 1
         task_type = _task_type(task.type)
+        if task_type is not None:
+            self.used_types.add(task_type)
         number = 0
         while True:
             number += 1
             async with self._slot(task_type):
                 attempt_started = now()
                 if number == 1:  # started = holding a slot, not waiting for one
-                    self.run_.emit(
-                        TaskStarted(
-                            execution_id=self.run_.execution.id,
-                            task_id=task_id,
-                            name=task.name,
-                            type=task.type,
-                            at=attempt_started,
-                        )
-                    )
-                result = await self._attempt(task_type, task, task_id, number)
+                    self._started(task, place, attempt_started)
+                result = await self._attempt(task_type, task, place, number)
             retry_in = None
-            if task_type is not None:
-                self.used_types.add(task_type)
-            if (
-                result.status in RETRYABLE
-                and result.retryable
-                and number < total
-                and retry
-                and task_type is not None
-            ):
+            if result.status in RETRYABLE and result.retryable and retry and number < total:
                 retry_in = _jittered(retry.delay_before(number + 1), retry.jitter)
             self.run_.emit(
                 AttemptEnded(
                     execution_id=self.run_.execution.id,
-                    task_id=task_id,
+                    task_id=place.task_id,
                     attempt=number,
                     status=str(result.status),
                     started_at=attempt_started,
@@ -143,62 +157,69 @@ class TaskRunner:
                 return result, number
             await asyncio.sleep(retry_in)
 
+    def _started(self, task: AnyTask, place: Placement, at: float) -> None:
+        self.run_.emit(
+            TaskStarted(
+                execution_id=self.run_.execution.id,
+                task_id=place.task_id,
+                name=place.name or task.name,
+                type=task.type,
+                parent=place.parent,
+                at=at,
+            )
+        )
+
     def _slot(self, task_type: TaskType | None) -> Any:
         if task_type is not None and not task_type.uses_slot:
             return contextlib.nullcontext()
         return self.semaphore
 
     async def _attempt(
-        self, task_type: TaskType | None, task: AnyTask, task_id: str, number: int
+        self, task_type: TaskType | None, task: AnyTask, place: Placement, number: int
     ) -> TaskResult:
-        execution_id = self.run_.execution.id
-        self.run_.emit(AttemptStarted(execution_id=execution_id, task_id=task_id, attempt=number))
-        if task_type is None:
-            return TaskResult(
-                status=State.FAILED,
-                exit_code=None,
-                error=str(TaskTypeNotImplemented(task.type)),
-                retryable=False,
+        self.run_.emit(
+            AttemptStarted(
+                execution_id=self.run_.execution.id, task_id=place.task_id, attempt=number
             )
+        )
+        if task_type is None:
+            error = str(TaskTypeNotImplemented(task.type))
+            return TaskResult(status=State.FAILED, exit_code=None, error=error, retryable=False)
         timeout = task.timeout if task.timeout is not None else self.defaults.timeout
         try:
-            ctx = self._context(task, task_id, number)
+            ctx = self._context(task, place, number)
             if timeout is None:
                 return await task_type.run(task, ctx)
             return await asyncio.wait_for(task_type.run(task, ctx), timeout)
         except asyncio.TimeoutError:
-            return TaskResult(
-                status=State.TIMED_OUT,
-                exit_code=None,
-                error=f"timed out after {format_duration(timeout)}",
-            )
+            error = f"timed out after {format_duration(timeout)}"
+            return TaskResult(status=State.TIMED_OUT, exit_code=None, error=error)
         except WorkflowError as exc:  # bad template, missing reference: the user's to fix
             return TaskResult(status=State.FAILED, exit_code=None, error=str(exc), retryable=False)
         except Exception as exc:  # a bug in a task type must fail the task, not the run
+            emit_line = self._line_sink(place.task_id, number)
             for line in traceback.format_exc().splitlines():
-                ctx_line = OutputLine(
+                emit_line("stderr", line)
+            return TaskResult.failure(f"internal error in task type '{task.type}': {exc!r}")
+
+    def _line_sink(self, task_id: str, number: int) -> Any:
+        execution_id, emit = self.run_.execution.id, self.run_.emit
+
+        def emit_line(stream: str, line: str) -> None:
+            emit(
+                OutputLine(
                     execution_id=execution_id,
                     task_id=task_id,
                     attempt=number,
-                    stream="stderr",
+                    stream=stream,
                     line=line,
                 )
-                self.run_.emit(ctx_line)
-            return TaskResult.failure(f"internal error in task type '{task.type}': {exc!r}")
+            )
 
-    def _context(self, task: TaskBase, task_id: str, number: int) -> TaskContext:
-        run = self.run_
-        output_file = self.workdir / f"{task_id}.{number}.out"
-        env = dict(self.process_env)
-        for key, value in task.environment.items():
-            env[key] = render(value, run.scope)
-        env["WORKFLOW_OUTPUT"] = str(output_file)
-        env["WORKFLOW_EXECUTION_ID"] = run.execution.id
-        env["WORKFLOW_NAME"] = run.workflow.name
-        env["WORKFLOW_TASK_ID"] = task_id
-        env["WORKFLOW_ATTEMPT"] = str(number)
-        execution_id = run.execution.id
-        emit = run.emit
+        return emit_line
+
+    def _progress_sink(self, task_id: str, number: int) -> Any:
+        execution_id, emit = self.run_.execution.id, self.run_.emit
 
         def emit_progress(step: int, total: int | None, label: str | None, status: str) -> None:
             emit(
@@ -213,37 +234,67 @@ class TaskRunner:
                 )
             )
 
-        def emit_line(stream: str, line: str) -> None:
-            emit(
-                OutputLine(
-                    execution_id=execution_id,
-                    task_id=task_id,
-                    attempt=number,
-                    stream=stream,
-                    line=line,
-                )
-            )
+        return emit_progress
 
+    def _context(self, task: TaskBase, place: Placement, number: int) -> TaskContext:
+        run = self.run_
+        task_id = place.task_id
+        output_file = self.workdir / f"{_file_safe(task_id)}.{number}.out"
+        env = dict(self.process_env)
+        for key, value in task.environment.items():
+            env[key] = render(value, place.scope)
+        env["WORKFLOW_OUTPUT"] = str(output_file)
+        env["WORKFLOW_EXECUTION_ID"] = run.execution.id
+        env["WORKFLOW_NAME"] = run.workflow.name
+        env["WORKFLOW_TASK_ID"] = task_id
+        env["WORKFLOW_ATTEMPT"] = str(number)
         return TaskContext(
-            execution_id=execution_id,
+            execution_id=run.execution.id,
             task_id=task_id,
             attempt=number,
             project_root=self.project_root,
             env=env,
-            scope=run.scope,
-            emit_line=emit_line,
+            scope=place.scope,
+            emit_line=self._line_sink(task_id, number),
             output_file=output_file,
             artifacts_dir=run.artifacts_dir,
-            emit_progress=emit_progress,
+            emit_progress=self._progress_sink(task_id, number),
             kill_grace=self.kill_grace,
+            run_child=lambda child, child_id, **how: self.run_child(child, child_id, place, **how),
+            skip_child=lambda child, child_id, reason, **how: self.skip(
+                child, _child_place(place, child_id, **how), reason
+            ),
         )
 
-    async def _on_failure(self, task: TaskBase, task_id: str) -> None:
+    async def run_child(
+        self, child: AnyTask, child_id: str, parent: Placement, **how: Any
+    ) -> TaskView:
+        """Run a composite's child as a task of its own; return what templates see of it."""
+        await self.run(child, _child_place(parent, child_id, **how))
+        return self.run_.views[child_id]
+
+    async def _on_failure(self, task: TaskBase, place: Placement) -> None:
         handler: Any = task.on_failure
         if isinstance(handler, str):
-            await self.run(self.run_.workflow.task(handler), handler)
+            await self.run(self.run_.workflow.task(handler), replace(place, task_id=handler))
         else:
-            await self.run(handler, handler.id or f"{task_id}.on_failure")
+            handler_id = handler.id or f"{place.task_id}.on_failure"
+            await self.run(handler, replace(place, task_id=handler_id))
+
+
+def _child_place(
+    parent: Placement,
+    child_id: str,
+    *,
+    variables: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> Placement:
+    scope = parent.scope.child(**variables) if variables else parent.scope
+    return Placement(task_id=child_id, scope=scope, parent=parent.task_id, name=name)
+
+
+def _file_safe(task_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in task_id)
 
 
 def _task_type(name: str) -> TaskType | None:

@@ -151,15 +151,15 @@ class WorkflowRun:
             self._blocking.add(task.id)  # type: ignore[arg-type]
             self._skip(task, f"upstream task '{blocked[0]}' did not succeed")
             return
-        if task.condition:
+        if task.gate:
             try:
-                run_it = parse_condition(task.condition).evaluate(self.scope)
+                run_it = parse_condition(task.gate).evaluate(self.scope)
             except Exception as exc:  # a bad reference at run time fails the task, visibly
                 self._blocking.add(task.id)  # type: ignore[arg-type]
                 self._end_unstarted(task, State.FAILED, f"condition cannot be evaluated: {exc}")
                 return
             if not run_it:
-                self._skip(task, f"condition is false: {task.condition}")
+                self._skip(task, f"condition is false: {task.gate}")
                 return
         job = asyncio.ensure_future(self.runner.run(task))
         self._running[task.id] = job  # type: ignore[index]

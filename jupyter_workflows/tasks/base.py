@@ -61,8 +61,10 @@ class TaskContext:
     emit_progress: ProgressSink = lambda step, total, label, status: None
     kill_grace: float = 5.0
     # Composite types run children through the engine: ``await ctx.run_child(task, child_id,
-    # variables={...})`` returns the child's TaskView (it never raises but on cancellation).
+    # variables={...}, name=...)`` returns the child's TaskView (it never raises but on
+    # cancellation); ``ctx.skip_child(task, child_id, reason, name=...)`` records one not run.
     run_child: ChildRunner | None = None
+    skip_child: Callable[..., None] | None = None
 
     def resolve_path(self, path: str | Path) -> Path:
         """Relative paths in a workflow are relative to the project root, not the file."""

@@ -43,3 +43,23 @@ def test_live_renderer_draws_the_task_table_on_a_terminal(project):
     for task_id, state in (("fetch", "succeeded"), ("quiet", "succeeded"), ("broken", "failed")):
         assert any(task_id in line and state in line for line in text.splitlines()), task_id
     assert "workflow 'test' failed" in text
+
+
+def test_children_are_listed_under_their_parent():
+    from jupyter_workflows.cli.render import as_tree
+    from jupyter_workflows.records import TaskRecord
+
+    tasks = [
+        TaskRecord(id="a"),
+        TaskRecord(id="loop[0]", parent="loop"),
+        TaskRecord(id="loop"),
+        TaskRecord(id="loop[0].then", parent="loop[0]"),
+        TaskRecord(id="orphan", parent="gone"),
+    ]
+    assert [(d, t.id) for d, t in as_tree(tasks)] == [
+        (0, "a"),
+        (0, "loop"),
+        (1, "loop[0]"),
+        (2, "loop[0].then"),
+        (0, "orphan"),
+    ]
