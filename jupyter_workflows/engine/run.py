@@ -56,7 +56,12 @@ class WorkflowRun:
         self.dag = [t for t in workflow.tasks if t.id not in self.handlers]
         # Every task is known from the start, so `${tasks.x.status} == 'pending'` is legal.
         self.views: dict[str, TaskView] = {t.id: TaskView() for t in workflow.tasks if t.id}
-        template_env = {**_runner_environ(), **workflow.defaults.environment, **(env or {})}
+        template_env = {
+            **_runner_environ(),
+            "WORKFLOW_PROJECT_ROOT": str(project_root),  # for paths a tool needs absolute
+            **workflow.defaults.environment,
+            **(env or {}),
+        }
         self.scope = Scope(env=template_env, tasks=self.views)
         self._workdir = Path(tempfile.mkdtemp(prefix="jupyter-workflows-"))
         self.artifacts_dir = artifacts_dir or self._workdir / "artifacts"

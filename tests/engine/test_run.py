@@ -278,6 +278,13 @@ def test_task_environment_cwd_and_relative_paths(run_workflow, project):
     assert execution.tasks["py"].result == f"{project / 'sub'} hi x y"
 
 
+def test_the_project_root_is_in_templates_and_the_environment(run_workflow, project):
+    execution = run_workflow(
+        make_workflow(shell("a", 'echo ${env.WORKFLOW_PROJECT_ROOT} "$WORKFLOW_PROJECT_ROOT"'))
+    )
+    assert execution.tasks["a"].result == f"{project} {project}"
+
+
 def test_defaults_apply_to_every_task(run_workflow):
     execution = run_workflow(
         make_workflow(
