@@ -29,8 +29,9 @@ async def run_argv(argv: Sequence[str], ctx: TaskContext, cwd: Path) -> TaskResu
         error = f"killed by {outcome.signal_name}"
     else:
         error = f"exited with code {outcome.exit_code}"
-    if outcome.stderr_tail:
-        error += f": {outcome.stderr_tail[-1]}"
+    cause = last_message(outcome.stderr_tail)
+    if cause:
+        error += f": {cause}"
     return TaskResult(
         status=State.FAILED,
         exit_code=outcome.exit_code,
@@ -38,6 +39,19 @@ async def run_argv(argv: Sequence[str], ctx: TaskContext, cwd: Path) -> TaskResu
         outputs=outputs,
         error=error,
     )
+
+
+def last_message(stderr: Sequence[str]) -> str | None:
+    """The line of stderr that names the failure.
+
+    Python ends a traceback with it; node follows it with the stack and its own version
+    ("Node.js v20.1.0"), which are skipped.
+    """
+    for line in reversed(stderr):
+        text = line.strip()
+        if text and not text.startswith(("at ", "Node.js v")):
+            return text
+    return None
 
 
 def task_cwd(cwd: str | None, ctx: TaskContext) -> Path:

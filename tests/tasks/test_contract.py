@@ -7,7 +7,9 @@ timed_out / cancelled through the engine, never as a hung run.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +62,25 @@ CASES["parallel"] = {
 CASES["loop"] = {
     case: {"items": [1], "then": _leaf("shell", case)} for case in ("ok", "bad", "slow")
 }
-EXPECTED_RESULT = {"parallel": {"ok-child": OK_JSON}, "loop": [OK_JSON]}
+CASES["http"] = {case: {"url": f"{{server}}/{case}"} for case in ("ok", "bad", "slow")}
+# Each file is processed by the javascript case's script; ok.js itself is the (text) input.
+CASES["data_processor"] = {
+    case: {"input": {"path": "ok.js"}, "processor": {"type": "javascript", "script": f"{case}.js"}}
+    for case in ("ok", "bad", "slow")
+}
+EXPECTED_RESULT = {
+    "parallel": {"ok-child": OK_JSON},
+    "loop": [OK_JSON],
+    "data_processor": {
+        "processed": 1,
+        "succeeded": 1,
+        "failed": 0,
+        "items": [
+            {"input": "ok.js", "output": None, "status": "succeeded", "error": None,
+             "result": OK_JSON}
+        ],
+    },
+}
 EXPECTED_ERROR = {"parallel": "bad-child"}
 
 
@@ -79,22 +99,39 @@ def test_every_implemented_builtin_type_has_a_contract_case():
     assert set(CASES) == _implemented()
 
 
+@pytest.fixture(scope="module")
+def http_base() -> Iterator[str]:
+    """A threaded server on 127.0.0.1 (the slow request must not hold up the others)."""
+    from pytest_httpserver import HTTPServer
+    from werkzeug import Response
+
+    release = threading.Event()
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.expect_request("/ok").respond_with_json(OK_JSON)
+    server.expect_request("/bad").respond_with_data("http broke", status=500)
+    server.expect_request("/slow").respond_with_handler(
+        lambda request: Response("late") if release.wait(10) else Response("later")
+    )
+    server.start()
+    yield f"http://127.0.0.1:{server.port}"
+    release.set()
+    server.stop()
+
+
 def _task(kind: str, case: str, **extra: Any) -> dict[str, Any]:
     return {"id": case, "type": kind, **CASES[kind][case], **extra}
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))
-def test_success_failure_and_timeout(kind, project, run_workflow):
+def test_success_failure_and_timeout(kind, project, run_workflow, request):
     _scripts(project)
+    tasks = [_task(kind, "ok"), _task(kind, "bad"), _task(kind, "slow", timeout="700ms")]
+    if kind == "http":
+        base = request.getfixturevalue("http_base")
+        for task in tasks:
+            task["url"] = task["url"].format(server=base)
     started = time.monotonic()
-    execution = run_workflow(
-        make_workflow(
-            _task(kind, "ok"),
-            _task(kind, "bad"),
-            _task(kind, "slow", timeout="700ms"),
-        ),
-        kill_grace=1.0,
-    )
+    execution = run_workflow(make_workflow(*tasks), kill_grace=1.0)
     ok, bad, slow = (execution.tasks[t] for t in ("ok", "bad", "slow"))
     assert ok.status is State.SUCCEEDED and ok.result == EXPECTED_RESULT.get(kind, OK_JSON)
     assert bad.status is State.FAILED
