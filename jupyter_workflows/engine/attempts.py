@@ -260,6 +260,7 @@ class TaskRunner:
             artifacts_dir=run.artifacts_dir,
             emit_progress=self._progress_sink(task_id, number),
             kill_grace=self.kill_grace,
+            timeout=task.timeout if task.timeout is not None else self.defaults.timeout,
             run_child=lambda child, child_id, **how: self.run_child(child, child_id, place, **how),
             skip_child=lambda child, child_id, reason, **how: self.skip(
                 child, _child_place(place, child_id, **how), reason

@@ -60,6 +60,9 @@ class TaskContext:
     artifacts_dir: Path
     emit_progress: ProgressSink = lambda step, total, label, status: None
     kill_grace: float = 5.0
+    # The attempt's time limit in seconds (the task's, else the workflow default), for types
+    # that can pass it on (an HTTP client); the engine enforces it either way.
+    timeout: float | None = None
     # Composite types run children through the engine: ``await ctx.run_child(task, child_id,
     # variables={...}, name=...)`` returns the child's TaskView (it never raises but on
     # cancellation); ``ctx.skip_child(task, child_id, reason, name=...)`` records one not run.

@@ -120,7 +120,7 @@ class HttpType(TaskType):
             return _final(TaskResult.failure(str(exc), exit_code=3))
         started = time.monotonic()
         try:
-            async with self._client(task) as client:
+            async with self._client(task, ctx.timeout) as client:
                 response = await client.request(
                     request.method,
                     request.url,
@@ -129,14 +129,14 @@ class HttpType(TaskType):
                     json=request.json_body,
                 )
         except httpx.HTTPError as exc:
-            result = _transport_failure(exc, request, task.timeout)
+            result = _transport_failure(exc, request, ctx.timeout)
             ctx.emit_line("stderr", result.error or "")
             return result
         elapsed_ms = (time.monotonic() - started) * 1000
         ctx.emit_line("stdout", _summary_line(request, response, elapsed_ms))
         return _response_result(task, request, response)
 
-    def _client(self, task: HttpTask) -> httpx.AsyncClient:
+    def _client(self, task: HttpTask, timeout: float | None) -> httpx.AsyncClient:
         import httpx
 
         from .. import __version__
@@ -146,7 +146,7 @@ class HttpType(TaskType):
             verify=_ssl_context(),
             follow_redirects=task.follow_redirects,
             # None: no limit of httpx's own (its default is 5s) when the task sets no timeout.
-            timeout=httpx.Timeout(task.timeout),
+            timeout=httpx.Timeout(timeout),
             headers={"user-agent": f"jupyter-workflows/{__version__}"},
         )
 
