@@ -68,6 +68,12 @@ CASES["data_processor"] = {
     case: {"input": {"path": "ok.js"}, "processor": {"type": "javascript", "script": f"{case}.js"}}
     for case in ("ok", "bad", "slow")
 }
+# A busybox image on the test engine (tests/dockerd.py); "{image}" is filled in by the test.
+CASES["docker"] = {
+    "ok": {"image": "{image}", "command": ["echo", '{"ok": true}']},
+    "bad": {"image": "{image}", "command": ["sh", "-c", "echo 'docker broke' >&2; exit 3"]},
+    "slow": {"image": "{image}", "command": ["sleep", "30"]},
+}
 EXPECTED_RESULT = {
     "parallel": {"ok-child": OK_JSON},
     "loop": [OK_JSON],
@@ -76,8 +82,13 @@ EXPECTED_RESULT = {
         "succeeded": 1,
         "failed": 0,
         "items": [
-            {"input": "ok.js", "output": None, "status": "succeeded", "error": None,
-             "result": OK_JSON}
+            {
+                "input": "ok.js",
+                "output": None,
+                "status": "succeeded",
+                "error": None,
+                "result": OK_JSON,
+            }
         ],
     },
 }
@@ -118,6 +129,15 @@ def http_base() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def docker_image() -> Iterator[tuple[str, str]]:
+    """(DOCKER_HOST, busybox image): skips without dockerd, fails without it under CI=true."""
+    from tests import dockerd
+
+    with dockerd.engine_for_tests() as engine:
+        yield engine.host, dockerd.busybox_image(engine.host)
+
+
 def _task(kind: str, case: str, **extra: Any) -> dict[str, Any]:
     return {"id": case, "type": kind, **CASES[kind][case], **extra}
 
@@ -130,8 +150,14 @@ def test_success_failure_and_timeout(kind, project, run_workflow, request):
         base = request.getfixturevalue("http_base")
         for task in tasks:
             task["url"] = task["url"].format(server=base)
+    env = None
+    if kind == "docker":
+        host, image = request.getfixturevalue("docker_image")
+        env = {"DOCKER_HOST": host}
+        for task in tasks:
+            task["image"] = image
     started = time.monotonic()
-    execution = run_workflow(make_workflow(*tasks), kill_grace=1.0)
+    execution = run_workflow(make_workflow(*tasks), kill_grace=1.0, env=env)
     ok, bad, slow = (execution.tasks[t] for t in ("ok", "bad", "slow"))
     assert ok.status is State.SUCCEEDED and ok.result == EXPECTED_RESULT.get(kind, OK_JSON)
     assert bad.status is State.FAILED
