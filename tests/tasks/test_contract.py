@@ -74,7 +74,18 @@ CASES["docker"] = {
     "bad": {"image": "{image}", "command": ["sh", "-c", "echo 'docker broke' >&2; exit 3"]},
     "slow": {"image": "{image}", "command": ["sleep", "30"]},
 }
+# A query's rows are its result; the slow query never ends until it is interrupted.
+CASES["database"] = {
+    case: {"config": {"connection": "sqlite:///:memory:", "query": query}}
+    for case, query in {
+        "ok": "SELECT 1 AS ok",
+        "bad": "SELECT * FROM broke",
+        "slow": "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r)"
+        " SELECT count(*) FROM r",
+    }.items()
+}
 EXPECTED_RESULT = {
+    "database": [{"ok": 1}],
     "parallel": {"ok-child": OK_JSON},
     "loop": [OK_JSON],
     "data_processor": {
