@@ -95,6 +95,19 @@ def test_dry_run_prints_plan_and_runs_nothing(project):
     assert "${tasks.first.result}" in out
 
 
+def test_dry_run_of_a_database_task_hides_the_password(project):
+    task = {
+        "id": "q",
+        "type": "database",
+        "config": {"connection": "postgresql://me:${env.PW}@127.0.0.1/db", "query": "select 1"},
+    }
+    write_workflow(project, simple(task))
+    result = cli(project, "run", "wf.json", "--dry-run", "--env", "PW=hunter2")
+    assert result.returncode == 0, result.stderr
+    assert "query on postgresql://me:***@127.0.0.1/db" in result.stdout
+    assert "hunter2" not in result.stdout
+
+
 def test_validate_reports_and_exit_codes(project):
     good = write_workflow(project, simple(shell("a", "true")), "good.json")
     bad = write_workflow(project, simple(shell("a", "true"), shell("a", "true")), "bad.json")
