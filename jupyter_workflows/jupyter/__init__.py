@@ -1,0 +1,2 @@
+"""The notebook surface: magics, the live run widget, rich displays. Imports Jupyter things;
+the core never imports this package."""
