@@ -94,3 +94,10 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_workflows``: register the ``%workflow`` magics."""
+    from .jupyter.magics import load_ipython_extension as load
+
+    load(ipython)
