@@ -25,8 +25,10 @@ if TYPE_CHECKING:
         ValidationError,
         WorkflowError,
     )
+    from .frames import history, sql
     from .loader import ValidationReport, load_workflow, validate_file, validate_text
     from .model import Workflow, json_schema
+    from .monitor import WorkflowMonitor
     from .records import Attempt, Execution, TaskRecord
     from .states import State
     from .store import ExecutionStore
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "WorkflowOrchestrator": ".engine.orchestrator",
     "ExecutionStore": ".store",
+    "WorkflowMonitor": ".monitor",
+    "history": ".frames",
+    "sql": ".frames",
     "Workflow": ".model",
     "json_schema": ".model",
     "load_workflow": ".loader",
@@ -75,9 +80,12 @@ __all__ = [
     "ValidationReport",
     "Workflow",
     "WorkflowError",
+    "WorkflowMonitor",
     "WorkflowOrchestrator",
+    "history",
     "json_schema",
     "load_workflow",
+    "sql",
     "validate_file",
     "validate_text",
 ]

@@ -12,7 +12,7 @@ EXPECTED = {
     "load_workflow", "validate_file", "validate_text", "ValidationReport", "Execution",
     "TaskRecord", "Attempt", "State", "WorkflowError", "DefinitionError", "ValidationError",
     "ExpressionError", "TaskTypeNotImplemented", "TaskFailed", "StoreError", "ExecutionNotFound",
-    "AmbiguousExecutionId", "Problem",
+    "AmbiguousExecutionId", "Problem", "WorkflowMonitor", "history", "sql",
 }  # fmt: skip
 
 

@@ -229,5 +229,10 @@ def _store(root: Path) -> Any:
     return ExecutionStore(default_store_path(root))
 
 
+# Last, so that it can use friendly_errors and the exit codes above; it imports only click.
+from .monitor import monitor  # noqa: E402
+
+main.add_command(monitor)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
