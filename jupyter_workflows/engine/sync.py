@@ -50,6 +50,7 @@ def _run_here(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
 def _run_in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     box: dict[str, Any] = {}
     ready = threading.Event()
+    finished = threading.Event()
 
     def target() -> None:
         loop = asyncio.new_event_loop()
@@ -62,16 +63,20 @@ def _run_in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
             box["error"] = exc
         finally:
             loop.close()
+            finished.set()
 
     worker = threading.Thread(target=target, name="jupyter-workflows-run", daemon=True)
     worker.start()
+    # An Event, not Thread.join: a KeyboardInterrupt raised inside Thread.join (CPython < 3.13)
+    # can mark the still-running thread as stopped, and the next join then returns at once,
+    # before the cancelled run has been recorded.
     try:
-        while worker.is_alive():
-            worker.join(0.1)  # short joins so a KeyboardInterrupt reaches this thread
+        while not finished.wait(0.1):  # short waits so a KeyboardInterrupt reaches this thread
+            pass
     except KeyboardInterrupt:
         ready.wait()
         box["loop"].call_soon_threadsafe(box["task"].cancel)
-        worker.join()
+        finished.wait()
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]

@@ -103,18 +103,34 @@ async def run_process(
     group and then re-raises CancelledError.
     """
     loop = asyncio.get_running_loop()
-    transport, proto = await loop.subprocess_exec(
-        lambda: _Collector(loop, on_line, keep_stdout),
-        *argv,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
+    spawn = asyncio.ensure_future(
+        loop.subprocess_exec(
+            lambda: _Collector(loop, on_line, keep_stdout),
+            *argv,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
     )
+    cancelled = False
+    try:
+        transport, proto = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        # The process may exist already: asyncio, cancelled mid-spawn, kills only the leader
+        # and then waits for its pipes, which the rest of the group holds open. Let the spawn
+        # finish (milliseconds) so the group is stopped below like any other.
+        try:
+            transport, proto = await spawn
+        except Exception:  # the spawn failed too: the cancellation is still what happened
+            raise asyncio.CancelledError from None
+        cancelled = True
     pid = transport.get_pid()
     try:
+        if cancelled:
+            raise asyncio.CancelledError
         if stdin is not None:
             _feed_stdin(transport, stdin)
         await asyncio.shield(proto.exited)
