@@ -1,0 +1,405 @@
+"""Rich displays for what the magics return: HTML tables in a notebook, text in a terminal.
+
+Each wrapper keeps the object it shows (``.execution``, ``.report``, ``.rows``) and hands
+unknown attributes on to it, so ``_.status`` or ``_.ok`` work in the next cell. Everything that
+comes from a workflow or a run (names, errors, log lines) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any
+
+from ..cli.render import as_tree
+from ..durations import format_duration
+from ..records import Execution, TaskRecord
+from ..states import State
+
+__all__ = ["STATE_COLORS", "ExecutionView", "HealthView", "HistoryView", "ReportView"]
+
+# One colour per state, shared with the live widget's palette in spirit: green ends well, red
+# and orange end badly, grey never ran.
+STATE_COLORS = {
+    "pending": "#9e9e9e", "running": "#1e88e5", "succeeded": "#2e7d32", "failed": "#c62828",
+    "timed_out": "#e65100", "cancelled": "#f9a825", "skipped": "#757575", "crashed": "#6a1b9a",
+}  # fmt: skip
+
+_TABLE_STYLE = "border-collapse:collapse;font-size:0.9em"
+_CELL_STYLE = "padding:2px 8px;text-align:left;vertical-align:top"
+
+
+class _RichView:
+    """Text for terminals (``repr`` and IPython's pretty printer), HTML for notebooks.
+
+    Public attributes it lacks come from the wrapped object named by ``_wrapped``."""
+
+    _wrapped = ""
+
+    def __getattr__(self, name: str) -> Any:
+        target = self.__dict__.get(self._wrapped) if self._wrapped else None
+        if target is None or name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(target, name)
+
+    def __dir__(self) -> list[str]:
+        target = self.__dict__.get(self._wrapped) if self._wrapped else None
+        extra = [n for n in dir(target) if not n.startswith("_")] if target is not None else []
+        return sorted({*super().__dir__(), *extra})
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
+
+
+class ExecutionView(_RichView):
+    """One execution: status, duration, a row per task (children under their parent), attempts
+    and the last lines of each task's output. ``note`` is a line shown under the header."""
+
+    _wrapped = "execution"
+
+    def __init__(self, execution: Execution, *, note: str | None = None):
+        self.execution = execution
+        self.note = note
+
+    def _rows(self) -> list[tuple[int, TaskRecord]]:
+        return as_tree(_snapshot(self.execution))
+
+    def _header(self) -> tuple[str, str]:
+        ex = self.execution
+        duration = _elapsed(ex.started_at, ex.ended_at, ex.status)
+        when = f"started {_when(ex.started_at)}" if ex.started_at else "not started yet"
+        return f"{format_duration(duration)}", when
+
+    def text(self) -> str:
+        ex = self.execution
+        took, when = self._header()
+        lines = [f"workflow '{ex.workflow}'  execution {ex.id}", f"{ex.status} in {took}, {when}"]
+        lines += [f"error: {ex.error}"] if ex.error else []
+        lines += [self.note] if self.note else []
+        rows = [_task_cells(task, depth) for depth, task in self._rows()]
+        lines.append(_text_table(_TASK_COLUMNS, rows))
+        for _, task in self._rows():
+            if task.log_tail:
+                lines.append(f"--- {task.id}: last {len(task.log_tail)} line(s) ---")
+                lines += [f"  {line}" for line in task.log_tail]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        ex = self.execution
+        took, when = self._header()
+        head = (
+            f"<div><strong>{_esc(ex.workflow)}</strong> <code>{_esc(ex.id)}</code> "
+            f"{_badge(str(ex.status))} in {_esc(took)}, {_esc(when)}</div>"
+        )
+        if ex.error:
+            head += f"<div style='color:{STATE_COLORS['failed']}'>error: {_esc(ex.error)}</div>"
+        if self.note:
+            head += f"<div><em>{_esc(self.note)}</em></div>"
+        body = [_task_html(task, depth) for depth, task in self._rows()]
+        logs = "".join(_log_html(task) for _, task in self._rows() if task.log_tail)
+        table = _html_table(_TASK_COLUMNS, body)
+        return f"<div class='jupyter-workflows-execution'>{head}{table}{logs}</div>"
+
+
+_TASK_COLUMNS = ("task", "type", "status", "attempts", "duration", "exit", "detail")
+
+
+def _task_cells(task: TaskRecord, depth: int) -> list[str]:
+    exit_code = "" if task.exit_code is None else str(task.exit_code)
+    return [
+        "  " * depth + _label(task), task.type, str(task.status), _attempts(task),
+        format_duration(_elapsed(task.started_at, task.ended_at, task.status)), exit_code,
+        _detail(task)[:100],
+    ]  # fmt: skip
+
+
+def _task_html(task: TaskRecord, depth: int) -> list[str]:
+    cells = [_esc(c) for c in _task_cells(task, depth)]
+    cells[0] = f"<span style='padding-left:{1.2 * depth:.1f}em'>{_esc(_label(task))}</span>"
+    cells[2] = _badge(str(task.status))
+    return cells
+
+
+def _label(task: TaskRecord) -> str:
+    return task.id if not task.name or task.name == task.id else f"{task.id} ({task.name})"
+
+
+def _attempts(task: TaskRecord) -> str:
+    if len(task.attempts) <= 1:
+        return str(len(task.attempts))
+    return f"{len(task.attempts)}: " + ", ".join(str(a.status) for a in task.attempts)
+
+
+def _detail(task: TaskRecord) -> str:
+    if task.error and task.status is not State.SUCCEEDED:
+        return task.error
+    if task.progress and task.status is State.RUNNING:
+        progress = task.progress
+        total = f"/{progress['total']}" if progress.get("total") else ""
+        return progress.get("label") or f"step {progress['step']}{total}"
+    return ""
+
+
+def _log_html(task: TaskRecord) -> str:
+    lines = "\n".join(task.log_tail)
+    return (
+        f"<details><summary>{_esc(task.id)}: last {len(task.log_tail)} line(s)</summary>"
+        f"<pre style='margin:0'>{_esc(lines)}</pre></details>"
+    )
+
+
+class HistoryView(_RichView):
+    """Executions, newest first. ``.rows`` is a list of dicts; ``.to_dataframe()`` needs pandas."""
+
+    columns = (
+        "id", "workflow", "status", "started_at", "ended_at", "duration_ms", "trigger",
+        "task_count", "failed_tasks",
+    )  # fmt: skip
+
+    def __init__(self, rows: Iterable[Any]):
+        self.rows: list[dict[str, Any]] = [_as_dict(row) for row in rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_dataframe(self) -> Any:
+        return _dataframe(self.rows, self.columns)
+
+    def _cells(self) -> list[list[str]]:
+        return [
+            [
+                str(row["id"])[:8], str(row["workflow"]), str(row["status"]),
+                _when(row.get("started_at")), format_duration(_seconds(row.get("duration_ms"))),
+                _tasks_cell(row),
+            ]
+            for row in self.rows
+        ]  # fmt: skip
+
+    _shown = ("execution", "workflow", "status", "started", "duration", "tasks")
+
+    def text(self) -> str:
+        if not self.rows:
+            return "no executions recorded yet"
+        return _text_table(self._shown, self._cells())
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return "<em>no executions recorded yet</em>"
+        body = []
+        for row, cells in zip(self.rows, self._cells(), strict=True):
+            html_cells = [_esc(c) for c in cells]
+            html_cells[0] = f"<code title='{_esc(row['id'])}'>{_esc(cells[0])}</code>"
+            html_cells[2] = _badge(cells[2])
+            body.append(html_cells)
+        return _html_table(self._shown, body)
+
+
+def _tasks_cell(row: dict[str, Any]) -> str:
+    failed = row.get("failed_tasks") or 0
+    return f"{row.get('task_count', 0)}" + (f" ({failed} failed)" if failed else "")
+
+
+class HealthView(_RichView):
+    """Per-workflow health (runs, success rate, durations, last run) from the store's metrics."""
+
+    columns = (
+        "workflow", "runs", "succeeded", "failed", "success_rate", "avg_ms", "p50_ms", "p95_ms",
+        "last_started_at", "last_status",
+    )  # fmt: skip
+    _shown = ("workflow", "runs", "ok", "failed", "success", "p50", "p95", "last run", "last")
+
+    def __init__(self, rows: Iterable[Any]):
+        self.rows: list[dict[str, Any]] = [_as_dict(row) for row in rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_dataframe(self) -> Any:
+        return _dataframe(self.rows, self.columns)
+
+    def _cells(self) -> list[list[str]]:
+        return [
+            [
+                str(row["workflow"]), str(row["runs"]), str(row["succeeded"]),
+                str(row["failed"]), _rate(row.get("success_rate")),
+                format_duration(_seconds(row.get("p50_ms"))),
+                format_duration(_seconds(row.get("p95_ms"))),
+                _when(row.get("last_started_at")), str(row.get("last_status") or "-"),
+            ]
+            for row in self.rows
+        ]  # fmt: skip
+
+    def text(self) -> str:
+        if not self.rows:
+            return "no executions recorded yet"
+        return _text_table(self._shown, self._cells())
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return "<em>no executions recorded yet</em>"
+        body = []
+        for row, cells in zip(self.rows, self._cells(), strict=True):
+            html_cells = [_esc(c) for c in cells]
+            colour = _rate_colour(row.get("success_rate"))
+            html_cells[4] = f"<span style='color:{colour}'>{_esc(cells[4])}</span>"
+            html_cells[8] = _badge(cells[8]) if row.get("last_status") else "-"
+            body.append(html_cells)
+        return _html_table(self._shown, body)
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _rate_colour(value: float | None) -> str:
+    if value is None:
+        return STATE_COLORS["pending"]
+    if value >= 0.9:
+        return STATE_COLORS["succeeded"]
+    return STATE_COLORS["timed_out"] if value >= 0.5 else STATE_COLORS["failed"]
+
+
+class ReportView(_RichView):
+    """A validation report: valid, or every problem with its line, task and field."""
+
+    _shown = ("line", "severity", "task", "field", "message")
+
+    _wrapped = "report"
+
+    def __init__(self, report: Any):
+        self.report = report
+
+    def _summary(self) -> str:
+        report = self.report
+        if report.ok:
+            note = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
+            return f"{report.source}: valid{note}"
+        return f"{report.source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+
+    def _cells(self) -> list[list[str]]:
+        return [
+            [
+                _where(p.line, p.column), p.severity, p.task_id or "", p.field or "", p.message,
+            ]
+            for p in self.report.problems
+        ]  # fmt: skip
+
+    def text(self) -> str:
+        lines = [self._summary()]
+        lines += [f"{p.severity}: {p}" for p in self.report.problems]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colour = STATE_COLORS["succeeded" if self.report.ok else "failed"]
+        head = f"<div style='color:{colour}'><strong>{_esc(self._summary())}</strong></div>"
+        if not self.report.problems:
+            return head
+        body = [[_esc(c) for c in cells] for cells in self._cells()]
+        return head + _html_table(self._shown, body)
+
+
+def _where(line: int | None, column: int | None) -> str:
+    if line is None:
+        return ""
+    return f"{line}:{column}" if column is not None else str(line)
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _badge(state: str) -> str:
+    colour = STATE_COLORS.get(state, "#616161")
+    return (
+        f"<span style='background:{colour};color:white;border-radius:3px;padding:0 5px'>"
+        f"{_esc(state)}</span>"
+    )
+
+
+def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table from cells that are already HTML (escaped by the caller)."""
+    head = "".join(f"<th style='{_CELL_STYLE}'>{_esc(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='{_CELL_STYLE}'>{cell}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return (
+        f"<table style='{_TABLE_STYLE}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = [headers, *rows]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _snapshot(execution: Execution) -> list[TaskRecord]:
+    # A background run adds tasks (loop children) from another thread while we draw.
+    for _ in range(5):
+        try:
+            return list(execution.tasks.values())
+        except RuntimeError:
+            continue
+    return []
+
+
+def _elapsed(started: float | None, ended: float | None, status: State) -> float | None:
+    if started is None:
+        return None
+    if ended is None:
+        return time.time() - started if status is State.RUNNING else None
+    return ended - started
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (int, float)):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+    if isinstance(value, datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _seconds(milliseconds: float | None) -> float | None:
+    return None if milliseconds is None else milliseconds / 1000
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    if isinstance(row, dict):
+        return dict(row)
+    if is_dataclass(row) and not isinstance(row, type):
+        return asdict(row)
+    raise TypeError(f"expected a dict or a dataclass row, got {type(row).__name__}")
+
+
+def _dataframe(rows: list[dict[str, Any]], columns: Sequence[str]) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError(
+            "to_dataframe() needs pandas (pip install pandas); .rows has the same data as dicts"
+        ) from None
+    extra = [c for row in rows[:1] for c in row if c not in columns]
+    return pd.DataFrame(rows, columns=[*columns, *extra])

@@ -1,0 +1,397 @@
+"""The ``%workflow`` line magic and the ``%%workflow`` cell magic (``%load_ext jupyter_workflows``).
+
+``%workflow run|validate|history|status|monitor ...`` and ``%%workflow [--run] [--name NAME]``
+each return an object with a rich display (see ``display.py``), so ``_`` holds it for the next
+cell. Bad options and bad input raise ``UsageError``: IPython shows its message, no traceback.
+
+Loading the extension imports IPython's magic machinery and nothing else: the engine, the store
+(duckdb), pydantic and the widget are imported inside the subcommand that needs them, so
+``%load_ext`` stays well under half a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+if TYPE_CHECKING:
+    from ..engine.orchestrator import WorkflowOrchestrator
+    from ..engine.run import WorkflowRun
+    from ..loader import ValidationReport
+    from ..model import Workflow
+    from .display import ExecutionView
+
+__all__ = ["WorkflowMagics", "load_ipython_extension"]
+
+# Problems in a `%%workflow` cell carry the line numbers the notebook shows for the cell, where
+# the `%%workflow` line itself is line 1: the body's first line is line 2.
+CELL_LINE_OFFSET = 1
+
+_ROOT_HELP = "where relative paths resolve and history is kept (default: the current directory)"
+
+
+@magic_arguments(name="workflow run")
+@argument("file", metavar="FILE", help="the workflow file (JSON or YAML)")
+@argument("--env", action="append", metavar="K=V,...", help="values for ${env.K} (repeatable)")
+@argument("--max-parallel", type=int, metavar="N", help="at most N task attempts at once")
+@argument(
+    "--background", action="store_true", help="return a handle at once; the run goes on meanwhile"
+)
+@argument("--project-root", metavar="DIR", help=_ROOT_HELP)
+def _run_parser(line: str) -> None:
+    """Run a workflow file with a live view; returns the Execution (or a BackgroundRun)."""
+
+
+@magic_arguments(name="workflow validate")
+@argument("file", metavar="FILE", help="the workflow file (JSON or YAML)")
+@argument("--project-root", metavar="DIR", help=_ROOT_HELP)
+def _validate_parser(line: str) -> None:
+    """Check a workflow file: every problem with its line, task and field."""
+
+
+@magic_arguments(name="workflow history")
+@argument("--limit", type=int, default=20, metavar="N", help="at most N executions (20)")
+@argument("--workflow", metavar="NAME", help="only this workflow")
+@argument("--status", metavar="STATE", help="only executions in this state")
+@argument("--project-root", metavar="DIR", help=_ROOT_HELP)
+def _history_parser(line: str) -> None:
+    """Recent executions, newest first (``.rows``, ``.to_dataframe()``)."""
+
+
+@magic_arguments(name="workflow status")
+@argument("execution_id", metavar="ID", help="an execution id or an unambiguous prefix")
+@argument("--logs", type=int, default=10, metavar="N", help="last output lines per task (10)")
+@argument("--project-root", metavar="DIR", help=_ROOT_HELP)
+def _status_parser(line: str) -> None:
+    """One execution: its tasks (children under their parent), attempts and last log lines."""
+
+
+@magic_arguments(name="workflow monitor")
+@argument("--workflow", metavar="NAME", help="only this workflow")
+@argument("--project-root", metavar="DIR", help=_ROOT_HELP)
+def _monitor_parser(line: str) -> None:
+    """Health per workflow: runs, success rate, p50/p95 durations, last run."""
+
+
+@magic_arguments(name="%workflow")
+@argument("--run", action="store_true", help="run the workflow when it is valid")
+@argument("--name", metavar="NAME", help="the workflow's name (the body may then omit it)")
+@argument("--env", action="append", metavar="K=V,...", help="with --run: values for ${env.K}")
+@argument("--max-parallel", type=int, metavar="N", help="with --run: at most N attempts at once")
+@argument("--background", action="store_true", help="with --run: run in the background")
+@argument("--project-root", metavar="DIR", help=_ROOT_HELP)
+def _cell_parser(line: str) -> None:
+    """The cell is a workflow definition (YAML or JSON): validate it; with --run, run it."""
+
+
+@magics_class
+class WorkflowMagics(Magics):
+    """``%workflow`` and ``%%workflow``."""
+
+    @line_cell_magic
+    def workflow(self, line: str, cell: str | None = None) -> Any:
+        try:
+            if cell is not None:
+                return _cell_magic(line, cell)
+            return _line_magic(line)
+        except _Interrupted as stop:
+            # Shown, then passed on as the interrupt it was, from here: the traceback is the
+            # cell's line and this one, not the engine's insides.
+            from IPython.display import display
+
+            display(stop.view)
+            raise KeyboardInterrupt(
+                f"execution {stop.view.execution.id} was cancelled and recorded as such"
+            ) from None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%workflow`` and ``%%workflow`` with ``ipython``."""
+    ipython.register_magics(WorkflowMagics)
+
+
+# -- the subcommands ------------------------------------------------------------------------
+
+
+def _line_magic(line: str) -> Any:
+    command, rest = (line.split(None, 1) + ["", ""])[:2]
+    if command not in _SUBCOMMANDS:
+        what = f"unknown subcommand '{command}'" if command else "a subcommand is needed"
+        raise UsageError(f"{what}; expected one of: {', '.join(_SUBCOMMANDS)}\n{_usages()}")
+    parser, handler = _SUBCOMMANDS[command]
+    args = _parse(parser, rest)
+    with _user_errors():
+        return handler(args)
+
+
+def _run(args: Any) -> Any:
+    env, max_parallel = _run_options(args)
+    root, file = _project_root(args.project_root), os.path.expanduser(args.file)
+    return _start(root, file, env, max_parallel, args.background)
+
+
+def _validate(args: Any) -> Any:
+    from ..loader import validate_file
+    from .display import ReportView
+
+    root = _project_root(args.project_root)
+    path = Path(args.file).expanduser()
+    if not path.is_absolute() and not path.exists():
+        path = root / path  # as the orchestrator finds files
+    return ReportView(validate_file(path))
+
+
+def _history(args: Any) -> Any:
+    from ..states import State
+    from .display import HistoryView
+
+    if args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}\n{_usage(_history_parser)}")
+    if args.status is not None and args.status not in {s.value for s in State}:
+        states = ", ".join(s.value for s in State)
+        raise UsageError(f"unknown --status '{args.status}'; expected one of: {states}")
+    store = _store(_project_root(args.project_root))
+    return HistoryView(store.history(limit=args.limit, workflow=args.workflow, status=args.status))
+
+
+def _status(args: Any) -> Any:
+    from .display import ExecutionView
+
+    if args.logs < 0:
+        raise UsageError(f"--logs cannot be negative, got {args.logs}\n{_usage(_status_parser)}")
+    store = _store(_project_root(args.project_root))
+    return ExecutionView(store.get_execution(args.execution_id, logs=args.logs))
+
+
+def _monitor(args: Any) -> Any:
+    from .display import HealthView
+
+    store = _store(_project_root(args.project_root))
+    return HealthView(store.workflow_metrics(workflow=args.workflow))
+
+
+_SUBCOMMANDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "run": (_run_parser, _run),
+    "validate": (_validate_parser, _validate),
+    "history": (_history_parser, _history),
+    "status": (_status_parser, _status),
+    "monitor": (_monitor_parser, _monitor),
+}
+
+
+def _cell_magic(line: str, cell: str) -> Any:
+    from .display import ReportView
+
+    args = _parse(_cell_parser, line)
+    if not args.run and (args.env or args.max_parallel is not None or args.background):
+        raise UsageError(
+            f"--env, --max-parallel and --background need --run\n{_usage(_cell_parser)}"
+        )
+    env, max_parallel = _run_options(args)
+    root = _project_root(args.project_root)
+    with _user_errors():
+        report = _validate_cell(cell, args.name)
+    if not args.run:
+        return ReportView(report)
+    if report.workflow is None:
+        errors = "\n".join(f"  {p}" for p in report.errors)
+        raise UsageError(
+            f"the workflow in this cell was not run: {len(report.errors)} error(s)\n{errors}"
+        )
+    if report.warnings:
+        from IPython.display import display
+
+        display(ReportView(report))
+    with _user_errors():
+        return _start(root, report.workflow, env, max_parallel, args.background)
+
+
+def _validate_cell(body: str, name: str | None) -> ValidationReport:
+    """The cell's report; ``name`` replaces the workflow's name (so the body may lack one)."""
+    from ..loader import ValidationReport, load_workflow, parse_text, validate_text
+
+    report = validate_text(body, source="<cell>", line_offset=CELL_LINE_OFFSET)
+    if name is None:
+        return report
+    problems = [p for p in report.problems if not (p.field == "name" and p.task_id is None)]
+    if any(p.is_error for p in problems):
+        return ValidationReport(report.source, problems)
+    data, _ = parse_text(body, source="<cell>")
+    workflow = load_workflow({**data, "name": name})  # a bad --name raises ValidationError
+    return ValidationReport(report.source, problems, workflow)
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def _start(
+    root: Path,
+    workflow: str | Workflow,
+    env: dict[str, str],
+    max_parallel: int | None,
+    background: bool,
+) -> Any:
+    """Prepare the run (a bad definition raises before anything shows), show its live view,
+    then run it here or in the background."""
+    from ..engine.orchestrator import WorkflowOrchestrator
+
+    orchestrator = WorkflowOrchestrator(root)
+    relay = _Relay()
+    run = orchestrator.prepare(workflow, env=env, max_parallel=max_parallel, sinks=[relay])
+    view = relay.target = _live_view(run)
+    view.display()
+    if background:
+        from .background import start_background
+
+        return start_background(orchestrator, run, on_done=lambda _execution: _close(view))
+    return _foreground(orchestrator, run, view)
+
+
+def _foreground(orchestrator: WorkflowOrchestrator, run: WorkflowRun, view: Any) -> ExecutionView:
+    """Run to the end with the engine's sync facade (in a worker thread inside a kernel).
+
+    An interrupt cancels the run, which is recorded as cancelled; the cancelled execution is
+    shown and the interrupt passed on, so "Run All" stops here as it would for any cell."""
+    from ..engine.sync import run_sync
+    from ..states import State
+    from .display import ExecutionView
+
+    try:
+        execution = run_sync(lambda: orchestrator.run_prepared(run))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        execution = run.execution
+    finally:
+        _close(view)
+    result = ExecutionView(execution)
+    if execution.status is State.CANCELLED:
+        raise _Interrupted(result)
+    return result
+
+
+class _Interrupted(BaseException):
+    """A foreground run was cancelled by an interrupt (``view`` shows it)."""
+
+    def __init__(self, view: ExecutionView):
+        super().__init__()
+        self.view = view
+
+
+class _Relay:
+    """A sink whose target is set after ``prepare``: the view appears only for a valid run."""
+
+    __slots__ = ("target",)
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    def __call__(self, event: Any) -> None:
+        if self.target is not None:
+            self.target(event)
+
+
+def _live_view(run: WorkflowRun) -> Any:
+    """The live widget (text in a terminal); the CLI's plain lines if the widget cannot load."""
+    title = run.workflow.name + (f"  ·  {run.file}" if run.file else "")
+    try:
+        from .widget import RunView
+    except ImportError:
+        return _PlainView()
+    return RunView(title=title)
+
+
+class _PlainView:
+    def __init__(self) -> None:
+        from ..cli.render import PlainRenderer
+
+        self._renderer = PlainRenderer()
+
+    def __call__(self, event: Any) -> None:
+        self._renderer(event)
+
+    def display(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _close(view: Any) -> None:
+    try:
+        view.close()
+    except Exception as exc:  # a view that fails to draw its last state must not fail the run
+        print(f"jupyter-workflows: the live view could not be closed: {exc}")
+
+
+# -- options and errors ---------------------------------------------------------------------
+
+
+def _parse(parser: Any, argstring: str) -> Any:
+    """Parse with the subcommand's magic_arguments parser; errors carry the usage line."""
+    try:
+        return parse_argstring(parser, argstring)
+    except (UsageError, ValueError) as exc:  # ValueError: unbalanced quotes
+        raise UsageError(f"{exc}\n{_usage(parser)}") from None
+
+
+def _usage(parser: Any) -> str:
+    # IPython's formatter writes usage as a wrapped RST block ("::\n\n  %workflow run ...");
+    # one line reads better in an error message.
+    text = parser.parser.format_usage().strip().removeprefix("::")
+    return "usage: " + " ".join(text.split())
+
+
+def _usages() -> str:
+    return "\n".join(_usage(parser) for parser, _ in _SUBCOMMANDS.values())
+
+
+def _run_options(args: Any) -> tuple[dict[str, str], int | None]:
+    from ..cli.options import parse_env_pairs
+
+    try:
+        env = parse_env_pairs(args.env or [])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise UsageError(f"--max-parallel must be at least 1, got {args.max_parallel}")
+    return env, args.max_parallel
+
+
+def _project_root(value: str | None) -> Path:
+    root = Path(os.path.expanduser(value) if value else os.getcwd()).resolve()
+    if not root.is_dir():
+        raise UsageError(f"project root {root} is not a directory")
+    return root
+
+
+def _store(root: Path) -> Any:
+    from ..store import ExecutionStore, default_store_path
+
+    return ExecutionStore(default_store_path(root))
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Our errors (bad definition, missing file, unknown id, ...) as one clear UsageError."""
+    from ..errors import ValidationError, WorkflowError
+
+    try:
+        yield
+    except ValidationError as exc:
+        errors = [p for p in exc.problems if p.is_error]
+        lines = "\n".join(f"  {p}" for p in errors)
+        raise UsageError(f"{len(errors)} error(s) in the workflow definition:\n{lines}") from None
+    except WorkflowError as exc:
+        raise UsageError(str(exc)) from None
+
+
+WorkflowMagics.workflow.__doc__ = "Run, check and inspect workflows.\n\n" + "\n".join(
+    parser.__doc__ for parser in [*(p for p, _ in _SUBCOMMANDS.values()), _cell_parser]
+)

@@ -1,0 +1,610 @@
+"""The %workflow magics in a real IPython shell (and a real kernel), running real workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from jupyter_workflows.jupyter.background import BackgroundRun
+from jupyter_workflows.jupyter.display import ExecutionView, HealthView, HistoryView, ReportView
+from jupyter_workflows.states import State
+from jupyter_workflows.store import ExecutionStore, default_store_path
+from tests.conftest import write_workflow
+
+HEAVY = (
+    "pydantic", "duckdb", "anywidget", "ipywidgets", "altair", "pandas", "yaml",
+    "jupyter_workflows.engine", "jupyter_workflows.model", "jupyter_workflows.store",
+)  # fmt: skip
+
+GREET = {
+    "name": "greet",
+    "tasks": [
+        {"id": "hello", "type": "shell", "command": "echo ${env.GREETING}"},
+        {
+            "id": "shout",
+            "type": "shell",
+            "command": "echo '${tasks.hello.result}' ${env.WHO}",
+            "depends_on": ["hello"],
+        },
+    ],
+}
+
+
+def one_task(command: str, name: str = "one") -> dict[str, Any]:
+    """A workflow of one shell task, ``nap``."""
+    return {"name": name, "tasks": [{"id": "nap", "type": "shell", "command": command}]}
+
+
+def sleepy(seconds: str) -> dict[str, Any]:
+    """A workflow whose one task sleeps; ``seconds`` doubles as a marker to find the process."""
+    return one_task(f"sleep {seconds}", name="sleepy")
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_workflows.jupyter.magics")
+    return shell
+
+
+@pytest.fixture
+def ip(shell: InteractiveShell, project: Path, monkeypatch: pytest.MonkeyPatch) -> InteractiveShell:
+    monkeypatch.chdir(project)  # the project root defaults to the kernel's cwd
+    return shell
+
+
+def store(root: Path) -> ExecutionStore:
+    return ExecutionStore(default_store_path(root))
+
+
+def cell(ip: InteractiveShell, code: str) -> Any:
+    """Run ``code`` as a cell, as a user would; return what ``_`` holds after it."""
+    ip.user_ns.pop("_", None)
+    result = ip.run_cell(code, store_history=True)
+    if result.error_before_exec or result.error_in_exec:
+        raise result.error_before_exec or result.error_in_exec
+    return ip.user_ns.get("_")
+
+
+def processes(marker: str) -> list[int]:
+    """Pids whose command line contains ``marker`` (a task's unique sleep length)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmdline and "pytest" not in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def wait_for(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def wait_until_running(marker: str, timeout: float = 30.0) -> None:
+    """Until the task's process exists and its start is over: a cancel that lands while the
+    process is being spawned currently waits for the process to end (tasks/process.py,
+    reported), which is not what these tests are about."""
+    wait_for(lambda: processes(marker), timeout)
+    time.sleep(0.3)
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["jupyter_workflows", "jupyter_workflows.jupyter.magics"])
+def test_load_ext_is_fast_and_imports_nothing_heavy(name: str) -> None:
+    code = f"""
+import json, sys, time
+from IPython.core.interactiveshell import InteractiveShell
+s = InteractiveShell.instance()
+t = time.perf_counter()
+s.run_line_magic("load_ext", {name!r})
+took = time.perf_counter() - t
+print(json.dumps({{"took": took, "heavy": [m for m in {HEAVY!r} if m in sys.modules],
+                  "magics": sorted(k for k in ("line", "cell")
+                                   if "workflow" in s.magics_manager.magics[k])}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["magics"] == ["cell", "line"]
+    assert result["heavy"] == []
+    assert result["took"] < 0.5
+
+
+# -- %workflow run --------------------------------------------------------------------------
+
+
+def test_run_returns_the_execution_into_underscore(ip: InteractiveShell, project: Path) -> None:
+    write_workflow(project, GREET)
+    view = cell(ip, "%workflow run wf.json --env GREETING=hi,WHO=there --max-parallel 1")
+    assert isinstance(view, ExecutionView)
+    assert view.status is State.SUCCEEDED  # attributes reach the Execution
+    assert view.tasks["shout"].result == "hi there"
+    recorded = store(project).get_execution(view.execution.id)
+    assert recorded.status is State.SUCCEEDED
+    assert recorded.file == "wf.json"  # as typed: it resolves against the project root
+    text = repr(view)
+    assert "workflow 'greet'" in text and "succeeded" in text and "shout" in text
+    assert "tasks" in dir(view)  # tab completion reaches the Execution's attributes
+    assert copy.copy(view).execution is view.execution
+
+
+def test_project_root_option_resolves_files_and_keeps_history_there(
+    ip: InteractiveShell, project: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    write_workflow(other, GREET)
+    view = cell(ip, f"%workflow run wf.json --env GREETING=x --project-root {other}")
+    assert view.status is State.SUCCEEDED
+    assert store(other).history()[0].id == view.execution.id
+    assert store(project).history() == []
+
+
+def test_html_escapes_names_and_shows_task_ids_and_states(
+    ip: InteractiveShell, project: Path
+) -> None:
+    write_workflow(
+        project,
+        {
+            "name": "x<y>",
+            "tasks": [
+                {"id": "ok", "name": "<script>alert(1)</script>", "type": "shell",
+                 "command": "echo '<b>'"},
+                {"id": "bad", "type": "shell", "command": "exit 3"},
+            ],
+        },
+    )  # fmt: skip
+    view = cell(ip, "%workflow run wf.json")
+    page = view._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "x&lt;y&gt;" in page and "&lt;b&gt;" in page and "<b>" not in page
+    assert ">ok (&lt;script&gt;alert(1)&lt;/script&gt;)<" in page and ">bad<" in page
+    for word in (">succeeded<", ">failed<", ">exited with code 3<"):
+        assert word in page
+    assert "<script>alert(1)</script>" in repr(view)  # text is shown as it is
+
+
+def test_invalid_definition_is_a_usage_error_and_runs_nothing(
+    ip: InteractiveShell, project: Path
+) -> None:
+    (project / "bad.yaml").write_text(
+        "name: bad\ntasks:\n  - id: a\n    type: shell\n    command: echo\n    colour: red\n"
+    )
+    with pytest.raises(UsageError, match=r"bad.yaml:6:5, task 'a', field 'colour': unknown field"):
+        ip.run_line_magic("workflow", "run bad.yaml")
+    assert not (default_store_path(project) / "journals").exists()
+
+
+USAGE_ERRORS = [
+    ("", "a subcommand is needed"),
+    ("frobnicate wf.json", "unknown subcommand 'frobnicate'"),
+    ("run", "required: FILE\nusage: %workflow run"),
+    ("run wf.json --bogus", "unrecognized arguments: --bogus\nusage: %workflow run"),
+    ("run wf.json --env =1", "bad --env value '=1'"),
+    ("run wf.json --env NOEQUALS", "bad --env value 'NOEQUALS'"),
+    ("run wf.json --max-parallel 0", "--max-parallel must be at least 1"),
+    ("run wf.json --max-parallel many", "invalid int value: 'many'\nusage: %workflow run"),
+    ('run "wf.json', "No closing quotation"),
+    ("run missing.json", "missing.json: no such workflow file"),
+    ("run wf.json --project-root /no/such/dir", "project root /no/such/dir is not a directory"),
+    ("history --limit 0", "--limit must be at least 1"),
+    ("history --status sleeping", "unknown --status 'sleeping'"),
+    ("status", "required: ID\nusage: %workflow status"),
+    ("status deadbeef", "no execution with id 'deadbeef'"),
+    ("monitor --verbose", "unrecognized arguments: --verbose\nusage: %workflow monitor"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), USAGE_ERRORS)
+def test_bad_input_raises_usage_error(
+    ip: InteractiveShell, project: Path, line: str, message: str
+) -> None:
+    write_workflow(project, GREET)
+    with pytest.raises(UsageError) as caught:
+        ip.run_line_magic("workflow", line)
+    assert message in str(caught.value)
+
+
+def test_without_the_widget_the_run_prints_plain_lines(
+    ip: InteractiveShell,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "jupyter_workflows.jupyter.widget", None)  # import fails
+    write_workflow(project, one_task("echo plain"))
+    view = cell(ip, "%workflow run wf.json")
+    assert view.status is State.SUCCEEDED
+    out = capsys.readouterr().out
+    assert "workflow 'one' started" in out and "nap succeeded" in out
+
+
+def test_usage_error_shows_a_message_not_a_traceback(
+    ip: InteractiveShell, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = ip.run_cell("%workflow run missing.json")
+    assert isinstance(result.error_in_exec, UsageError)
+    shown = capsys.readouterr()
+    output = shown.out + shown.err
+    assert "UsageError: " in output and "no such workflow file" in output
+    assert "Traceback" not in output and "magics.py" not in output
+
+
+def test_help_lists_every_subcommand(shell: InteractiveShell) -> None:
+    doc = shell.find_line_magic("workflow").__doc__
+    for usage in ("%workflow run", "%workflow validate", "%workflow history", "%workflow status",
+                  "%workflow monitor", "%%workflow"):  # fmt: skip
+        assert usage in doc
+
+
+# -- validate, history, status, monitor -----------------------------------------------------
+
+
+def test_validate_reports_problems_with_lines(ip: InteractiveShell, project: Path) -> None:
+    write_workflow(project, GREET)
+    good = cell(ip, "%workflow validate wf.json")
+    assert isinstance(good, ReportView) and good.ok
+    assert "wf.json: valid" in repr(good)
+    (project / "bad.yaml").write_text(
+        "name: bad\ntasks:\n  - id: a\n    type: shel\n    command: echo\n"
+        "  - id: b\n    type: shell\n    command: echo\n    depends_on: [zzz]\n"
+    )
+    bad = cell(ip, "%workflow validate bad.yaml")
+    assert not bad.ok
+    assert [(p.line, p.task_id) for p in bad.problems] == [(4, "a"), (9, "b")]
+    assert "unknown task type 'shel'" in repr(bad) and "zzz" in bad._repr_html_()
+    missing = cell(ip, "%workflow validate nope.json")
+    assert not missing.ok and "no such workflow file" in repr(missing)
+
+
+def test_history_table_rows_and_dataframe(
+    ip: InteractiveShell, project: Path, run_workflow: Any
+) -> None:
+    empty = cell(ip, "%workflow history")
+    assert isinstance(empty, HistoryView) and len(empty) == 0
+    assert "no executions recorded yet" in repr(empty)
+    first = run_workflow(GREET)
+    other = run_workflow(
+        {"name": "other", "tasks": [{"id": "f", "type": "shell", "command": "exit 1"}]}
+    )
+    history = cell(ip, "%workflow history")
+    assert [row["id"] for row in history.rows] == [other.id, first.id]  # newest first
+    assert history.rows[0]["status"] == "failed" and history.rows[0]["failed_tasks"] == 1
+    assert [r["workflow"] for r in cell(ip, "%workflow history --limit 1").rows] == ["other"]
+    assert [r["id"] for r in cell(ip, "%workflow history --workflow greet").rows] == [first.id]
+    assert [r["id"] for r in cell(ip, "%workflow history --status failed").rows] == [other.id]
+    frame = history.to_dataframe()
+    assert list(frame["workflow"]) == ["other", "greet"]
+    assert {"id", "status", "started_at", "duration_ms"} <= set(frame.columns)
+    page = history._repr_html_()
+    assert other.id[:8] in page and "failed" in page and "succeeded" in page
+
+
+def test_history_without_pandas_says_what_to_install(
+    ip: InteractiveShell, run_workflow: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_workflow(GREET)
+    history = cell(ip, "%workflow history")
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="needs pandas"):
+        history.to_dataframe()
+    assert history.rows[0]["workflow"] == "greet"
+
+
+def test_status_shows_children_under_parent_attempts_and_logs(
+    ip: InteractiveShell, project: Path, run_workflow: Any
+) -> None:
+    flaky = "test -f tried || { touch tried; echo first try; exit 1; }; echo second try"
+    execution = run_workflow(
+        {
+            "name": "nested",
+            "tasks": [
+                {"id": "flaky", "type": "shell", "command": flaky,
+                 "retry": {"attempts": 2, "delay": 0}},
+                {"id": "fan", "type": "parallel", "depends_on": ["flaky"], "tasks": [
+                    {"id": "left", "type": "shell", "command": "echo from left"},
+                    {"id": "right", "type": "shell", "command": "echo from right"},
+                ]},
+                {"id": "last", "type": "shell", "command": "echo end", "depends_on": ["fan"]},
+            ],
+        }
+    )  # fmt: skip
+    assert execution.status is State.SUCCEEDED
+    view = cell(ip, f"%workflow status {execution.id[:8]}")
+    assert isinstance(view, ExecutionView) and view.execution.id == execution.id
+    rows = [
+        line.split()[0]
+        for line in repr(view).splitlines()
+        if line.startswith(("fl", "fa", "  ", "la"))
+    ]
+    order = [r for r in rows if r in ("flaky", "fan", "left", "right", "last")]
+    assert order.index("fan") < order.index("left") < order.index("last")
+    assert order.index("fan") < order.index("right") < order.index("last")
+    text = repr(view)
+    assert "  left" in text and "  right" in text  # indented under their parent
+    assert "2: failed, succeeded" in text
+    assert "from left" in text and "second try" in text
+    assert "second try" not in repr(cell(ip, f"%workflow status {execution.id} --logs 0"))
+
+
+def test_monitor_summarises_health_per_workflow(
+    ip: InteractiveShell, project: Path, run_workflow: Any
+) -> None:
+    for _ in range(2):
+        run_workflow(GREET)
+    run_workflow({"name": "broken", "tasks": [{"id": "f", "type": "shell", "command": "exit 2"}]})
+    health = cell(ip, "%workflow monitor")
+    assert isinstance(health, HealthView)
+    by_name = {row["workflow"]: row for row in health.rows}
+    assert by_name["greet"]["runs"] == 2 and by_name["greet"]["success_rate"] == 1.0
+    assert by_name["broken"]["failed"] == 1 and by_name["broken"]["last_status"] == "failed"
+    text = repr(health)
+    assert "100%" in text and "0%" in text
+    assert [r["workflow"] for r in cell(ip, "%workflow monitor --workflow broken").rows] == [
+        "broken"
+    ]
+    assert len(health.to_dataframe()) == 2
+
+
+# -- %%workflow -----------------------------------------------------------------------------
+
+CELL_WITH_UNKNOWN_FIELD = """%%workflow
+name: in-a-cell
+tasks:
+  - colour: red
+    id: a
+    type: shell
+    command: echo hi
+"""
+
+
+def test_cell_errors_carry_cell_line_numbers(ip: InteractiveShell) -> None:
+    report = cell(ip, CELL_WITH_UNKNOWN_FIELD)
+    assert isinstance(report, ReportView) and not report.ok
+    [problem] = report.problems
+    assert (problem.line, problem.task_id, problem.field) == (4, "a", "colour")
+    assert "<cell>:4:5, task 'a', field 'colour': unknown field 'colour'" in repr(report)
+    broken_json = cell(ip, '%%workflow\n{"name": "j",\n "tasks": [\n  {"id": "a",, }]}\n')
+    assert [p.line for p in broken_json.problems] == [4]
+
+
+def test_cell_validates_and_name_option_supplies_the_name(ip: InteractiveShell) -> None:
+    body = "tasks:\n  - id: a\n    type: shell\n    command: echo hi\n"
+    without = cell(ip, "%%workflow\n" + body)
+    assert not without.ok and "missing required field 'name'" in repr(without)
+    named = cell(ip, "%%workflow --name from-option\n" + body)
+    assert named.ok and named.workflow.name == "from-option"
+    renamed = cell(ip, "%%workflow --name other\nname: inside\n" + body)
+    assert renamed.workflow.name == "other"
+
+
+def test_cell_run_runs_and_records(ip: InteractiveShell, project: Path) -> None:
+    view = cell(
+        ip,
+        "%%workflow --run --name cell-run --env WHO=notebook\n"
+        "tasks:\n  - id: a\n    type: shell\n    command: echo hello ${env.WHO}\n",
+    )
+    assert isinstance(view, ExecutionView) and view.status is State.SUCCEEDED
+    assert view.tasks["a"].result == "hello notebook"
+    [row] = store(project).history()
+    assert (row.id, row.workflow, row.status) == (view.execution.id, "cell-run", "succeeded")
+
+
+def test_cell_run_with_errors_runs_nothing(ip: InteractiveShell, project: Path) -> None:
+    with pytest.raises(UsageError, match="was not run: 1 error") as caught:
+        cell(ip, CELL_WITH_UNKNOWN_FIELD.replace("%%workflow", "%%workflow --run"))
+    assert "<cell>:4:5" in str(caught.value)
+    assert not (default_store_path(project) / "journals").exists()
+    with pytest.raises(UsageError, match="need --run"):
+        cell(ip, "%%workflow --env A=1\nname: x\ntasks: []\n")
+    with pytest.raises(UsageError, match="unrecognized arguments: --fast\nusage: %%workflow"):
+        cell(ip, "%%workflow --fast\nname: x\n")
+
+
+# -- background runs ------------------------------------------------------------------------
+
+
+def test_background_without_a_loop_runs_in_a_thread_and_can_be_awaited(
+    ip: InteractiveShell, project: Path
+) -> None:
+    write_workflow(project, one_task("sleep 0.8; echo woke"))
+    started = time.monotonic()
+    cell(ip, "handle = %workflow run wf.json --background")
+    handle = ip.user_ns["handle"]
+    assert isinstance(handle, BackgroundRun)
+    assert time.monotonic() - started < 0.7 and not handle.done()  # returned before the end
+    assert handle.execution_id == handle.execution.id
+    cell(ip, "finished = await handle")  # top-level await in the shell
+    finished = ip.user_ns["finished"]
+    assert finished.status is State.SUCCEEDED and finished.tasks["nap"].result == "woke"
+    assert handle.done() and handle.result(timeout=1) is finished
+    assert "succeeded" in handle._repr_html_() and "nap" in repr(handle)
+    assert store(project).get_execution(handle.execution_id).status is State.SUCCEEDED
+    assert handle.cancel() is False  # already ended
+
+
+def test_background_on_a_running_loop_shares_it(ip: InteractiveShell, project: Path) -> None:
+    write_workflow(project, one_task("sleep 0.3"))
+
+    async def session() -> tuple[Any, State]:
+        handle = ip.run_line_magic("workflow", "run wf.json --background")
+        time.sleep(0.6)  # blocks the loop: a run on this loop cannot have moved
+        state_while_blocked = handle.execution.status
+        with pytest.raises(RuntimeError, match="await handle"):
+            handle.result()
+        return await handle, state_while_blocked
+
+    execution, blocked = asyncio.run(session())
+    assert blocked is State.PENDING
+    assert execution.status is State.SUCCEEDED
+    assert store(project).get_execution(execution.id).status is State.SUCCEEDED
+
+
+def test_background_run_cancelled_is_recorded_cancelled(
+    ip: InteractiveShell, project: Path
+) -> None:
+    write_workflow(project, sleepy("30.017"))
+    handle = ip.run_line_magic("workflow", "run wf.json --background")
+    wait_until_running("30.017")
+    assert handle.cancel() is True
+    execution = handle.result(timeout=15)
+    assert execution.status is State.CANCELLED
+    assert store(project).get_execution(handle.execution_id).status is State.CANCELLED
+    wait_for(lambda: not processes("30.017"), timeout=10)  # the task's process was stopped
+
+
+def test_background_cancelled_at_once_on_the_loop_is_still_recorded(
+    ip: InteractiveShell, project: Path
+) -> None:
+    # Short: this cancel lands while the task's process is being spawned (see
+    # wait_until_running), which currently costs the process's whole run.
+    write_workflow(project, sleepy("2.018"))
+
+    async def session() -> Any:
+        handle = ip.run_line_magic("workflow", "run wf.json --background")
+        handle.cancel()  # before the run has taken a single step
+        return await handle
+
+    execution = asyncio.run(session())
+    assert execution.status is State.CANCELLED
+    assert store(project).get_execution(execution.id).status is State.CANCELLED
+
+
+# -- interrupting a foreground run ----------------------------------------------------------
+
+
+def test_interrupt_cancels_a_foreground_run(ip: InteractiveShell, project: Path) -> None:
+    write_workflow(project, sleepy("30.019"))
+
+    def interrupt_once_running() -> None:
+        wait_until_running("30.019")
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C (or a kernel interrupt) sends
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt, match="cancelled and recorded"):
+        ip.run_line_magic("workflow", "run wf.json")
+    assert time.monotonic() - started < 10
+    [row] = store(project).history()
+    assert row.status == "cancelled"
+    assert not processes("30.019")
+
+
+def test_interrupt_cancels_a_foreground_run_on_a_running_loop(
+    ip: InteractiveShell, project: Path
+) -> None:
+    """As in a kernel: the cell runs on the loop, the run in a worker thread, the interrupt
+    arrives as a KeyboardInterrupt in the cell's thread."""
+    write_workflow(project, sleepy("30.020"))
+
+    def interrupt_once_running() -> None:
+        wait_until_running("30.020")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    async def cell_on_the_loop() -> None:
+        ip.run_line_magic("workflow", "run wf.json")
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would take SIGINT for itself
+    try:
+        with pytest.raises(KeyboardInterrupt, match="cancelled and recorded"):
+            loop.run_until_complete(cell_on_the_loop())
+    finally:
+        loop.close()
+    [row] = store(project).history()
+    assert row.status == "cancelled"
+    assert not processes("30.020")
+
+
+# -- a real kernel ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kernel(project: Path) -> Iterator[Any]:
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(project))
+    try:
+        yield manager, client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def execute(
+    client: Any, code: str, timeout: float = 60
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run ``code`` in the kernel; return the reply and the outputs (iopub contents)."""
+    outputs: list[dict[str, Any]] = []
+
+    def keep(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] in ("stream", "display_data", "execute_result", "error"):
+            outputs.append({"type": msg["msg_type"], **msg["content"]})
+
+    reply = client.execute_interactive(code, output_hook=keep, timeout=timeout)
+    return reply["content"], outputs
+
+
+def shown(outputs: list[dict[str, Any]], mime: str = "text/plain") -> str:
+    return "\n".join(o.get("text", "") + str(o.get("data", {}).get(mime, "")) for o in outputs)
+
+
+@pytest.mark.slow
+def test_in_a_kernel_background_runs_while_the_user_works(kernel: Any, project: Path) -> None:
+    _, client = kernel
+    write_workflow(project, one_task("sleep 1.5; echo woke"))
+    reply, _ = execute(client, "%load_ext jupyter_workflows")
+    assert reply["status"] == "ok"
+    reply, outputs = execute(client, "h = %workflow run wf.json --background\nh")
+    assert reply["status"] == "ok"
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    reply, outputs = execute(client, "print(h.done(), h.execution.status)")
+    assert "False running" in shown(outputs)  # the next cell ran while the workflow did
+    reply, outputs = execute(client, "e = await h\nprint(e.status, e.tasks['nap'].result)")
+    assert reply["status"] == "ok" and "succeeded woke" in shown(outputs)
+    assert store(project).history()[0].status == "succeeded"
+
+
+@pytest.mark.slow
+def test_in_a_kernel_an_interrupt_cancels_the_foreground_run(kernel: Any, project: Path) -> None:
+    manager, client = kernel
+    write_workflow(project, sleepy("30.021"))
+    execute(client, "%load_ext jupyter_workflows")
+    msg_id = client.execute("%workflow run wf.json")
+    wait_until_running("30.021")
+    manager.interrupt_kernel()
+    started = time.monotonic()
+    reply = client.get_shell_msg(timeout=30)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = client.get_shell_msg(timeout=30)
+    assert time.monotonic() - started < 10
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    [row] = store(project).history()
+    assert row.status == "cancelled"
+    wait_for(lambda: not processes("30.021"), timeout=10)
+    reply, outputs = execute(client, "print(_ if False else 'still alive')")
+    assert reply["status"] == "ok" and "still alive" in shown(outputs)
