@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .loader import ValidationReport, load_workflow, validate_file, validate_text
     from .model import Workflow, json_schema
     from .monitor import WorkflowMonitor
+    from .recording import record
     from .records import Attempt, Execution, TaskRecord
     from .states import State
     from .store import ExecutionStore
@@ -39,6 +40,7 @@ _EXPORTS = {
     "WorkflowMonitor": ".monitor",
     "history": ".frames",
     "sql": ".frames",
+    "record": ".recording",
     "Workflow": ".model",
     "json_schema": ".model",
     "load_workflow": ".loader",
@@ -85,6 +87,7 @@ __all__ = [
     "history",
     "json_schema",
     "load_workflow",
+    "record",
     "sql",
     "validate_file",
     "validate_text",

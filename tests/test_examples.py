@@ -103,3 +103,20 @@ def test_scheduled_tasks_check_health_and_clean_up(repo_copy):
     assert tasks["health-check-frontend"]["status"] == "skipped"
     assert tasks["cleanup-logs"]["result"]["removed"] == 1
     assert not old_log.exists() and new_log.exists()
+
+
+def test_notebook_pipeline_runs_end_to_end(repo_copy):
+    tasks = _run(repo_copy, "notebook-pipeline.json", "ROWS=100")
+    clean, summarise = tasks["clean"], tasks["summarise"]
+    # 3 regions x 100 rows, every 25th dirty: 4 dropped per region
+    assert clean["outputs"]["rows_in"] == 300 and clean["outputs"]["rows_out"] == 288
+    assert summarise["outputs"]["top_region"] in {"north", "south", "west"}
+    executed = Path(summarise["result"]["output"])
+    assert executed.is_file() and executed.suffix == ".ipynb"
+    assert tasks["enrich"]["result"]["succeeded"] == 3
+    report = {row["region"]: row for row in tasks["report"]["result"]}
+    assert sum(row["sales"] for row in report.values()) == 288
+    assert (
+        round(sum(row["amount"] for row in report.values()), 2)
+        == summarise["outputs"]["total_amount"]
+    )

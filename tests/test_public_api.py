@@ -12,7 +12,7 @@ EXPECTED = {
     "load_workflow", "validate_file", "validate_text", "ValidationReport", "Execution",
     "TaskRecord", "Attempt", "State", "WorkflowError", "DefinitionError", "ValidationError",
     "ExpressionError", "TaskTypeNotImplemented", "TaskFailed", "StoreError", "ExecutionNotFound",
-    "AmbiguousExecutionId", "Problem", "WorkflowMonitor", "history", "sql",
+    "AmbiguousExecutionId", "Problem", "WorkflowMonitor", "history", "sql", "record",
 }  # fmt: skip
 
 

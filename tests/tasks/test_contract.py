@@ -25,6 +25,16 @@ def _scripts(root: Path) -> None:
     (root / "ok.js").write_text("console.log(JSON.stringify({ok: true}))\n")
     (root / "bad.js").write_text("console.error('js broke'); process.exit(3)\n")
     (root / "slow.js").write_text("setTimeout(() => {}, 30000)\n")
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = {
+        "ok": "import jupyter_workflows as jw\njw.record('ok', True)",
+        "bad": "raise ValueError('notebook broke')",
+        "slow": "import time\ntime.sleep(30)",
+    }
+    for case, source in cells.items():
+        nbformat.write(new_notebook(cells=[new_code_cell(source)]), root / f"{case}.ipynb")
 
 
 OK_JSON = {"ok": True}
@@ -84,6 +94,7 @@ CASES["database"] = {
         " SELECT count(*) FROM r",
     }.items()
 }
+CASES["notebook"] = {case: {"notebook": f"{case}.ipynb"} for case in ("ok", "bad", "slow")}
 EXPECTED_RESULT = {
     "database": [{"ok": 1}],
     "parallel": {"ok-child": OK_JSON},
@@ -170,7 +181,12 @@ def test_success_failure_and_timeout(kind, project, run_workflow, request):
     started = time.monotonic()
     execution = run_workflow(make_workflow(*tasks), kill_grace=1.0, env=env)
     ok, bad, slow = (execution.tasks[t] for t in ("ok", "bad", "slow"))
-    assert ok.status is State.SUCCEEDED and ok.result == EXPECTED_RESULT.get(kind, OK_JSON)
+    assert ok.status is State.SUCCEEDED
+    if kind == "notebook":  # the result names the executed copy, kept with the execution
+        assert ok.result["recorded"] == OK_JSON and ok.outputs == OK_JSON
+        assert Path(ok.result["output"]).is_file()
+    else:
+        assert ok.result == EXPECTED_RESULT.get(kind, OK_JSON)
     assert bad.status is State.FAILED
     assert EXPECTED_ERROR.get(kind, "broke") in bad.error
     assert slow.status is State.TIMED_OUT and "timed out" in slow.error

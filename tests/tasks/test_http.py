@@ -349,4 +349,3 @@ def test_requests_that_cannot_be_sent_fail_clearly(run_workflow, fields, expecte
     assert task.status is State.FAILED and expected in task.error
     assert task.exit_code == 3
     assert len(task.attempts) == 1  # the same request would fail the same way again
-
