@@ -160,13 +160,10 @@ def _log_html(task: TaskRecord) -> str:
     )
 
 
-class HistoryView(_RichView):
-    """Executions, newest first. ``.rows`` is a list of dicts; ``.to_dataframe()`` needs pandas."""
+class _RowsView(_RichView):
+    """A table of rows (dicts) with named columns, also available as a DataFrame."""
 
-    columns = (
-        "id", "workflow", "status", "started_at", "ended_at", "duration_ms", "trigger",
-        "task_count", "failed_tasks",
-    )  # fmt: skip
+    columns: tuple[str, ...] = ()
 
     def __init__(self, rows: Iterable[Any]):
         self.rows: list[dict[str, Any]] = [_as_dict(row) for row in rows]
@@ -176,6 +173,15 @@ class HistoryView(_RichView):
 
     def to_dataframe(self) -> Any:
         return _dataframe(self.rows, self.columns)
+
+
+class HistoryView(_RowsView):
+    """Executions, newest first. ``.rows`` is a list of dicts; ``.to_dataframe()`` needs pandas."""
+
+    columns = (
+        "id", "workflow", "status", "started_at", "ended_at", "duration_ms", "trigger",
+        "task_count", "failed_tasks",
+    )  # fmt: skip
 
     def _cells(self) -> list[list[str]]:
         return [
@@ -211,7 +217,7 @@ def _tasks_cell(row: dict[str, Any]) -> str:
     return f"{row.get('task_count', 0)}" + (f" ({failed} failed)" if failed else "")
 
 
-class HealthView(_RichView):
+class HealthView(_RowsView):
     """Per-workflow health (runs, success rate, durations, last run) from the store's metrics."""
 
     columns = (
@@ -219,15 +225,6 @@ class HealthView(_RichView):
         "last_started_at", "last_status",
     )  # fmt: skip
     _shown = ("workflow", "runs", "ok", "failed", "success", "p50", "p95", "last run", "last")
-
-    def __init__(self, rows: Iterable[Any]):
-        self.rows: list[dict[str, Any]] = [_as_dict(row) for row in rows]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def to_dataframe(self) -> Any:
-        return _dataframe(self.rows, self.columns)
 
     def _cells(self) -> list[list[str]]:
         return [
