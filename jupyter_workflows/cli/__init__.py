@@ -234,5 +234,9 @@ from .monitor import monitor  # noqa: E402
 
 main.add_command(monitor)
 
+from .alerts import alerts  # noqa: E402
+
+main.add_command(alerts)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

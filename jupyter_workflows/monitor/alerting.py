@@ -1,0 +1,308 @@
+"""``AlertManager``: an event sink that turns finished runs into alerts, sent once each.
+
+On ``RunEnded`` the manager evaluates the rules (``rules.py``) against the store, then
+delivers each new alert to its channels and records the outcome. All of that happens on a
+worker thread (``background=True``) so the run's loop never waits for a rule or a channel,
+and nothing raised there reaches the run.
+
+Sent (or failed) alerts are recorded in ``<store>/alerts.jsonl``, one JSON object a line:
+``{key, rule, workflow, execution_id, severity, title, ok, channels: [{channel, ok, attempts,
+error}], at}``. The file is what dedupes: an alert whose key is in it is never sent again,
+restarts included. It is re-read under an ``flock`` on ``<store>/alerts.lock`` held while
+sending, so two processes (or two managers) cannot both send the same alert. Errors of the
+manager itself are recorded there too (``rule: "internal"``, ``ok: false``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..events import Event, RunEnded, RunStarted
+from ..store.lock import IndexLock
+from .rules import AlertConfig, evaluate_rules, redact, secret_values
+
+if TYPE_CHECKING:
+    from ..model import Notifications, Workflow
+    from ..store import ExecutionStore
+    from .alert import Alert, Channel
+
+log = logging.getLogger(__name__)
+
+ALERTS_FILE = "alerts.jsonl"
+LOCK_FILE = "alerts.lock"
+_STOP = object()
+
+
+class AlertManager:
+    """Evaluates alert rules for finished runs and sends each alert once.
+
+    ``channels``: where alerts go; by default those named by each workflow's
+    ``notifications.channels``, else by ``config.channels``. Workflows whose definition the
+    manager cannot load from the run's file (a run of a dict or model) can be registered
+    with ``add_workflow`` so their ``notifications`` and ``expected_duration`` apply.
+    Call ``close()`` before the process exits so pending deliveries finish.
+    """
+
+    def __init__(
+        self,
+        store: ExecutionStore,
+        *,
+        config: AlertConfig,
+        channels: list[Channel] | None = None,
+        background: bool = True,
+        attempts: int = 3,
+        retry_delay: float = 0.5,
+        env: Mapping[str, str] | None = None,
+    ):
+        self.store = store
+        self.config = config
+        self.channels = channels
+        self.background = background
+        self.attempts = attempts
+        self.retry_delay = retry_delay
+        self.env = env
+        self.workflows: dict[str, Workflow] = {}
+        self.path = Path(store.path) / ALERTS_FILE
+        self._sent = _recorded_keys(self.path)
+        self._started: dict[str, RunStarted] = {}
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def add_workflow(self, workflow: Workflow) -> None:
+        """Use this definition's notifications and expected_duration for its runs."""
+        self.workflows[workflow.name] = workflow
+
+    # -- the event sink --------------------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        """Event sink: on RunEnded, schedule evaluation of that execution; never blocks."""
+        if isinstance(event, RunStarted):
+            self._started[event.execution_id] = event
+        elif isinstance(event, RunEnded) and self.config.enabled:
+            started = self._started.pop(event.execution_id, None)
+            if self.background:
+                self._ensure_worker()
+                self._queue.put((event.execution_id, started))
+            else:
+                self._process(event.execution_id, started)
+
+    def close(self, timeout: float = 10) -> None:
+        """Wait up to ``timeout`` seconds for pending evaluations and deliveries."""
+        with self._guard:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._queue.put(_STOP)
+            worker.join(timeout)
+
+    def _ensure_worker(self) -> None:
+        with self._guard:
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name="jupyter-workflows-alerts", daemon=True
+                )
+                self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            self._process(*item)
+
+    def _process(self, execution_id: str, started: RunStarted | None) -> None:
+        """Evaluate and dispatch one execution; any error is recorded, never raised."""
+        try:
+            workflow = self._workflow(started)
+            notifications = workflow.notifications if workflow is not None else None
+            alerts = self.evaluate(
+                execution_id,
+                notifications=notifications,
+                expected_duration=workflow.expected_duration if workflow is not None else None,
+            )
+            channels = self._channels(notifications)
+            self.dispatch(alerts, channels=channels)
+        except Exception as exc:  # the run must never see an alerting failure
+            log.warning("alerts for execution %s failed: %s", execution_id, exc)
+            self._record_internal(execution_id, exc)
+
+    def _workflow(self, started: RunStarted | None) -> Workflow | None:
+        if started is None:
+            return None
+        if started.workflow in self.workflows:
+            return self.workflows[started.workflow]
+        if not started.file:
+            return None
+        from ..loader import load_workflow
+
+        root = Path(started.project_root) if started.project_root else None
+        try:
+            return load_workflow(Path(started.file), project_root=root)
+        except Exception as exc:  # an edited or removed file: alert with the defaults
+            log.info("cannot reload %s for its notifications: %s", started.file, exc)
+            return None
+
+    def _channels(self, notifications: Notifications | None) -> list[Channel]:
+        if self.channels is not None:
+            return self.channels
+        from .alert import ChannelError
+        from .channels import make_channel
+
+        names = notifications.channels if notifications is not None else self.config.channels
+        channels: list[Channel] = []
+        for name in dict.fromkeys(names):
+            try:
+                channels.append(make_channel(name))
+            except ChannelError as exc:  # one unusable channel must not silence the others
+                channels.append(_Unusable(name, str(exc)))
+        return channels
+
+    # -- evaluation and delivery -------------------------------------------------------------
+
+    def evaluate(
+        self,
+        execution_id: str,
+        *,
+        notifications: Notifications | None = None,
+        expected_duration: float | None = None,
+    ) -> list[Alert]:
+        """The alerts the rules raise for one finished execution (nothing is sent)."""
+        return evaluate_rules(
+            self.store,
+            execution_id,
+            self.config.rules,
+            notifications=notifications,
+            expected_duration=expected_duration,
+            env=self.env,
+        )
+
+    def dispatch(
+        self, alerts: Iterable[Alert], *, channels: list[Channel] | None = None
+    ) -> list[dict[str, Any]]:
+        """Send each alert not sent before and record it; returns the records written.
+
+        ``channels`` defaults to the manager's channels, else ``config.channels``.
+        """
+        if channels is None:
+            channels = self._channels(None)
+        records = []
+        for alert in alerts:
+            key = alert.key()
+            if key in self._sent:
+                continue
+            with _lock(self.path):
+                # Another process may have sent it since we last looked.
+                self._sent |= _recorded_keys(self.path)
+                if key in self._sent:
+                    continue
+                record = self._deliver(alert, channels)
+                _append(self.path, record)
+                self._sent.add(key)
+            records.append(record)
+        return records
+
+    def _deliver(self, alert: Alert, channels: list[Channel]) -> dict[str, Any]:
+        from .channels import deliver
+
+        results = deliver(alert, channels, attempts=self.attempts, delay=self.retry_delay)
+        secrets = secret_values(self.env)
+        outcome = [
+            {
+                "channel": r.channel,
+                "ok": r.ok,
+                "attempts": r.attempts,
+                "error": None if r.error is None else redact(str(r.error), secrets),
+            }
+            for r in results
+        ]
+        return {
+            "key": alert.key(),
+            "rule": alert.rule,
+            "workflow": alert.workflow,
+            "execution_id": alert.execution_id,
+            "severity": alert.severity,
+            "title": alert.title,
+            "ok": all(r["ok"] for r in outcome),
+            "channels": outcome,
+            "at": time.time(),
+        }
+
+    def _record_internal(self, execution_id: str, exc: Exception) -> None:
+        record: dict[str, Any] = {
+            "key": None,
+            "rule": "internal",
+            "workflow": None,
+            "execution_id": execution_id,
+            "ok": False,
+            "error": redact(f"{type(exc).__name__}: {exc}", secret_values(self.env)),
+            "channels": [],
+            "at": time.time(),
+        }
+        try:
+            with _lock(self.path):
+                _append(self.path, record)
+        except Exception as again:
+            log.warning("cannot record an alerting error in %s: %s", self.path, again)
+
+
+def recent_alerts(store_path: str | Path, limit: int = 50) -> list[dict[str, Any]]:
+    """The last ``limit`` records of ``<store_path>/alerts.jsonl``, newest first."""
+    records = _read(Path(store_path) / ALERTS_FILE)
+    return records[-limit:][::-1] if limit > 0 else []
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line cut off by a crash: skip it
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _recorded_keys(path: Path) -> set[str]:
+    return {r["key"] for r in _read(path) if isinstance(r.get("key"), str)}
+
+
+def _lock(path: Path) -> IndexLock:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return IndexLock(path.with_name(LOCK_FILE))
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (json.dumps(record, default=str) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+class _Unusable:
+    """A channel that cannot be built (not configured): every send fails with the reason, so
+    the delivery record says why while the other channels still send."""
+
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.reason = reason
+
+    def send(self, alert: Alert) -> None:
+        from .alert import ChannelError
+
+        raise ChannelError(self.reason)
