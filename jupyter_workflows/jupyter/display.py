@@ -161,9 +161,34 @@ def _log_html(task: TaskRecord) -> str:
 
 
 class _RowsView(_RichView):
-    """A table of rows (dicts) with named columns, also available as a DataFrame."""
+    """A table of rows (dicts) with named columns, also available as a DataFrame.
+
+    Subclasses give ``_shown`` (headings), ``_cells()`` (text per row) and may style a row's
+    HTML cells in ``_decorate``."""
 
     columns: tuple[str, ...] = ()
+    _shown: tuple[str, ...] = ()
+
+    def _cells(self) -> list[list[str]]:
+        raise NotImplementedError
+
+    def _decorate(self, row: dict[str, Any], cells: list[str], html: list[str]) -> None:
+        pass
+
+    def text(self) -> str:
+        if not self.rows:
+            return "no executions recorded yet"
+        return _text_table(self._shown, self._cells())
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return "<em>no executions recorded yet</em>"
+        body = []
+        for row, cells in zip(self.rows, self._cells(), strict=True):
+            html = [_esc(c) for c in cells]
+            self._decorate(row, cells, html)
+            body.append(html)
+        return _html_table(self._shown, body)
 
     def __init__(self, rows: Iterable[Any]):
         self.rows: list[dict[str, Any]] = [_as_dict(row) for row in rows]
@@ -195,21 +220,9 @@ class HistoryView(_RowsView):
 
     _shown = ("execution", "workflow", "status", "started", "duration", "tasks")
 
-    def text(self) -> str:
-        if not self.rows:
-            return "no executions recorded yet"
-        return _text_table(self._shown, self._cells())
-
-    def _repr_html_(self) -> str:
-        if not self.rows:
-            return "<em>no executions recorded yet</em>"
-        body = []
-        for row, cells in zip(self.rows, self._cells(), strict=True):
-            html_cells = [_esc(c) for c in cells]
-            html_cells[0] = f"<code title='{_esc(row['id'])}'>{_esc(cells[0])}</code>"
-            html_cells[2] = _badge(cells[2])
-            body.append(html_cells)
-        return _html_table(self._shown, body)
+    def _decorate(self, row: dict[str, Any], cells: list[str], html: list[str]) -> None:
+        html[0] = f"<code title='{_esc(row['id'])}'>{_esc(cells[0])}</code>"
+        html[2] = _badge(cells[2])
 
 
 def _tasks_cell(row: dict[str, Any]) -> str:
@@ -238,22 +251,10 @@ class HealthView(_RowsView):
             for row in self.rows
         ]  # fmt: skip
 
-    def text(self) -> str:
-        if not self.rows:
-            return "no executions recorded yet"
-        return _text_table(self._shown, self._cells())
-
-    def _repr_html_(self) -> str:
-        if not self.rows:
-            return "<em>no executions recorded yet</em>"
-        body = []
-        for row, cells in zip(self.rows, self._cells(), strict=True):
-            html_cells = [_esc(c) for c in cells]
-            colour = _rate_colour(row.get("success_rate"))
-            html_cells[4] = f"<span style='color:{colour}'>{_esc(cells[4])}</span>"
-            html_cells[8] = _badge(cells[8]) if row.get("last_status") else "-"
-            body.append(html_cells)
-        return _html_table(self._shown, body)
+    def _decorate(self, row: dict[str, Any], cells: list[str], html: list[str]) -> None:
+        colour = _rate_colour(row.get("success_rate"))
+        html[4] = f"<span style='color:{colour}'>{_esc(cells[4])}</span>"
+        html[8] = _badge(cells[8]) if row.get("last_status") else "-"
 
 
 def _rate(value: float | None) -> str:
