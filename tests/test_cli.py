@@ -147,6 +147,18 @@ def test_history_filters_by_workflow(project):
     assert [r["workflow"] for r in rows] == ["two"]
 
 
+def test_history_since_filters_by_start_time_and_rejects_bad_values(project):
+    write_workflow(project, simple(shell("a", "true")))
+    assert cli(project, "run", "wf.json").returncode == 0
+    recent = json.loads(cli(project, "history", "--since", "1h", "--json").stdout)
+    assert len(recent) == 1
+    future = json.loads(cli(project, "history", "--since", "2999-01-01", "--json").stdout)
+    assert future == []
+    bad = cli(project, "history", "--since", "soon")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: bad --since value")
+    assert "Traceback" not in bad.stderr
+
+
 def test_unknown_execution_id_is_one_clear_line(project):
     result = cli(project, "status", "doesnotexist")
     assert result.returncode == 1

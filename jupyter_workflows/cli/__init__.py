@@ -188,17 +188,28 @@ def schema() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--workflow", "workflow_name", default=None, help="Only this workflow.")
 @click.option("--status", default=None, help="Only runs that ended in this state.")
+@click.option("--since", default=None, help="Only runs started in the last 7d, 12h, 30m...")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @friendly_errors
 def history(
-    root: Path, limit: int, workflow_name: str | None, status: str | None, as_json: bool
+    root: Path,
+    limit: int,
+    workflow_name: str | None,
+    status: str | None,
+    since: str | None,
+    as_json: bool,
 ) -> None:
     """List recent executions, newest first."""
+    from ..frames import resolve_since
     from .render import print_history
 
+    try:
+        since_moment = resolve_since(since)
+    except ValueError as exc:
+        _fail(f"bad --since value: {exc}")
     store = _store(root)
-    rows = store.history(limit=limit, workflow=workflow_name, status=status)
+    rows = store.history(limit=limit, workflow=workflow_name, status=status, since=since_moment)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], default=str, indent=2))
     else:
