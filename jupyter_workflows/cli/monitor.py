@@ -137,13 +137,15 @@ def print_report(report: dict[str, Any], workflow: str | None, since: datetime |
         )  # fmt: skip
     console.print(runs)
     tasks = Table(title="tasks", title_justify="left")
-    for column in ("workflow", "task", "runs", "failures", "retries", "avg", "p50", "p95"):
-        tasks.add_column(column, justify="left" if column in ("workflow", "task") else "right")
+    left = ("workflow", "task", "most common failure")
+    for column in ("workflow", "task", "runs", "failures", "retries", "avg", "p50", "p95", left[2]):
+        tasks.add_column(column, justify="left" if column in left else "right")
     for row in report["tasks"]:
         failures = f"[red]{row['failures']}[/]" if row["failures"] else "0"
         tasks.add_row(
             row["workflow"], row["task_id"], str(row["runs"]), failures, str(row["retries"]),
             _ms(row["avg_ms"]), _ms(row["p50_ms"]), _ms(row["p95_ms"]),
+            (row.get("most_common_failure") or "")[:60],
         )  # fmt: skip
     console.print(tasks)
 

@@ -131,7 +131,8 @@ def _dicts(cursor: duckdb.DuckDBPyConnection, times: tuple[str, ...] = ()) -> li
 def task_metrics(
     con: duckdb.DuckDBPyConnection, workflow: str | None, since: datetime | None
 ) -> list[dict[str, Any]]:
-    """Per (workflow, task_id): runs, failures, retries and duration statistics in ms."""
+    """Per (workflow, task_id): runs, failures, retries, duration statistics in ms, and the
+    error its failures most often ended with."""
     where, params = _filters(workflow, None, since, prefix="e.")
     con.execute(
         f"""
@@ -141,7 +142,8 @@ def task_metrics(
                coalesce(sum(greatest(t.attempts - 1, 0)), 0)::BIGINT AS retries,
                avg(t.duration_ms) AS avg_ms,
                quantile_cont(t.duration_ms, 0.5) AS p50_ms,
-               quantile_cont(t.duration_ms, 0.95) AS p95_ms
+               quantile_cont(t.duration_ms, 0.95) AS p95_ms,
+               mode(t.error) FILTER (WHERE t.status IN {FAILED}) AS most_common_failure
         FROM task_runs AS t JOIN executions AS e ON e.id = t.execution_id
         {where}
         GROUP BY e.workflow, t.task_id
