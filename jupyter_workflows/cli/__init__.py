@@ -234,6 +234,35 @@ def status(root: Path, execution_id: str, log_lines: int, as_json: bool) -> None
         print_execution(execution, log_lines)
 
 
+@main.command()
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="Keep this many days (default: cleanup.daysToKeep in workflows/config.json, "
+              "else 30).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly_errors
+def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
+    """Remove executions older than N days: records, journals, executed notebooks, logs."""
+    from datetime import datetime, timedelta, timezone
+
+    from ..durations import format_size
+    from ..store.location import days_to_keep
+
+    keep = days if days is not None else days_to_keep(root)
+    cutoff = datetime.now(timezone.utc) - timedelta(days=keep)
+    report = _store(root).cleanup(cutoff, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {len(report.executions)} execution(s) started before "
+        f"{cutoff.astimezone():%Y-%m-%d %H:%M} ({keep} day(s) kept): {report.journals} "
+        f"journal(s), {report.artifact_dirs} artifact folder(s), {format_size(report.bytes)}"
+    )
+
+
 def _store(root: Path) -> Any:
     from ..store import ExecutionStore, default_store_path
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow
 
+    from .cleanup import CleanupReport
+
 T = TypeVar("T")
 
 
@@ -144,6 +146,18 @@ class ExecutionStore:
         """Per workflow: runs, succeeded, failed, success_rate, durations, last run."""
         with self._session() as con:
             return queries.workflow_metrics(con, workflow, since)
+
+    def cleanup(self, older_than: datetime, *, dry_run: bool = False) -> CleanupReport:
+        """Remove finished executions started before ``older_than``: their index rows, journals
+        and artifacts (executed notebooks...). ``dry_run`` only reports what would go."""
+        from .cleanup import CleanupReport, old_executions, remove
+
+        report = CleanupReport(cutoff=older_than, dry_run=dry_run)
+        with self._session() as con:
+            report.executions = old_executions(con, older_than)
+            files = [(self.journal_path(i), self.artifacts_dir(i)) for i in report.executions]
+            remove(con, report.executions, files, report)
+        return report
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
         """Refresh, then run ``sql`` on a read-only connection; return column names and rows."""
