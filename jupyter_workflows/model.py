@@ -153,10 +153,6 @@ class TaskBase(Strict):
         branch instead, so it has none)."""
         return self.condition
 
-    @property
-    def label(self) -> str:
-        return self.name or self.id or self.type  # type: ignore[attr-defined, no-any-return]
-
 
 class ShellTask(TaskBase):
     type: Literal["shell"]

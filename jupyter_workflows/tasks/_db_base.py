@@ -67,7 +67,8 @@ class Outcome:
 
 
 class Adapter(ABC):
-    """One backend. Subclasses implement connect/run/script/interrupt/close."""
+    """One backend. Subclasses implement connect/run/script (and _interrupt where the driver
+    has no ``interrupt()``)."""
 
     scheme: ClassVar[str]
     # The driver's placeholder for the migrations table's own statements ('?' or '%s').
@@ -77,6 +78,7 @@ class Adapter(ABC):
     def __init__(self, connection: Connection):
         self.connection = connection
         self.cancelled = False
+        self.conn: Any = None  # the driver's connection, once connected
 
     @abstractmethod
     def connect(self) -> None:
@@ -90,13 +92,18 @@ class Adapter(ABC):
     def script(self, sql: str) -> None:
         """Execute a multi-statement text without parameters (a migration file)."""
 
-    @abstractmethod
     def _interrupt(self) -> None:
-        """Stop the running statement, from another thread; a no-op when none runs."""
+        """Stop the running statement, from another thread; a no-op when none runs.
 
-    @abstractmethod
+        SQLite and DuckDB connections have ``interrupt()``; PostgreSQL overrides this."""
+        if self.conn is not None:
+            self.conn.interrupt()
+
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back by the database)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
     def interrupt(self) -> None:
         """Called from the event loop: flag the attempt and stop whatever statement runs."""

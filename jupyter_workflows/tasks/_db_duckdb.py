@@ -7,7 +7,6 @@ key must be used). Lists and objects bind as DuckDB LISTs and STRUCTs.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ._db_base import (
     Adapter,
@@ -29,8 +28,6 @@ _ROW_RETURNING = {"SELECT", "EXPLAIN", "PRAGMA", "CALL", "EXECUTE", "RELATION", 
 class DuckdbAdapter(Adapter):
     scheme = "duckdb"
     begin_sql = "BEGIN TRANSACTION"
-
-    conn: Any = None
 
     def connect(self) -> None:
         import duckdb
@@ -83,15 +80,6 @@ class DuckdbAdapter(Adapter):
                 self.conn.execute(text)
             except duckdb.Error as exc:
                 raise _statement_error(exc, sql, start) from None
-
-    def _interrupt(self) -> None:
-        if self.conn is not None:
-            self.conn.interrupt()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 def _statement_error(exc: Exception, sql: str = "", start: int = -1) -> StatementError:

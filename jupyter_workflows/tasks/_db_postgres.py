@@ -21,8 +21,6 @@ class PostgresAdapter(Adapter):
     scheme = "postgresql"
     mark = "%s"
 
-    conn: Any = None
-
     def connect(self) -> None:
         import psycopg
 
@@ -58,11 +56,6 @@ class PostgresAdapter(Adapter):
     def _interrupt(self) -> None:
         if self.conn is not None:
             self.conn.cancel()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 def libpq_passwords(url: str) -> set[str]:

@@ -63,15 +63,6 @@ class SqliteAdapter(Adapter):
             except StatementError as exc:
                 raise StatementError(str(exc), line) from None
 
-    def _interrupt(self) -> None:
-        if self.conn is not None:
-            self.conn.interrupt()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
 
 def split_statements(sql: str) -> Iterator[tuple[int, str]]:
     """(first line, statement) for each complete statement, as SQLite itself would end them.

@@ -169,34 +169,34 @@ def _feed_stdin(transport: asyncio.SubprocessTransport, data: bytes) -> None:
 
 async def _stop_group(pid: int, exited: asyncio.Future[None], grace: float) -> None:
     """SIGTERM the group, wait up to ``grace`` for the leader, then SIGKILL."""
-    _signal_group(pid, signal.SIGTERM)
+    signal_group(pid, signal.SIGTERM)
     try:
         await asyncio.wait_for(asyncio.shield(exited), grace)
     except asyncio.TimeoutError:
-        _signal_group(pid, signal.SIGKILL)
+        signal_group(pid, signal.SIGKILL)
         await asyncio.shield(exited)
 
 
 async def _stop_leftovers(pgid: int, grace: float) -> None:
     """End what the leader left running in its group (background jobs, daemons)."""
-    if not _group_alive(pgid):
+    if not group_alive(pgid):
         return
-    _signal_group(pgid, signal.SIGTERM)
+    signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while _group_alive(pgid) and time.monotonic() < deadline:
+    while group_alive(pgid) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    if _group_alive(pgid):
-        _signal_group(pgid, signal.SIGKILL)
+    if group_alive(pgid):
+        signal_group(pgid, signal.SIGKILL)
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
+def signal_group(pgid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """True while a live (non-zombie) process is in the group.
 
     ``killpg(pgid, 0)`` alone also answers for zombies, which linger where nothing reaps

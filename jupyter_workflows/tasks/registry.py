@@ -29,9 +29,6 @@ BUILTIN: dict[str, str] = {
     "notebook": "jupyter_workflows.tasks.notebook:NotebookType",
 }
 
-# Modelled (so files validate) but not executable by this version.
-NOT_YET: frozenset[str] = frozenset()
-
 
 def _load(name: str, target: str) -> TaskType:
     module_name, _, class_name = target.partition(":")
@@ -60,8 +57,6 @@ def get_task_type(name: str) -> TaskType:
         return _instances[name]
     target = BUILTIN.get(name) or _entry_points().get(name)
     if target is None:
-        if name in NOT_YET:
-            raise TaskTypeNotImplemented(name)
         raise WorkflowError(f"unknown task type '{name}'")
     instance = _instances[name] = _load(name, target)
     return instance

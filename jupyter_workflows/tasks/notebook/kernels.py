@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ...errors import WorkflowError
 from ...store.owner import is_alive, process_start
-from ..process import _group_alive, _signal_group
+from ..process import group_alive, signal_group
 from .forkserver import ForkServer, ForkServerError, StartupKey
 from .specs import KernelSpec
 
@@ -63,8 +63,8 @@ class Kernel:
     def signal(self, sig: signal.Signals) -> None:
         """Signal the kernel's process group (the kernel and what the notebook started)."""
         # Once the kernel is gone, only while a child it started still lives in its group.
-        if self.alive() or _group_alive(self.pid):
-            _signal_group(self.pid, sig)
+        if self.alive() or group_alive(self.pid):
+            signal_group(self.pid, sig)
 
     def log_tail(self, lines: int = 3) -> str:
         try:
@@ -237,6 +237,6 @@ def stop(kernel: Kernel, grace: float) -> None:
     if not wait_gone(kernel, grace):
         kernel.signal(signal.SIGKILL)
         wait_gone(kernel, 2.0)
-    if _group_alive(kernel.pid):  # children the notebook left behind
-        _signal_group(kernel.pid, signal.SIGKILL)
+    if group_alive(kernel.pid):  # children the notebook left behind
+        signal_group(kernel.pid, signal.SIGKILL)
     kernel.remove_files()
