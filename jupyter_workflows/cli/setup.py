@@ -1,0 +1,17 @@
+"""Placeholder: replaced by the module's real commands."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+def cron() -> None:
+    """Not built yet."""
+    raise click.ClickException("not built yet")
+
+
+@click.command()
+def systemd() -> None:
+    """Not built yet."""
+    raise click.ClickException("not built yet")

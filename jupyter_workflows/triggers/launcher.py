@@ -1,0 +1,216 @@
+"""``RunQueue``: start workflow runs in this event loop, a bounded number at a time.
+
+``submit`` loads and checks the workflow at once (a broken definition is refused there, with its
+problems), gives the run its execution id, and returns; the run starts when a slot is free. When
+the wait list is full, ``submit`` raises ``QueueFull`` rather than letting work pile up without
+bound. ``shutdown`` cancels what runs (each run records itself as cancelled) and records what
+was still waiting as cancelled too, so no id handed out is left without a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import WorkflowError
+from ..model import Workflow
+from ..records import Execution
+from ..states import State
+
+
+class QueueFull(WorkflowError):
+    """Too many runs are waiting; the caller should refuse the trigger (HTTP 503)."""
+
+
+@dataclass
+class QueuedRun:
+    """A submitted run: its id is known at once; ``done`` resolves to its Execution."""
+
+    execution_id: str
+    workflow: Workflow
+    file: str | None
+    trigger: str
+    env: dict[str, str]
+    sinks: list[Any]
+    done: asyncio.Future[Execution]
+    submitted_at: float = field(default_factory=time.time)
+    started: bool = False
+
+
+class RunQueue:
+    """Runs submitted workflows with at most ``concurrency`` at once and ``max_waiting`` queued.
+
+    ``orchestrator`` is a ``WorkflowOrchestrator``; its store records every run. Must be used
+    from one event loop (the daemon's).
+    """
+
+    def __init__(self, orchestrator: Any, *, concurrency: int = 4, max_waiting: int = 100):
+        if concurrency < 1 or max_waiting < 0:
+            raise ValueError("concurrency must be >= 1 and max_waiting >= 0")
+        self.orchestrator = orchestrator
+        self.concurrency = concurrency
+        self.max_waiting = max_waiting
+        self._slots = asyncio.Semaphore(concurrency)
+        self._waiting: list[QueuedRun] = []
+        self._running: dict[str, QueuedRun] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._by_id: dict[str, asyncio.Task[None]] = {}
+        self._closed = False
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def submit(
+        self,
+        workflow: str | Path | Workflow,
+        *,
+        env: Mapping[str, str] | None = None,
+        trigger: str = "manual",
+        execution_id: str | None = None,
+        sinks: Iterable[Any] = (),
+    ) -> QueuedRun:
+        """Queue a run and return at once; ``sinks`` get its events (live views).
+
+        Raises DefinitionError/ValidationError for a broken workflow, QueueFull when the wait
+        list is full, RuntimeError after shutdown.
+        """
+        if self._closed:
+            raise RuntimeError("the run queue is shut down")
+        if len(self._waiting) + len(self._running) >= self.concurrency + self.max_waiting:
+            raise QueueFull(
+                f"{len(self._running)} run(s) running and {len(self._waiting)} waiting "
+                f"(limits: {self.concurrency} running, {self.max_waiting} waiting)"
+            )
+        model, file = self.orchestrator.load(workflow)
+        queued = QueuedRun(
+            execution_id=execution_id or str(uuid.uuid4()),
+            workflow=model,
+            file=file,
+            trigger=trigger,
+            env=dict(env or {}),
+            sinks=list(sinks),
+            done=asyncio.get_running_loop().create_future(),
+        )
+        self._waiting.append(queued)
+        task = asyncio.get_running_loop().create_task(self._run(queued))
+        self._tasks.add(task)
+        self._by_id[queued.execution_id] = task
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._by_id.pop(queued.execution_id, None))
+        return queued
+
+    def cancel(self, execution_id: str) -> bool:
+        """Cancel a waiting or running run of this queue; False when it is not (or no longer)
+        here. The run records itself as cancelled."""
+        task = self._by_id.get(execution_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    def get(self, execution_id: str) -> QueuedRun | None:
+        """The run with this id while it waits or runs."""
+        for queued in (*self._waiting, *self._running.values()):
+            if queued.execution_id == execution_id:
+                return queued
+        return None
+
+    async def _run(self, queued: QueuedRun) -> None:
+        try:
+            async with self._slots:
+                self._waiting.remove(queued)
+                queued.started = True
+                self._running[queued.execution_id] = queued
+                try:
+                    run = self.orchestrator.prepare(
+                        queued.workflow,
+                        env=queued.env,
+                        execution_id=queued.execution_id,
+                        trigger=queued.trigger,
+                        sinks=queued.sinks,
+                    )
+                    if queued.file is not None:
+                        run.file = queued.file
+                    execution = await self.orchestrator.run_prepared(run)
+                finally:
+                    self._running.pop(queued.execution_id, None)
+            if not queued.done.done():
+                queued.done.set_result(execution)
+        except asyncio.CancelledError:
+            if not queued.started:
+                self._waiting.remove(queued)
+                reason = "shutting down" if self._closed else "cancelled"
+                self._record_unstarted(queued, f"cancelled before it started ({reason})")
+            if not queued.done.done():
+                queued.done.cancel()
+            raise
+        except Exception as exc:  # a fault of ours, not of the workflow: keep the daemon up
+            if not queued.done.done():
+                queued.done.set_exception(exc)
+
+    def _record_unstarted(self, queued: QueuedRun, reason: str) -> None:
+        record_unstarted(
+            self.orchestrator,
+            queued.workflow,
+            execution_id=queued.execution_id,
+            status=State.CANCELLED,
+            reason=reason,
+            trigger=queued.trigger,
+            file=queued.file,
+        )
+
+    async def join(self) -> None:
+        """Wait until nothing runs or waits."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def shutdown(self, *, cancel: bool = True) -> None:
+        """Refuse new runs; cancel (and record) the running and waiting ones, or let them end."""
+        self._closed = True
+        if cancel:
+            for task in list(self._tasks):
+                task.cancel()
+        await self.join()
+
+
+def record_unstarted(
+    orchestrator: Any,
+    workflow: Workflow,
+    *,
+    execution_id: str | None = None,
+    status: State,
+    reason: str,
+    trigger: str,
+    file: str | None = None,
+) -> Execution:
+    """Record a run that never started (a skipped cron slot, a cancelled queued run).
+
+    It appears in the history with ``status`` and ``reason`` as its error, no task having run,
+    so a user asking "why did nothing happen at 06:00?" finds the answer there.
+    """
+    now = time.time()
+    execution = Execution(
+        id=execution_id or str(uuid.uuid4()),
+        workflow=workflow.name,
+        status=status,
+        version=workflow.version,
+        file=file,
+        project_root=str(orchestrator.project_root),
+        trigger=trigger,
+        started_at=now,
+        ended_at=now,
+        error=reason,
+    )
+    if orchestrator.record:
+        orchestrator.store.save_execution(execution)
+    return execution
