@@ -77,3 +77,19 @@ def test_bad_days_to_keep_is_one_clear_line(project):
     result = cli(project, "cleanup")
     assert result.returncode == 2 and "cleanup.daysToKeep" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_alert_records_of_removed_runs_go_too(project):
+    failing = {"name": "bad", "tasks": [{"id": "a", "type": "shell", "command": "exit 1"}]}
+    write_workflow(project, failing, "bad.json")
+    assert cli(project, "run", "bad.json").returncode == 1
+    alerts = project / "workflows" / ".executions" / "alerts.jsonl"
+    assert len(alerts.read_text().splitlines()) == 1
+    time.sleep(0.05)
+
+    dry = json.loads(cli(project, "cleanup", "--days", "0", "--dry-run", "--json").stdout)
+    assert dry["alert_records"] == 1 and len(alerts.read_text().splitlines()) == 1
+    result = cli(project, "cleanup", "--days", "0")
+    assert "1 alert record(s)" in result.stdout
+    assert alerts.read_text() == ""
+    assert cli(project, "monitor", "--json").returncode == 0

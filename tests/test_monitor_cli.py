@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from jupyter_workflows.cli.monitor import monitor
 from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.monitor import WorkflowMonitor
+from tests.conftest import cli
 from tests.test_frames import SLOWER, History, make_history
 
 
@@ -164,3 +165,50 @@ def test_monitor_chart_svg_and_html_for_one_workflow(recorded, tmp_path):
     assert _invoke(recorded.root, "--chart", str(page)).exit_code == 0
     html = page.read_text()
     assert "vegaEmbed" in html and "<script src=" not in html
+
+
+def test_live_view_shows_a_run_in_progress_with_its_tasks(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import write_workflow
+
+    slow = {"name": "slowpoke", "tasks": [
+        {"id": "first", "type": "shell", "command": "echo done"},
+        {"id": "waits", "type": "shell", "command": "sleep 30", "depends_on": ["first"]},
+        {"id": "after", "type": "shell", "command": "true", "depends_on": ["waits"]},
+    ]}  # fmt: skip
+    write_workflow(tmp_path, slow)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_workflows", "run", "wf.json"], cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            result = cli(tmp_path, "monitor", "--live", "--frames", "1", env={"COLUMNS": "160"})
+            assert result.returncode == 0, result.stderr
+            if "waits" in result.stdout:
+                break
+            time.sleep(0.2)
+        screen = result.stdout
+        assert "1 running" in screen
+        running = screen[screen.index("running") : screen.index("recent runs")]
+        assert "slowpoke" in running and "1/3 tasks" in running
+        assert "waits" in running and "▶ running" in running
+        assert "first" in running and "succeeded" in running
+        assert "after" not in running  # pending tasks are left out
+    finally:
+        runner.terminate()
+        runner.wait(10)
+    # The runner recorded its cancellation; the next frame lists it among the recent runs.
+    screen = cli(tmp_path, "monitor", "--live", "--frames", "1", env={"COLUMNS": "160"}).stdout
+    assert "0 running" in screen and "nothing is running" in screen
+    recent = screen[screen.index("recent runs") :]
+    assert "slowpoke" in recent and "cancelled" in recent
+
+
+def test_live_cannot_be_combined_with_json(recorded):
+    result = CliRunner().invoke(monitor, ["--live", "--json"], obj=recorded.root)
+    assert result.exit_code == 2 and "--live cannot be combined" in result.output

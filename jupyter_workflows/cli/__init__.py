@@ -61,6 +61,10 @@ def print_problems(problems: Any, stream: Any = None) -> None:
         click.echo(f"{problem.severity}: {problem}", file=stream or sys.stderr)
 
 
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -115,6 +119,7 @@ def main(ctx: click.Context, project_root: Path | None) -> None:
 @click.option("--max-parallel", type=click.IntRange(min=1), default=None)
 @click.option("--dry-run", is_flag=True, help="Print the plan without running anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
+@click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
 @click.pass_obj
 @friendly_errors
 def run(
@@ -124,6 +129,7 @@ def run(
     max_parallel: int | None,
     dry_run: bool,
     as_json: bool,
+    no_alerts: bool,
 ) -> None:
     """Run a workflow file."""
     from ..engine.orchestrator import WorkflowOrchestrator
@@ -144,8 +150,18 @@ def run(
 
     renderer = make_renderer(quiet=as_json)
     orchestrator.sinks.append(renderer)
-    execution = orchestrator.execute(file, env=env, max_parallel=max_parallel)
+    workflow, path = orchestrator.load(file)
+    alerts = None
+    if not no_alerts:
+        from ..monitor.alerting import attach_alerts
+
+        alerts = attach_alerts(orchestrator, defer=True, warn=_warn)
+        if alerts is not None:
+            alerts.add_workflow(workflow)  # its notifications, without loading it again
+    execution = orchestrator.execute(workflow, file=path, env=env, max_parallel=max_parallel)
     renderer.close(execution)
+    if alerts is not None:
+        alerts.close()
     if as_json:
         click.echo(json.dumps(execution.to_dict(), default=str, indent=2))
     if execution.status is State.CANCELLED:
@@ -251,15 +267,20 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
 
     keep = days if days is not None else days_to_keep(root)
     cutoff = datetime.now(timezone.utc) - timedelta(days=keep)
-    report = _store(root).cleanup(cutoff, dry_run=dry_run)
+    from ..monitor.alerting import prune_alerts
+
+    store = _store(root)
+    report = store.cleanup(cutoff, dry_run=dry_run)
+    alerts = prune_alerts(store.path, cutoff.timestamp(), dry_run=dry_run)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps({**report.to_dict(), "alert_records": alerts}, indent=2))
         return
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {len(report.executions)} execution(s) started before "
         f"{cutoff.astimezone():%Y-%m-%d %H:%M} ({keep} day(s) kept): {report.journals} "
-        f"journal(s), {report.artifact_dirs} artifact folder(s), {format_size(report.bytes)}"
+        f"journal(s), {report.artifact_dirs} artifact folder(s), {alerts} alert record(s), "
+        f"{format_size(report.bytes)}"
     )
 
 

@@ -56,6 +56,12 @@ def _chart_path(_ctx: click.Context, _param: click.Parameter, value: Path | None
     metavar="FILE",
     help="Write the charts to FILE (.png, .svg or .html) instead of the report.",
 )
+@click.option("--live", is_flag=True, help="A view of running and recent runs that refreshes "
+              "until Ctrl-C.")  # fmt: skip
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between refreshes of --live.")  # fmt: skip
+@click.option("--frames", type=click.IntRange(min=1), default=None, hidden=True,
+              help="Stop --live after this many refreshes (for scripts and tests).")  # fmt: skip
 @click.pass_obj
 @friendly_errors
 def monitor(
@@ -64,11 +70,21 @@ def monitor(
     since: datetime | None,
     as_json: bool,
     chart: Path | None,
+    live: bool,
+    interval: float,
+    frames: int | None,
 ) -> None:
     """Health of recorded runs: success rates and durations per workflow and task."""
     from ..frames import open_store
 
     store = open_store(project_root=root or Path(os.getcwd()))
+    if live:
+        if as_json or chart is not None:
+            raise click.UsageError("--live cannot be combined with --json or --chart")
+        from .live import run_live
+
+        run_live(store, workflow=workflow_name, since=since, interval=interval, frames=frames)
+        return
     has_runs = bool(store.history(limit=1, workflow=workflow_name, since=since))
     if chart is not None:
         if not has_runs:
@@ -148,6 +164,10 @@ def print_report(report: dict[str, Any], workflow: str | None, since: datetime |
             (row.get("most_common_failure") or "")[:60],
         )  # fmt: skip
     console.print(tasks)
+    if report.get("alerts"):
+        from .live import alerts_table
+
+        console.print(alerts_table(report["alerts"][:10]))
 
 
 def _rate(value: float | None) -> str:

@@ -67,9 +67,14 @@ class WorkflowOrchestrator:
         execution_id: str | None = None,
         trigger: str = "manual",
         sinks: Iterable[Any] = (),
+        file: str | None = None,
     ) -> WorkflowRun:
-        """Load and set up a run without starting it (its id is known before it starts)."""
-        model, file = self.load(workflow)
+        """Load and set up a run without starting it (its id is known before it starts).
+
+        ``file`` names the definition a pre-loaded Workflow came from (for the record).
+        """
+        model, loaded_from = self.load(workflow)
+        file = file or loaded_from
         all_sinks: list[Any] = [*self.sinks, *sinks]
         execution_id = execution_id or str(uuid.uuid4())
         journal = self.store.open_journal(execution_id) if self.record else None

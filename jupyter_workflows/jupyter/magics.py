@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,8 +243,12 @@ def _start(
     """Prepare the run (a bad definition raises before anything shows), show its live view,
     then run it here or in the background."""
     from ..engine.orchestrator import WorkflowOrchestrator
+    from ..monitor.alerting import attach_alerts
 
     orchestrator = WorkflowOrchestrator(root)
+    # A foreground cell sends its alerts as it finishes; a background run hands them to the
+    # manager's thread, which then ends.
+    alerts = attach_alerts(orchestrator, defer=not background, warn=_warn)
     relay = _Relay()
     run = orchestrator.prepare(workflow, env=env, max_parallel=max_parallel, sinks=[relay])
     view = relay.target = _live_view(run)
@@ -251,8 +256,21 @@ def _start(
     if background:
         from .background import start_background
 
-        return start_background(orchestrator, run, on_done=lambda _execution: _close(view))
-    return _foreground(orchestrator, run, view)
+        def done(_execution: Any) -> None:
+            _close(view)
+            if alerts is not None:
+                alerts.close(timeout=0)
+
+        return start_background(orchestrator, run, on_done=done)
+    try:
+        return _foreground(orchestrator, run, view)
+    finally:
+        if alerts is not None:
+            alerts.close()
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _foreground(orchestrator: WorkflowOrchestrator, run: WorkflowRun, view: Any) -> ExecutionView:

@@ -49,6 +49,9 @@ class AlertManager:
     manager cannot load from the run's file (a run of a dict or model) can be registered
     with ``add_workflow`` so their ``notifications`` and ``expected_duration`` apply.
     Call ``close()`` before the process exits so pending deliveries finish.
+
+    ``defer=True`` holds finished runs until ``close()`` evaluates them in the caller's
+    thread: a command line prints its own summary first and its alerts after, never mixed.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class AlertManager:
         config: AlertConfig,
         channels: list[Channel] | None = None,
         background: bool = True,
+        defer: bool = False,
         attempts: int = 3,
         retry_delay: float = 0.5,
         env: Mapping[str, str] | None = None,
@@ -66,6 +70,8 @@ class AlertManager:
         self.config = config
         self.channels = channels
         self.background = background
+        self.defer = defer
+        self._deferred: list[tuple[str, RunStarted | None]] = []
         self.attempts = attempts
         self.retry_delay = retry_delay
         self.env = env
@@ -89,7 +95,9 @@ class AlertManager:
             self._started[event.execution_id] = event
         elif isinstance(event, RunEnded) and self.config.enabled:
             started = self._started.pop(event.execution_id, None)
-            if self.background:
+            if self.defer:
+                self._deferred.append((event.execution_id, started))
+            elif self.background:
                 self._ensure_worker()
                 self._queue.put((event.execution_id, started))
             else:
@@ -97,6 +105,9 @@ class AlertManager:
 
     def close(self, timeout: float = 10) -> None:
         """Wait up to ``timeout`` seconds for pending evaluations and deliveries."""
+        deferred, self._deferred = self._deferred, []
+        for item in deferred:
+            self._process(*item)
         with self._guard:
             worker, self._worker = self._worker, None
         if worker is not None:
@@ -253,10 +264,58 @@ class AlertManager:
             log.warning("cannot record an alerting error in %s: %s", self.path, again)
 
 
-def recent_alerts(store_path: str | Path, limit: int = 50) -> list[dict[str, Any]]:
-    """The last ``limit`` records of ``<store_path>/alerts.jsonl``, newest first."""
-    records = _read(Path(store_path) / ALERTS_FILE)
-    return records[-limit:][::-1] if limit > 0 else []
+def attach_alerts(
+    orchestrator: Any, *, defer: bool = False, warn: Any = None
+) -> AlertManager | None:
+    """Subscribe an AlertManager configured by the project's ``workflows/config.json`` to the
+    runs of ``orchestrator``; None when alerts are off or runs are not recorded.
+
+    An unreadable ``alerts`` section does not stop the run: ``warn`` (a callable taking a
+    message) is told alerts are off and why.
+    """
+    from ..errors import ConfigError
+    from .rules import load_alert_config
+
+    if not orchestrator.record:
+        return None
+    try:
+        config = load_alert_config(orchestrator.project_root)
+    except ConfigError as exc:
+        if warn is not None:
+            warn(f"alerts are off for this run: {exc}")
+        return None
+    if not config.enabled:
+        return None
+    manager = AlertManager(orchestrator.store, config=config, defer=defer)
+    orchestrator.sinks.append(manager)
+    return manager
+
+
+def prune_alerts(store_path: str | Path, older_than: float, *, dry_run: bool = False) -> int:
+    """Drop alert records from before ``older_than`` (epoch seconds); returns how many.
+
+    Their executions are gone with the same clean-up, so no dedupe key is needed any more.
+    The file is rewritten whole under the alerts lock and swapped in atomically.
+    """
+    path = Path(store_path) / ALERTS_FILE
+    if not path.exists():
+        return 0
+    with _lock(path):
+        records = _read(path)
+        kept = [r for r in records if (r.get("at") or 0) >= older_than]
+        removed = len(records) - len(kept)
+        if removed and not dry_run:
+            temp = path.with_name(f".{path.name}.tmp")
+            temp.write_text("".join(json.dumps(r, default=str) + "\n" for r in kept), "utf-8")
+            os.replace(temp, path)
+    return removed
+
+
+def recent_alerts(store_path: str | Path, limit: int | None = 50) -> list[dict[str, Any]]:
+    """The last ``limit`` records (all when None) of ``<store_path>/alerts.jsonl``, newest
+    first."""
+    records = _read(Path(store_path) / ALERTS_FILE)[::-1]
+    return records if limit is None else records[: max(limit, 0)]
 
 
 def _read(path: Path) -> list[dict[str, Any]]:

@@ -50,18 +50,37 @@ class WorkflowMonitor:
     def health_report(self, workflow: str | None = None, since: Since = None) -> dict[str, Any]:
         """Run and task metrics, all workflows or one, over all history or since a moment.
 
-        Returns ``{"overall": {...}, "workflows": [...], "tasks": [...]}``: ``overall`` has
+        Returns ``{"overall": {...}, "workflows": [...], "tasks": [...], "alerts": [...]}``:
+        ``overall`` has
         runs, succeeded, failed, success_rate, avg_ms, p50_ms, p95_ms; each workflow the same
         plus last_started_at (aware UTC datetime) and last_status; each task the store's
         ``task_metrics`` row (workflow, task_id, runs, failures, retries, avg_ms, p50_ms,
-        p95_ms). ``since`` is a datetime, a timedelta, or a string such as "7d" or "12h".
+        p95_ms, most_common_failure); ``alerts`` the last alert records of the period, newest
+        first, each with its delivery outcome per channel (``ok: false`` when one failed).
+        ``since`` is a datetime, a timedelta, or a string such as "7d" or "12h".
         """
         moment = resolve_since(since)
         return {
             "overall": self._overall(workflow, moment.timestamp() if moment else None),
             "workflows": self.store.workflow_metrics(workflow, moment),
             "tasks": self.store.task_metrics(workflow, moment),
+            "alerts": self.alerts(workflow, since=moment),
         }
+
+    def alerts(
+        self, workflow: str | None = None, *, since: Since = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Alerts sent or attempted (``alerts.jsonl``), newest first, optionally narrowed."""
+        from .alerting import recent_alerts
+
+        moment = resolve_since(since)
+        cutoff = moment.timestamp() if moment else None
+        return [
+            record
+            for record in recent_alerts(self.store.path, limit=None)
+            if (workflow is None or record.get("workflow") == workflow)
+            and (cutoff is None or (record.get("at") or 0) >= cutoff)
+        ][:limit]
 
     def record_execution(self, execution: Execution) -> None:
         """Save ``execution`` (one built or changed outside a run) as a complete record."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigError
 from ..states import State
@@ -29,6 +29,15 @@ if TYPE_CHECKING:
     from ..model import Notifications
     from ..records import Execution
     from ..store import ExecutionStore
+
+
+class StoreReader(Protocol):
+    """What a rule reads: an ExecutionStore, or one snapshot of it (``store.snapshot()``)."""
+
+    def get_execution(self, id_or_prefix: str, *, logs: int = 0) -> Execution: ...
+
+    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]: ...
+
 
 FINISHED = ("succeeded", "failed", "timed_out", "cancelled", "crashed")
 # A cancelled run was stopped on purpose: it counts against the success rate but is no failure
@@ -47,6 +56,9 @@ class RuleConfig:
     min_runs: int = 5
     slow_factor: float = 2.0
     slow_window: int = 20
+    # Against a median, a run must also be this many seconds slower: a 5 ms workflow taking
+    # 12 ms is scheduling noise, not a slow run. An explicit expected_duration has no floor.
+    slow_min_excess: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 # -- rules -----------------------------------------------------------------------------------
 
 
-def workflow_failed(store: ExecutionStore, execution: Execution, config: RuleConfig) -> list[Alert]:
+def workflow_failed(store: StoreReader, execution: Execution, config: RuleConfig) -> list[Alert]:
     """The run failed, timed out or crashed: name the first failed task and its last lines."""
     if execution.status not in FAILED_RUN:
         return []
@@ -154,9 +166,7 @@ def workflow_failed(store: ExecutionStore, execution: Execution, config: RuleCon
     ]
 
 
-def workflow_succeeded(
-    store: ExecutionStore, execution: Execution, config: RuleConfig
-) -> list[Alert]:
+def workflow_succeeded(store: StoreReader, execution: Execution, config: RuleConfig) -> list[Alert]:
     """An info alert for a successful run (only when ``notifications.on_completion``)."""
     if execution.status is not State.SUCCEEDED:
         return []
@@ -173,7 +183,7 @@ def workflow_succeeded(
     ]
 
 
-def success_rate(store: ExecutionStore, execution: Execution, config: RuleConfig) -> list[Alert]:
+def success_rate(store: StoreReader, execution: Execution, config: RuleConfig) -> list[Alert]:
     """Success rate of the workflow's last N finished runs (up to this one) below threshold."""
     _, rows = store.query(
         f"""SELECT status FROM executions
@@ -211,13 +221,14 @@ def success_rate(store: ExecutionStore, execution: Execution, config: RuleConfig
 
 
 def slow_run(
-    store: ExecutionStore,
+    store: StoreReader,
     execution: Execution,
     config: RuleConfig,
     expected_duration: float | None = None,
 ) -> list[Alert]:
     """Duration above ``slow_factor`` x expected_duration (seconds) or x the median of the
-    workflow's last successful runs before this one (needs at least 3 of them)."""
+    workflow's last successful runs before this one (needs at least 3 of them, and the run
+    must be ``slow_min_excess`` seconds over that median)."""
     duration = _ms(execution.duration)
     if duration is None:
         return []
@@ -229,6 +240,8 @@ def slow_run(
             return []
         baseline, kind = median, "median"
     if baseline <= 0 or duration <= config.slow_factor * baseline:
+        return []
+    if kind == "median" and duration - baseline < config.slow_min_excess * 1000.0:
         return []
     return [
         _alert(
@@ -252,7 +265,7 @@ def slow_run(
     ]
 
 
-def _median_ms(store: ExecutionStore, execution: Execution, window: int) -> float | None:
+def _median_ms(store: StoreReader, execution: Execution, window: int) -> float | None:
     _, rows = store.query(
         """SELECT count(*), median(duration_ms) FROM (
                SELECT duration_ms FROM executions
@@ -284,18 +297,19 @@ def evaluate_rules(
     (on_failure, default on) and workflow_succeeded (on_completion, default off).
     A running execution yields no alert.
     """
-    execution = store.get_execution(execution_id, logs=LOG_LINES)
-    if not execution.status.is_terminal:
-        return []
     on_failure = notifications.on_failure if notifications is not None else True
     on_completion = notifications.on_completion if notifications is not None else False
     alerts: list[Alert] = []
-    if on_failure:
-        alerts += workflow_failed(store, execution, config)
-    if on_completion:
-        alerts += workflow_succeeded(store, execution, config)
-    alerts += success_rate(store, execution, config)
-    alerts += slow_run(store, execution, config, expected_duration)
+    with store.snapshot() as view:  # one open of the index for every rule
+        execution = view.get_execution(execution_id, logs=LOG_LINES)
+        if not execution.status.is_terminal:
+            return []
+        if on_failure:
+            alerts += workflow_failed(view, execution, config)
+        if on_completion:
+            alerts += workflow_succeeded(view, execution, config)
+        alerts += success_rate(view, execution, config)
+        alerts += slow_run(view, execution, config, expected_duration)
     secrets = secret_values(env)
     return [_redacted(alert, secrets) for alert in alerts]
 

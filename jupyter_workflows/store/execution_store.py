@@ -115,6 +115,16 @@ class ExecutionStore:
         with self._session() as con:
             return load_execution(con, resolve_id(con, id_or_prefix), logs)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[StoreView]:
+        """One consistent, up-to-date view for several reads in a row (one lock, one open).
+
+        Meant for short bursts (the alert rules of a finished run): writers of the index wait
+        while it is open, runners never do (they only append to their journals).
+        """
+        with self._session() as con:
+            yield StoreView(con)
+
     def history(
         self,
         limit: int | None = 20,
@@ -250,3 +260,33 @@ class ExecutionStore:
         # before its owner exited has its RunEnded picked up here.
         files = [journal_file(self.journals_dir, eid) for eid in orphans]
         ingest_tolerant(con, [f for f in files if f is not None])
+
+
+class StoreView:
+    """Reads on one open session of the index; see ``ExecutionStore.snapshot``."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+
+    def get_execution(self, id_or_prefix: str, *, logs: int = 0) -> Execution:
+        return load_execution(self._con, resolve_id(self._con, id_or_prefix), logs)
+
+    def history(
+        self,
+        limit: int | None = 20,
+        workflow: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+    ) -> list[ExecutionSummary]:
+        return queries.history(self._con, limit, workflow, status, since)
+
+    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
+        import duckdb
+
+        try:
+            cursor = self._con.execute(sql, params or [])
+            if cursor.description is None:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc

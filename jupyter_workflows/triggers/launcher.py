@@ -138,9 +138,8 @@ class RunQueue:
                         execution_id=queued.execution_id,
                         trigger=queued.trigger,
                         sinks=queued.sinks,
+                        file=queued.file,
                     )
-                    if queued.file is not None:
-                        run.file = queued.file
                     execution = await self.orchestrator.run_prepared(run)
                 finally:
                     self._running.pop(queued.execution_id, None)

@@ -608,3 +608,20 @@ def test_in_a_kernel_an_interrupt_cancels_the_foreground_run(kernel: Any, projec
     wait_for(lambda: not processes("30.021"), timeout=10)
     reply, outputs = execute(client, "print(_ if False else 'still alive')")
     assert reply["status"] == "ok" and "still alive" in shown(outputs)
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+
+def test_a_failed_run_in_a_cell_alerts_once(
+    ip: InteractiveShell, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jupyter_workflows.monitor.alerting import recent_alerts
+
+    failing = {"name": "cell-fails", "tasks": [{"id": "a", "type": "shell", "command": "exit 2"}]}
+    write_workflow(project, failing)
+    view = cell(ip, "%workflow run wf.json")
+    assert view.status is State.FAILED
+    assert "ALERT [ERROR] workflow 'cell-fails' failed" in capsys.readouterr().err
+    (record,) = recent_alerts(default_store_path(project))
+    assert (record["execution_id"], record["ok"]) == (view.execution.id, True)

@@ -1,0 +1,114 @@
+"""Alerts attached to real runs: ``workflow run`` (and ``%workflow run``) evaluate the rules
+when the run ends, send once, and never change the run's outcome, even when a channel is down."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from jupyter_workflows.monitor.alerting import recent_alerts
+from tests.conftest import cli, write_workflow
+
+FAILING = {"name": "nightly", "tasks": [
+    {"id": "extract", "type": "shell", "command": "echo token is $API_TOKEN; echo boom >&2; exit 4"},
+]}  # fmt: skip
+PASSING = {"name": "fine", "tasks": [{"id": "a", "type": "shell", "command": "true"}]}
+SECRET = "s3cr3t-token-value-42"
+NO_CHANNELS = {"SLACK_WEBHOOK_URL": "", "ALERT_WEBHOOK_URL": "", "SENDGRID_API_KEY": ""}
+
+
+def store_dir(project: Path) -> Path:
+    return project / "workflows" / ".executions"
+
+
+def config(project: Path, alerts: dict[str, Any]) -> None:
+    (project / "workflows").mkdir(exist_ok=True)
+    (project / "workflows" / "config.json").write_text(json.dumps({"alerts": alerts}))
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket closes
+
+
+def test_a_failed_run_alerts_on_the_console_after_its_summary(project: Path) -> None:
+    write_workflow(project, FAILING)
+    result = cli(project, "run", "wf.json", env={**NO_CHANNELS, "API_TOKEN": SECRET})
+    assert result.returncode == 1
+    assert "workflow 'nightly' failed" in result.stdout
+    alert = result.stderr[result.stderr.index("ALERT [ERROR]"):]
+    assert "Rule:         workflow_failed" in alert
+    assert "Failing task: extract" in alert
+    assert "exited with code 4" in alert and "boom" in alert  # the cause and last lines
+    assert SECRET not in result.stderr and "token is ***" in alert
+    (record,) = recent_alerts(store_dir(project))
+    assert (record["rule"], record["workflow"], record["ok"]) == ("workflow_failed", "nightly", True)
+    assert SECRET not in (store_dir(project) / "alerts.jsonl").read_text()
+
+
+def test_a_passing_run_sends_nothing_and_no_alerts_opts_out(project: Path) -> None:
+    write_workflow(project, PASSING)
+    assert cli(project, "run", "wf.json").returncode == 0
+    write_workflow(project, FAILING, "bad.json")
+    result = cli(project, "run", "bad.json", "--no-alerts")
+    assert result.returncode == 1 and "ALERT" not in result.stderr
+    assert recent_alerts(store_dir(project)) == []
+
+
+def test_a_channel_that_is_down_changes_nothing_but_is_recorded_and_shown(project: Path) -> None:
+    config(project, {"channels": ["webhook"]})
+    write_workflow(project, PASSING, "ok.json")
+    write_workflow(project, {**FAILING, "notifications": {"channels": ["webhook", "console"],
+                                                          "on_completion": True}})  # fmt: skip
+    url = f"http://127.0.0.1:{closed_port()}/hooks/alerts"
+    env = {**NO_CHANNELS, "ALERT_WEBHOOK_URL": url}
+    assert cli(project, "run", "ok.json", env=env).returncode == 0  # default: no alert on success
+    result = cli(project, "run", "wf.json", env=env)
+    assert result.returncode == 1  # the run's own outcome, untouched by the failed delivery
+    assert "ALERT [ERROR]" in result.stderr  # the console channel still delivered
+    (record,) = recent_alerts(store_dir(project))
+    outcome = {c["channel"]: c for c in record["channels"]}
+    assert record["ok"] is False and outcome["console"]["ok"] is True
+    assert outcome["webhook"]["ok"] is False and outcome["webhook"]["attempts"] == 3
+    assert "Connection refused" in outcome["webhook"]["error"]
+
+    report = json.loads(cli(project, "monitor", "--json").stdout)
+    assert report["alerts"][0]["ok"] is False
+    table = cli(project, "monitor", env={"COLUMNS": "200"}).stdout
+    assert "recent alerts" in table and "workflow_failed" in table
+    assert "failed webhook: webhook: cannot reach" in table
+
+
+def test_the_same_run_is_never_alerted_twice(project: Path) -> None:
+    write_workflow(project, FAILING)
+    cli(project, "run", "wf.json", env=NO_CHANNELS)
+    (record,) = recent_alerts(store_dir(project))
+    from jupyter_workflows.monitor.alerting import AlertManager
+    from jupyter_workflows.monitor.rules import AlertConfig
+    from jupyter_workflows.store import ExecutionStore
+
+    again = AlertManager(ExecutionStore(store_dir(project)), config=AlertConfig())
+    alerts = again.evaluate(record["execution_id"])
+    assert [a.rule for a in alerts] == ["workflow_failed"]
+    assert again.dispatch(alerts) == []  # a restarted process finds it already sent
+    assert len(recent_alerts(store_dir(project))) == 1
+
+
+def test_an_unreadable_alerts_config_warns_and_the_run_goes_on(project: Path) -> None:
+    config(project, {"channels": "slack"})
+    write_workflow(project, PASSING)
+    result = cli(project, "run", "wf.json")
+    assert result.returncode == 0
+    assert "warning: alerts are off for this run" in result.stderr
+    assert "'alerts.channels' must be a list of channel names" in result.stderr
+
+
+def test_disabled_alerts_send_nothing(project: Path) -> None:
+    config(project, {"enabled": False})
+    write_workflow(project, FAILING)
+    result = cli(project, "run", "wf.json")
+    assert result.returncode == 1 and "ALERT" not in result.stderr
+    assert recent_alerts(store_dir(project)) == []
