@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import shutil
 import sys
@@ -62,7 +63,9 @@ class WorkflowRun:
             **workflow.defaults.environment,
             **(env or {}),
         }
-        self.scope = Scope(env=template_env, tasks=self.views)
+        self.scope = Scope(
+            env=template_env, tasks=self.views, webhook=webhook_context(template_env)
+        )
         self._workdir = Path(tempfile.mkdtemp(prefix="jupyter-workflows-"))
         self.artifacts_dir = artifacts_dir or self._workdir / "artifacts"
         self.runner = TaskRunner(
@@ -257,3 +260,24 @@ def _runner_environ() -> dict[str, str]:
     if bindir and bindir not in path.split(os.pathsep):
         environ["PATH"] = bindir + os.pathsep + path
     return environ
+
+
+def webhook_context(env: Mapping[str, str]) -> dict[str, Any] | None:
+    """What ``${webhook...}`` resolves against: the request of a webhook-triggered run.
+
+    ``workflow serve`` hands the body over as ``WEBHOOK_PAYLOAD`` (raw text); a JSON body is
+    parsed so ``${webhook.payload.ref}`` reaches into it. Being an environment variable, it
+    also lets ``workflow run --env WEBHOOK_PAYLOAD=...`` replay a delivery by hand.
+    """
+    if "WEBHOOK_PAYLOAD" not in env:
+        return None
+    raw = env["WEBHOOK_PAYLOAD"]
+    try:
+        payload: Any = json.loads(raw)
+    except ValueError:
+        payload = raw
+    return {
+        "payload": payload,
+        "path": env.get("WEBHOOK_PATH", ""),
+        "delivery_id": env.get("WEBHOOK_DELIVERY_ID", ""),
+    }
