@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cold start of the `workflow` command as whole processes (hyperfine, Debian's package), against
 # `python -c pass` as the floor. Targets (core issue): validate < 150 ms, run of a one-task
-# workflow < 300 ms (recording included), history over 1,000,000 task-run rows < 0.5 s;
+# workflow < 300 ms (recording included; alert rules evaluated unless --no-alerts), history over 1,000,000 task-run rows < 0.5 s;
 # monitoring issue: `workflow monitor` over 100,000 executions / 1,000,000 task runs < 1 s.
 #
 #   bash bench/bench_cli.sh        (needs: apt-get install hyperfine; the project's .venv)
@@ -23,5 +23,6 @@ hyperfine -N --warmup 3 --runs 20 \
   "$py -c pass" \
   "$here/.venv/bin/workflow validate one.json" \
   "$here/.venv/bin/workflow run one.json" \
+  "$here/.venv/bin/workflow run one.json --no-alerts" \
   "$here/.venv/bin/workflow history --limit 20" \
   "$here/.venv/bin/workflow monitor"
