@@ -1,0 +1,152 @@
+"""Reading the execution history for the REST API: a page of executions, one execution's detail.
+
+Everything here blocks (DuckDB): the service runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..records import Execution
+from ..states import State
+from .discovery import relative_path
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+STATUSES = tuple(state.value for state in State)
+
+PAGE_SQL = """
+SELECT id, workflow, status, "trigger", epoch(started_at), epoch(ended_at), duration_ms,
+       task_count, error, count(*) OVER () AS total
+FROM executions {where}
+ORDER BY started_at DESC NULLS LAST, id DESC
+LIMIT ? OFFSET ?
+"""
+PAGE_COLUMNS = ("id", "workflow", "status", "trigger", "started_at", "ended_at")
+
+
+class BadParameter(ValueError):
+    """A query parameter the client got wrong (HTTP 400); the message names it."""
+
+
+def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    """``value`` as a whole number in [low, high]; ``default`` when absent."""
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadParameter(f"'{name}' must be a whole number, not '{value}'") from None
+    if not low <= number <= high:
+        raise BadParameter(f"'{name}' must be between {low} and {high}, not {number}")
+    return number
+
+
+def since_param(value: str | None) -> datetime | None:
+    """``since`` (7d, 12h, 30m or an ISO date) as a moment."""
+    from ..frames import resolve_since
+
+    if not value:
+        return None
+    try:
+        return resolve_since(value)
+    except ValueError as exc:
+        raise BadParameter(str(exc)) from None
+
+
+@dataclass
+class ExecutionQuery:
+    """Filters and paging of ``GET executions``."""
+
+    workflow: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+    @classmethod
+    def from_args(cls, arg: Callable[[str], str | None]) -> ExecutionQuery:
+        """Read the query from request arguments (``arg(name)``); BadParameter when wrong."""
+        status = arg("status") or None
+        if status is not None and status not in STATUSES:
+            raise BadParameter(f"'status' must be one of {', '.join(STATUSES)}, not '{status}'")
+        return cls(
+            workflow=arg("workflow") or None,
+            status=status,
+            since=since_param(arg("since")),
+            limit=int_param(arg("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            offset=int_param(arg("offset"), "offset", 0, 0, 10**9),
+        )
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.workflow is not None:
+            clauses.append("workflow = ?")
+            params.append(self.workflow)
+        if self.status is not None:
+            clauses.append("status = ?")
+            params.append(self.status)
+        if self.since is not None:
+            clauses.append("started_at >= to_timestamp(?)")
+            params.append(self.since.timestamp())
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def page(store: Any, query: ExecutionQuery) -> dict[str, Any]:
+    """One page of executions, newest first, with the total matching the filters."""
+    where, params = query.where()
+    _, rows = store.query(PAGE_SQL.format(where=where), [*params, query.limit, query.offset])
+    if rows:
+        total = int(rows[0][-1])
+    elif query.offset:  # past the end: the window count has no row to ride on
+        _, counted = store.query(f"SELECT count(*) FROM executions {where}", params)
+        total = int(counted[0][0])
+    else:
+        total = 0
+    return {
+        "executions": [_row(r) for r in rows],
+        "total": total,
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+
+
+def _row(r: tuple[Any, ...]) -> dict[str, Any]:
+    item = dict(zip(PAGE_COLUMNS, r[:6], strict=True))
+    item["duration"] = None if r[6] is None else r[6] / 1000
+    item["task_count"] = r[7]
+    item["error"] = r[8]
+    return item
+
+
+def execution_json(execution: Execution, root: Path) -> dict[str, Any]:
+    """``Execution.to_dict()`` plus each task's ``log_tail``, the executed notebooks, and paths
+    relative to the server root when they lie inside it."""
+    data = execution.to_dict()
+    notebooks = []
+    for item, record in zip(data["tasks"], execution.tasks.values(), strict=True):
+        item["log_tail"] = list(record.log_tail)
+        output = record.result.get("output") if isinstance(record.result, dict) else None
+        if record.type == "notebook" and isinstance(output, str):
+            notebooks.append({"task_id": record.id, "path": relative_path(root, output)})
+    data["file"] = relative_path(root, data["file"])
+    data["output_notebooks"] = notebooks
+    return data
+
+
+def log_lines(lines: list[Any]) -> list[dict[str, Any]]:
+    """Store log lines as ``{"stream", "text", "at", "attempt"}`` (``at`` in epoch seconds)."""
+    return [
+        {
+            "stream": line.stream,
+            "text": line.line,
+            "at": None if line.at is None else line.at.timestamp(),
+            "attempt": line.attempt,
+        }
+        for line in lines
+    ]

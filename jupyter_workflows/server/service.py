@@ -1,0 +1,256 @@
+"""``WorkflowService``: what the REST handlers do, over the same engine and store as the CLI.
+
+One per server. Runs go through one ``RunQueue`` on the server's event loop (trigger "api"),
+so they run in the server process without blocking it; each gets a ``RunBroadcaster`` for its
+live events. Reads of the store (DuckDB, which blocks) and of workflow files run in a small
+thread pool of their own. Errors a client can act on are raised as ``ApiError`` (status and
+message) or as the package's own errors, which the handlers map to statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..engine.orchestrator import WorkflowOrchestrator
+from ..errors import ExecutionNotFound
+from ..records import Execution
+from .discovery import PathRefused, resolve_workflow_path
+from .executions import ExecutionQuery, execution_json, log_lines
+from .live import RunBroadcaster, Subscriber
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP ``status``, a ``message``, and extra JSON fields."""
+
+    def __init__(self, status: int, message: str, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def empty_health_report() -> dict[str, Any]:
+    """The health report of a project with no history (no store is created to compute it)."""
+    overall = dict.fromkeys(("success_rate", "avg_ms", "p50_ms", "p95_ms"))
+    return {
+        "overall": {"runs": 0, "succeeded": 0, "failed": 0, **overall},
+        "workflows": [],
+        "tasks": [],
+    }
+
+
+class WorkflowService:
+    """Workflows, runs and history of the project at ``root_dir`` (the server's root).
+
+    ``concurrency`` and ``max_waiting`` bound the runs (see ``RunQueue``); ``allow_hidden``
+    mirrors the contents manager's setting for paths clients give.
+    """
+
+    def __init__(
+        self,
+        root_dir: str | Path,
+        *,
+        concurrency: int = 4,
+        max_waiting: int = 100,
+        allow_hidden: bool = False,
+    ):
+        self.root = Path(root_dir).expanduser().resolve()
+        self.orchestrator = WorkflowOrchestrator(self.root)
+        self.concurrency = concurrency
+        self.max_waiting = max_waiting
+        self.allow_hidden = allow_hidden
+        self._queue: Any = None  # a RunQueue, made on the loop at the first run
+        self._live: dict[str, RunBroadcaster] = {}
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jupyter-workflows")
+        # Runs started from the panel raise alerts like any other; rules and channels work on
+        # the manager's own thread, never on the server's loop.
+        from ..monitor.alerting import attach_alerts
+
+        self.alerts = attach_alerts(self.orchestrator, warn=log.warning)
+
+    @property
+    def store(self) -> Any:
+        """The project's ExecutionStore (ConfigError when workflows/config.json is unusable)."""
+        return self.orchestrator.store
+
+    def _history_exists(self) -> bool:
+        store = self.store
+        return store.index_path.exists() or store.journals_dir.is_dir()
+
+    async def _blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` in the service's threads so the server's loop never waits on it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+
+    def resolve(self, path: Any) -> Path:
+        """The workflow file a client's ``path`` names (ApiError 400/404 otherwise)."""
+        try:
+            return resolve_workflow_path(self.root, path, allow_hidden=self.allow_hidden)
+        except PathRefused as exc:
+            raise ApiError(exc.status, str(exc)) from None
+
+    # -- workflows ---------------------------------------------------------------------------
+
+    async def workflows(self) -> dict[str, Any]:
+        from .catalog import list_workflows
+
+        def listing() -> list[dict[str, Any]]:
+            return list_workflows(self.root, self.store if self._history_exists() else None)
+
+        return {"workflows": await self._blocking(listing)}
+
+    async def validate(self, path: Any) -> dict[str, Any]:
+        from ..loader import validate_file
+        from .catalog import validation_json
+
+        file = self.resolve(path)
+        report = await self._blocking(validate_file, file)
+        return validation_json(report, self.root, str(path))
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def submit(self, path: Any, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Queue a run of the workflow at ``path``; its id comes back at once.
+
+        Raises ApiError 400 (with ``problems``) for an invalid workflow, 503 when the queue is
+        full. Must be called on the server's loop.
+        """
+        from ..errors import DefinitionError, ValidationError
+        from ..triggers.launcher import QueueFull, RunQueue
+        from .catalog import problems_json
+
+        file = self.resolve(path)
+        if self._queue is None:
+            self._queue = RunQueue(
+                self.orchestrator, concurrency=self.concurrency, max_waiting=self.max_waiting
+            )
+        execution_id = str(uuid.uuid4())
+        live = RunBroadcaster(execution_id, workflow=file.stem)
+        try:
+            queued = self._queue.submit(
+                file, env=env, trigger="api", execution_id=execution_id, sinks=[live]
+            )
+        except ValidationError as exc:
+            problems = problems_json(exc.problems, self.root, str(path))
+            errors = sum(1 for p in exc.problems if p.is_error)
+            raise ApiError(400, f"'{path}' has {errors} problem(s)", problems=problems) from None
+        except DefinitionError as exc:
+            raise ApiError(400, str(exc)) from None
+        except QueueFull as exc:
+            raise ApiError(503, f"too many runs: {exc}") from None
+        live.execution.workflow = queued.workflow.name
+        self._live[execution_id] = live
+        queued.done.add_done_callback(partial(self._finished, execution_id))
+        return {"execution_id": execution_id, "workflow": queued.workflow.name}
+
+    def _finished(self, execution_id: str, done: asyncio.Future[Execution]) -> None:
+        live = self._live.pop(execution_id, None)
+        error: str | None
+        if done.cancelled():  # only a run cancelled while waiting ends without its run_ended
+            status, error = "cancelled", "cancelled before it started"
+        elif done.exception() is not None:
+            log.error("run %s failed in the server: %s", execution_id, done.exception())
+            status, error = "crashed", str(done.exception())
+        else:
+            status, error = str(done.result().status), done.result().error
+        if live is not None:
+            live.finish(status, error)
+
+    async def cancel(self, execution_id: str) -> dict[str, Any]:
+        """Cancel a run this server started (it records itself cancelled).
+
+        ApiError 404 for an unknown id, 409 for a run that is not running here.
+        """
+        if self._queue is not None and self._queue.cancel(execution_id):
+            return {"execution_id": execution_id, "cancelled": True}
+        if not self._history_exists():
+            raise ExecutionNotFound(execution_id)
+        execution = await self._blocking(self.store.get_execution, execution_id)
+        raise ApiError(
+            409,
+            f"execution '{execution.id}' is not running in this server "
+            f"(status: {execution.status})",
+        )
+
+    def active(self) -> bool:
+        """Whether runs are running or waiting (the server is not idle)."""
+        return bool(self._live)
+
+    # -- history -----------------------------------------------------------------------------
+
+    async def executions(self, query: ExecutionQuery) -> dict[str, Any]:
+        from .executions import page
+
+        if not self._history_exists():
+            return {"executions": [], "total": 0, "limit": query.limit, "offset": query.offset}
+        return await self._blocking(page, self.store, query)
+
+    async def execution(self, execution_id: str, logs: int = 20) -> dict[str, Any]:
+        """One execution with tasks, attempts and log tails; a run of this server that has not
+        reached the store yet (still waiting for a slot) comes from its live record."""
+        try:
+            if not self._history_exists():
+                raise ExecutionNotFound(execution_id)
+            execution = await self._blocking(self.store.get_execution, execution_id, logs=logs)
+        except ExecutionNotFound:
+            live = self._live.get(execution_id)
+            if live is None:
+                raise
+            execution = live.execution
+        return execution_json(execution, self.root)
+
+    async def task_log(self, execution_id: str, task_id: str, tail: int) -> dict[str, Any]:
+        """The last ``tail`` output lines of one task (404 for an unknown task)."""
+        if not self._history_exists():
+            raise ExecutionNotFound(execution_id)
+        lines = await self._blocking(self.store.logs, execution_id, task_id, tail)
+        if not lines:
+            execution = await self._blocking(self.store.get_execution, execution_id)
+            if task_id not in execution.tasks:
+                raise ApiError(404, f"execution '{execution.id}' has no task '{task_id}'")
+        return {"task_id": task_id, "lines": log_lines(lines)}
+
+    async def health(self, workflow: str | None, since: Any) -> dict[str, Any]:
+        """``workflow monitor --json``'s report (datetimes are left for the JSON encoder)."""
+        if not self._history_exists():
+            return empty_health_report()
+        from ..monitor.health import WorkflowMonitor
+
+        monitor = WorkflowMonitor(self.store)
+        return await self._blocking(monitor.health_report, workflow, since)
+
+    # -- live events -------------------------------------------------------------------------
+
+    async def open_stream(self, execution_id: str) -> tuple[dict[str, Any], Subscriber | None]:
+        """The execution now, and a subscriber to its events when it runs in this server."""
+        live = self._live.get(execution_id)
+        if live is not None:
+            execution, subscriber = live.subscribe()
+            return execution_json(execution, self.root), subscriber
+        return await self.execution(execution_id), None
+
+    def close_stream(self, execution_id: str, subscriber: Subscriber) -> None:
+        live = self._live.get(execution_id)
+        if live is not None:
+            live.unsubscribe(subscriber)
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Cancel the runs (each is recorded as cancelled) and stop the threads."""
+        if self._queue is not None:
+            await self._queue.shutdown(cancel=True)
+        if self.alerts is not None:
+            alerts = self.alerts
+            await asyncio.get_running_loop().run_in_executor(None, lambda: alerts.close(5))
+        self._pool.shutdown(wait=False)
