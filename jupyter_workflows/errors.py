@@ -2,7 +2,8 @@
 
     WorkflowError
     ├── DefinitionError            a workflow file cannot be used as written
-    │   └── ValidationError        one or more located problems (``.problems``)
+    │   ├── ValidationError        one or more located problems (``.problems``)
+    │   └── ScheduleError          a cron schedule or time zone cannot be used
     ├── ExpressionError            a ``${...}`` template or a condition does not parse
     ├── TaskTypeNotImplemented     a modelled task type that cannot run yet
     ├── TaskFailed                 a task ended unsuccessfully (``.task_id``, ``.exit_code``)
@@ -73,6 +74,10 @@ class Problem:
 
 class DefinitionError(WorkflowError):
     """A workflow definition cannot be used as written (missing file, unreadable, ...)."""
+
+
+class ScheduleError(DefinitionError):
+    """A cron schedule cannot be used: bad expression, unknown time zone, never fires."""
 
 
 class ValidationError(DefinitionError):

@@ -341,17 +341,42 @@ def _check_cron(data: dict[str, Any]) -> list[Finding]:
     if not isinstance(trigger, dict) or trigger.get("type") != "cron":
         return []
     config = trigger.get("config")
-    schedule = config.get("schedule") if isinstance(config, dict) else None
-    if not isinstance(schedule, str):
-        return []  # the model reports a missing or non-text schedule
+    if not isinstance(config, dict):
+        return []
+    findings = []
+    schedule = config.get("schedule")
+    if isinstance(schedule, str) and not _valid_cron(schedule):
+        message = (
+            f"invalid cron schedule '{schedule}'; expected 'minute hour day-of-month month "
+            'day-of-week\', e.g. "0 */6 * * *", or @hourly, @daily, @weekly, @monthly, @yearly'
+        )
+        findings.append(Finding(message, ("trigger", "config", "schedule")))
+    zone = config.get("timezone")
+    if isinstance(zone, str) and not _known_zone(zone):
+        message = f"unknown time zone '{zone}'; expected an IANA name like Europe/Zurich"
+        findings.append(Finding(message, ("trigger", "config", "timezone")))
+    return findings
+
+
+CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
+                          "@hourly"})  # fmt: skip
+
+
+def _valid_cron(schedule: str) -> bool:
+    """Five fields (what cron and ``workflow schedule`` take) that croniter accepts."""
+    from croniter import croniter
+
+    text = " ".join(schedule.split())
+    if text.lower() in CRON_ALIASES:
+        return True
+    return len(text.split()) == 5 and bool(croniter.is_valid(text))
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
     try:
-        from croniter import croniter  # optional until the scheduler needs it
-    except ImportError:
-        return []
-    if croniter.is_valid(schedule):
-        return []
-    message = (
-        f"invalid cron schedule '{schedule}'; expected 'minute hour day-of-month month "
-        'day-of-week\', e.g. "0 */6 * * *"'
-    )
-    return [Finding(message, ("trigger", "config", "schedule"))]
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        return False
+    return True

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import textwrap
-import types
 from pathlib import Path
 
 import pytest
@@ -308,7 +306,7 @@ def test_unit_warnings_do_not_fail_validation(tmp_path: Path) -> None:
     assert {p.severity for p in report.problems} == {"warning"}
 
 
-# --- rule 8: cron schedules, when croniter is there
+# --- rule 8: cron schedules and their time zones (croniter, five fields)
 
 
 CRON = """
@@ -316,37 +314,39 @@ name: c
 trigger:
   type: cron
   config:
-    schedule: '61 * * * *'
-tasks: [{id: a, type: shell, command: x}]
+    schedule: '{schedule}'
+    timezone: {zone}
+tasks: [{{id: a, type: shell, command: x}}]
 """
+CRON_EXPECTED = (
+    "expected 'minute hour day-of-month month day-of-week', e.g. \"0 */6 * * *\", or @hourly, "
+    "@daily, @weekly, @monthly, @yearly"
+)
 
 
-def test_cron_schedule_is_checked_with_croniter(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    class FakeCroniter:
-        @staticmethod
-        def is_valid(schedule: str) -> bool:
-            return not schedule.startswith("61")
+@pytest.mark.parametrize("schedule", ["0 */6 * * *", "*/15 9-17 * * 1-5", "@daily", "@HOURLY"])
+def test_valid_cron_schedules_pass(tmp_path: Path, schedule: str) -> None:
+    assert check(tmp_path, CRON.format(schedule=schedule, zone="Europe/Zurich")).ok
 
-    fake = types.ModuleType("croniter")
-    fake.croniter = FakeCroniter  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "croniter", fake)
-    report = check(tmp_path, CRON)
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["61 * * * *", "0 0 * *", "0 0 0 * * * *", "*/5 0 0 * * *", "every day", "@fortnightly"],
+)
+def test_bad_cron_schedules_are_located(tmp_path: Path, schedule: str) -> None:
+    report = check(tmp_path, CRON.format(schedule=schedule, zone="UTC"))
     assert report.problems == [
-        Problem(
-            "invalid cron schedule '61 * * * *'; expected 'minute hour day-of-month month "
-            "day-of-week', e.g. \"0 */6 * * *\"",
-            file=str(tmp_path / "wf.yaml"), line=5, column=5, field="trigger.config.schedule",
-        )
+        Problem(f"invalid cron schedule '{schedule}'; {CRON_EXPECTED}",
+                file=str(tmp_path / "wf.yaml"), line=5, column=5, field="trigger.config.schedule")
     ]  # fmt: skip
 
 
-def test_cron_schedule_is_skipped_without_croniter(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "croniter", None)  # makes the import fail
-    assert check(tmp_path, CRON).ok
+def test_an_unknown_time_zone_is_located(tmp_path: Path) -> None:
+    report = check(tmp_path, CRON.format(schedule="0 2 * * *", zone="Europe/Zurichh"))
+    assert report.problems == [
+        Problem("unknown time zone 'Europe/Zurichh'; expected an IANA name like Europe/Zurich",
+                file=str(tmp_path / "wf.yaml"), line=6, column=5, field="trigger.config.timezone")
+    ]  # fmt: skip
 
 
 def test_yaml_boolean_keys_and_nested_handlers_are_explained(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from jupyter_workflows.states import State
 from tests.conftest import make_workflow
 
-ECHO = {"id": "a", "type": "shell",
-        "command": "echo ${webhook.payload.ref} ${webhook.payload.commits.0.id} ${webhook.path}"}  # fmt: skip
+ECHO = {
+    "id": "a",
+    "type": "shell",
+    "command": "echo ${webhook.payload.ref} ${webhook.payload.commits.0.id} ${webhook.path}",
+}
 
 
 def test_a_json_payload_is_reachable_by_path(run_workflow) -> None:
