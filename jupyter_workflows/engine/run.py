@@ -265,13 +265,20 @@ def _runner_environ() -> dict[str, str]:
 def webhook_context(env: Mapping[str, str]) -> dict[str, Any] | None:
     """What ``${webhook...}`` resolves against: the request of a webhook-triggered run.
 
-    ``workflow serve`` hands the body over as ``WEBHOOK_PAYLOAD`` (raw text); a JSON body is
-    parsed so ``${webhook.payload.ref}`` reaches into it. Being an environment variable, it
-    also lets ``workflow run --env WEBHOOK_PAYLOAD=...`` replay a delivery by hand.
+    ``workflow serve`` hands the body over as ``WEBHOOK_PAYLOAD`` (raw text), or only as
+    ``WEBHOOK_PAYLOAD_FILE`` when it cannot be an environment value; a JSON body is parsed
+    so ``${webhook.payload.ref}`` reaches into it. Being environment variables, they also let
+    ``workflow run --env WEBHOOK_PAYLOAD=...`` replay a delivery by hand.
     """
-    if "WEBHOOK_PAYLOAD" not in env:
+    if "WEBHOOK_PAYLOAD" in env:
+        raw = env["WEBHOOK_PAYLOAD"]
+    elif env.get("WEBHOOK_PAYLOAD_FILE"):  # a body too large (or binary) for the environment
+        try:
+            raw = Path(env["WEBHOOK_PAYLOAD_FILE"]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raw = ""
+    else:
         return None
-    raw = env["WEBHOOK_PAYLOAD"]
     try:
         payload: Any = json.loads(raw)
     except ValueError:
@@ -280,4 +287,5 @@ def webhook_context(env: Mapping[str, str]) -> dict[str, Any] | None:
         "payload": payload,
         "path": env.get("WEBHOOK_PATH", ""),
         "delivery_id": env.get("WEBHOOK_DELIVERY_ID", ""),
+        "event": env.get("WEBHOOK_EVENT", ""),
     }

@@ -90,14 +90,25 @@ class ExecutionStore:
         with self._session(refresh=False) as con:
             ingest(con, [file])
 
-    def save_execution(self, execution: Execution) -> None:
-        """Write ``execution`` as a complete journal (replacing any) and ingest it."""
+    def save_execution(self, execution: Execution, *, index: bool = True) -> None:
+        """Write ``execution`` as a complete journal (replacing any) and ingest it.
+
+        ``index=False`` (for a new execution only) leaves the ingesting to the next read, as
+        runners do: no DuckDB work, so an event loop can record without stalling.
+        """
         path = self.journal_path(execution.id)
         temp = path.with_name(f".{path.name}.tmp")  # not *.jsonl: refreshes ignore it
         temp.unlink(missing_ok=True)
         with JournalWriter(temp) as write:
             for event in execution_events(execution):
                 write(event)
+        if not index:
+            if path.exists():
+                temp.unlink()
+                raise StoreError(f"execution {execution.id} exists: it cannot be saved unindexed")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, path)
+            return
         with self._session(refresh=False) as con:
             os.replace(temp, path)
             file = journal_file(self.journals_dir, execution.id)

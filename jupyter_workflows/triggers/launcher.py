@@ -78,8 +78,10 @@ class RunQueue:
         trigger: str = "manual",
         execution_id: str | None = None,
         sinks: Iterable[Any] = (),
+        file: str | Path | None = None,
     ) -> QueuedRun:
-        """Queue a run and return at once; ``sinks`` get its events (live views).
+        """Queue a run and return at once; ``sinks`` get its events (live views), ``file``
+        names where a pre-loaded Workflow came from.
 
         Raises DefinitionError/ValidationError for a broken workflow, QueueFull when the wait
         list is full, RuntimeError after shutdown.
@@ -91,11 +93,11 @@ class RunQueue:
                 f"{len(self._running)} run(s) running and {len(self._waiting)} waiting "
                 f"(limits: {self.concurrency} running, {self.max_waiting} waiting)"
             )
-        model, file = self.orchestrator.load(workflow)
+        model, loaded_from = self.orchestrator.load(workflow)
         queued = QueuedRun(
             execution_id=execution_id or str(uuid.uuid4()),
             workflow=model,
-            file=file,
+            file=str(file) if file is not None else loaded_from,
             trigger=trigger,
             env=dict(env or {}),
             sinks=list(sinks),
@@ -211,5 +213,7 @@ def record_unstarted(
         error=reason,
     )
     if orchestrator.record:
-        orchestrator.store.save_execution(execution)
+        # Journal only, like a runner: the next read indexes it, so a daemon's loop never
+        # waits on DuckDB (a shutdown with hundreds of queued runs stays quick).
+        orchestrator.store.save_execution(execution, index=False)
     return execution
