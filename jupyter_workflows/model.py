@@ -371,6 +371,18 @@ class FileChangeConfig(Strict):
     ignore: list[str] = Field(default_factory=list)
     debounce: Milliseconds = 0.3
 
+    @field_validator("files", "ignore")
+    @classmethod
+    def _inside_the_project(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            parts = pattern.strip().replace("\\", "/").split("/")
+            if not pattern.strip() or pattern.strip().startswith("/") or ".." in parts:
+                raise ValueError(
+                    f"pattern '{pattern}' must be a glob relative to the project root "
+                    "(no leading '/', no '..'), e.g. 'src/**/*.ts'"
+                )
+        return patterns
+
 
 class FileChangeTrigger(Strict):
     type: Literal["file_change"]

@@ -363,3 +363,14 @@ def test_yaml_boolean_keys_and_nested_handlers_are_explained(tmp_path: Path) -> 
         (5, "b", "on_failure",
          "on_failure names 'inner', a task nested inside 'p'; a handler must be a top-level task"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("pattern", ["../src/*.ts", "/etc/*", "src/../../x"])
+def test_file_change_patterns_stay_inside_the_project(tmp_path: Path, pattern: str) -> None:
+    text = (
+        "name: w\ntrigger:\n  type: file_change\n  config:\n"
+        f"    files: ['ok/*.py', '{pattern}']\ntasks: [{{id: a, type: shell, command: x}}]\n"
+    )
+    (problem,) = check(tmp_path, text).problems
+    assert problem.field == "trigger.config.files"
+    assert f"pattern '{pattern}' must be a glob relative to the project root" in problem.message

@@ -20,7 +20,7 @@ import pytest
 
 from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.errors import DefinitionError
-from jupyter_workflows.model import Workflow
+from jupyter_workflows.model import FileChangeConfig, FileChangeTrigger, Workflow
 from jupyter_workflows.store import ExecutionStore, default_store_path
 from jupyter_workflows.triggers.filewatch import FileWatcher, FileWatchJob, change_env
 from jupyter_workflows.triggers.globs import PathMatcher, expand_braces, watch_plan
@@ -156,8 +156,16 @@ def test_brace_expansion_handles_nesting_and_slashes():
 
 @pytest.mark.parametrize("pattern", ["/etc/passwd", "../outside/*.txt", "src/../../x", ""])
 def test_patterns_outside_the_root_are_refused_with_their_place(project, pattern):
+    # The model refuses them when a definition loads; a job built from a workflow made in code
+    # (model_construct skips validation) refuses them too.
+    workflow = make_workflow({"id": "t", "type": "shell", "command": "true"})
+    trigger = FileChangeTrigger.model_construct(
+        type="file_change", config=FileChangeConfig.model_construct(files=[pattern], ignore=[],
+                                                                    debounce=0.05)
+    )  # fmt: skip
+    workflow = workflow.model_copy(update={"trigger": trigger})
     with pytest.raises(DefinitionError) as caught:
-        job(project, [pattern])
+        FileWatchJob.from_workflow(project / "on-change.json", workflow)
     message = str(caught.value)
     assert "on-change.json" in message and "trigger.config.files" in message
 
