@@ -1,0 +1,251 @@
+/**
+ * Typed client of the server extension's REST API (`{base_url}jupyter-workflows/api/`).
+ *
+ * Every call goes through `ServerConnection.makeRequest`, so it carries the token or the
+ * XSRF cookie like any JupyterLab request. A non-2xx answer becomes an `ApiError` holding
+ * the server's `message` (and `problems` for an invalid workflow) so the UI can show it.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export const API_NAMESPACE = 'jupyter-workflows/api';
+
+export type Status =
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'timed_out'
+  | 'cancelled'
+  | 'skipped'
+  | 'crashed';
+
+export const TERMINAL: ReadonlySet<string> = new Set([
+  'succeeded',
+  'failed',
+  'timed_out',
+  'cancelled',
+  'skipped',
+  'crashed'
+]);
+
+export interface IProblem {
+  message: string;
+  file?: string | null;
+  task?: string | null;
+  field?: string | null;
+  [key: string]: unknown;
+}
+
+export interface IWorkflowSummary {
+  path: string;
+  name: string;
+  description: string | null;
+  trigger: string | null;
+  valid: boolean;
+  problems: number;
+  last_status: string | null;
+  last_execution_id: string | null;
+  last_started_at: number | null;
+}
+
+export interface IValidation {
+  path: string;
+  ok: boolean;
+  problems: IProblem[];
+}
+
+export interface IRunStarted {
+  execution_id: string;
+  workflow: string;
+}
+
+export interface IExecutionRow {
+  id: string;
+  workflow: string;
+  status: string;
+  trigger: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+  duration: number | null;
+  task_count?: number | null;
+  error: string | null;
+}
+
+export interface IExecutionPage {
+  executions: IExecutionRow[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface IAttempt {
+  number: number;
+  status: string;
+  started_at: number | null;
+  ended_at: number | null;
+  duration: number | null;
+  exit_code: number | null;
+  error: string | null;
+}
+
+export interface ITask {
+  id: string;
+  name: string | null;
+  type: string;
+  parent: string | null;
+  depends_on: string[];
+  status: string;
+  started_at: number | null;
+  ended_at: number | null;
+  duration: number | null;
+  exit_code: number | null;
+  result?: unknown;
+  outputs?: Record<string, unknown>;
+  error: string | null;
+  attempts: IAttempt[];
+  log_tail?: string[];
+  progress?: { step: number; total: number | null; label: string | null } | null;
+}
+
+export interface IExecution {
+  id: string;
+  workflow: string;
+  version?: string | null;
+  status: string;
+  file: string | null;
+  trigger: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+  duration: number | null;
+  error: string | null;
+  tasks: ITask[];
+  output_notebooks?: { task_id: string; path: string }[];
+}
+
+export interface ILogLine {
+  stream: string;
+  text: string;
+  at: number | null;
+}
+
+export interface ITaskLog {
+  task_id: string;
+  lines: ILogLine[];
+}
+
+export interface IExecutionQuery {
+  workflow?: string;
+  status?: string;
+  since?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** A failed API call: the HTTP status and the server's message (and problems, if any). */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly problems: IProblem[] = []
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Call `endpoint` under the API namespace and return its JSON body. */
+export async function requestAPI<T>(
+  endpoint: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, endpoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ApiError(`cannot reach the Jupyter server: ${String(error)}`, 0);
+  }
+  const text = await response.text();
+  let data: any = null;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const message =
+      (data && typeof data.message === 'string' && data.message) ||
+      `${response.status} ${response.statusText || 'error'} from ${endpoint}`;
+    const problems = data && Array.isArray(data.problems) ? data.problems : [];
+    throw new ApiError(message, response.status, problems);
+  }
+  return data as T;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const parts = Object.entries(params)
+    .filter(([, value]) => value !== undefined && value !== '')
+    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+function post(body: unknown): RequestInit {
+  return {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json' }
+  };
+}
+
+export async function listWorkflows(): Promise<IWorkflowSummary[]> {
+  const data = await requestAPI<{ workflows: IWorkflowSummary[] }>('workflows');
+  return data.workflows;
+}
+
+export function validateWorkflow(path: string): Promise<IValidation> {
+  return requestAPI<IValidation>('validate', post({ path }));
+}
+
+export function startRun(path: string, env?: Record<string, string>): Promise<IRunStarted> {
+  return requestAPI<IRunStarted>('runs', post(env ? { path, env } : { path }));
+}
+
+export function cancelRun(id: string): Promise<{ execution_id: string; cancelled: boolean }> {
+  return requestAPI(`executions/${encodeURIComponent(id)}/cancel`, post({}));
+}
+
+export function listExecutions(options: IExecutionQuery = {}): Promise<IExecutionPage> {
+  return requestAPI<IExecutionPage>(`executions${query({ ...options })}`);
+}
+
+export function getExecution(id: string, logs = 20): Promise<IExecution> {
+  return requestAPI<IExecution>(`executions/${encodeURIComponent(id)}${query({ logs })}`);
+}
+
+export function taskLog(id: string, taskId: string, tail = 500): Promise<ITaskLog> {
+  return requestAPI<ITaskLog>(
+    `executions/${encodeURIComponent(id)}/tasks/${encodeURIComponent(taskId)}/log${query({ tail })}`
+  );
+}
+
+/**
+ * The URL of an execution's event stream. EventSource cannot send headers, so the token
+ * goes in the query string when the page has one; without a token the cookie authenticates.
+ */
+export function eventsUrl(
+  id: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): string {
+  const url = URLExt.join(
+    settings.baseUrl,
+    API_NAMESPACE,
+    'executions',
+    encodeURIComponent(id),
+    'events'
+  );
+  return settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url;
+}

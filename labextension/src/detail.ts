@@ -1,0 +1,328 @@
+/**
+ * One execution: its header, the tasks with their states and retries, and the log of the
+ * selected task. Live runs are followed through `ExecutionFollower`; an event redraws only
+ * the row of the task it is about, so a run of hundreds of tasks stays cheap to watch.
+ */
+import { Notification } from '@jupyterlab/apputils';
+
+import { IExecution, ITask, TERMINAL, cancelRun, getExecution, taskLog } from './api';
+import {
+  button,
+  clickable,
+  el,
+  errorMessage,
+  formatDuration,
+  formatTime,
+  formatTimestamp,
+  statusBadge
+} from './format';
+import { ExecutionFollower } from './live';
+
+export interface IDetailHost {
+  /** Open a file of the server's root in JupyterLab. */
+  openPath(path: string): void;
+  /** Leave the detail for the lists. */
+  back(): void;
+  /** A followed run ended (the lists may refresh). */
+  runEnded(execution: IExecution): void;
+}
+
+export class ExecutionView {
+  readonly node: HTMLDivElement;
+
+  constructor(
+    readonly executionId: string,
+    private readonly host: IDetailHost
+  ) {
+    this.node = el('div', {
+      cls: 'jp-Workflows-detail',
+      attrs: { 'data-testid': 'execution-detail', 'data-execution-id': executionId }
+    });
+    this._header = el('div', { cls: 'jp-Workflows-detailHeader' });
+    this._tasks = el('div', {
+      cls: 'jp-Workflows-tasks',
+      attrs: { 'data-testid': 'task-list' }
+    });
+    this._log = el('div', { cls: 'jp-Workflows-log' });
+    this._summary = el('span', {
+      cls: 'jp-Workflows-total',
+      attrs: { 'data-testid': 'task-summary' }
+    });
+    this.node.append(
+      el('div', { cls: 'jp-Workflows-toolbar' }, [
+        button('← Executions', () => host.back(), { testid: 'detail-back' })
+      ]),
+      this._header,
+      el('div', { cls: 'jp-Workflows-section' }, [
+        el('h3', { cls: 'jp-Workflows-heading', text: 'Tasks' }),
+        this._summary
+      ]),
+      this._tasks,
+      this._log
+    );
+    this._header.append(el('div', { cls: 'jp-Workflows-loading', text: 'Loading…' }));
+  }
+
+  /** Load the execution; follow it live unless `finished` says it already ended. */
+  load(finished: boolean): void {
+    if (finished) {
+      getExecution(this.executionId)
+        .then(execution => this.showExecution(execution))
+        .catch(error => this.fail(error));
+      return;
+    }
+    this._follower = new ExecutionFollower(this.executionId, {
+      onExecution: execution => this.showExecution(execution),
+      onTask: (_, task) => this.updateTask(task),
+      onRun: execution => this.renderHeader(execution),
+      onOutput: (taskId, stream, text) => this.appendLog(taskId, stream, text),
+      onError: error => this.fail(error),
+      onMode: mode => this.node.setAttribute('data-live', mode)
+    });
+    this._follower.start();
+  }
+
+  dispose(): void {
+    this._follower?.dispose();
+    this._follower = null;
+    this._disposed = true;
+  }
+
+  private fail(error: unknown): void {
+    if (this._disposed) {
+      return;
+    }
+    const message = `Execution ${this.executionId}: ${errorMessage(error)}`;
+    Notification.error(message, { autoClose: 8000 });
+    this._header.replaceChildren(
+      el('div', {
+        cls: 'jp-Workflows-error',
+        text: message,
+        attrs: { 'data-testid': 'detail-error' }
+      })
+    );
+  }
+
+  private showExecution(execution: IExecution): void {
+    if (this._disposed) {
+      return;
+    }
+    this.renderHeader(execution);
+    this.renderTasks(execution);
+    if (this._selected) {
+      this.loadLog(this._selected);
+    }
+    if (this._follower && !this._endReported && TERMINAL.has(execution.status)) {
+      this._endReported = true;
+      this.host.runEnded(execution);
+    }
+  }
+
+  private renderHeader(execution: IExecution): void {
+    const running = !TERMINAL.has(execution.status);
+    const title = el('div', { cls: 'jp-Workflows-detailTitle' }, [
+      el('span', { cls: 'jp-Workflows-name', text: execution.workflow }),
+      statusBadge(execution.status)
+    ]);
+    if (running) {
+      title.append(
+        button('Cancel', () => this.cancel(), { cls: 'jp-Workflows-cancel', testid: 'cancel' })
+      );
+    }
+    const meta = el('dl', { cls: 'jp-Workflows-meta' });
+    const add = (label: string, value: Node | string) => {
+      meta.append(el('dt', { text: label }));
+      const dd = el('dd');
+      dd.append(value);
+      meta.append(dd);
+    };
+    add('id', execution.id);
+    add('trigger', execution.trigger ?? '—');
+    const started = el('span', {
+      text: formatTime(execution.started_at),
+      title: formatTimestamp(execution.started_at)
+    });
+    add('started', started);
+    add('duration', running ? 'running…' : formatDuration(execution.duration));
+    if (execution.file) {
+      add('file', this.link(execution.file, 'open-file'));
+    }
+    for (const notebook of execution.output_notebooks ?? []) {
+      add(`notebook (${notebook.task_id})`, this.link(notebook.path, 'open-notebook'));
+    }
+    this._header.replaceChildren(title, meta);
+    if (execution.error) {
+      this._header.append(
+        el('pre', {
+          cls: 'jp-Workflows-error',
+          text: execution.error,
+          attrs: { 'data-testid': 'execution-error' }
+        })
+      );
+    }
+  }
+
+  private link(path: string, testid: string): HTMLAnchorElement {
+    const link = el('a', {
+      cls: 'jp-Workflows-link',
+      text: path,
+      title: `Open ${path}`,
+      attrs: { href: '#', 'data-testid': testid }
+    });
+    link.addEventListener('click', event => {
+      event.preventDefault();
+      this.host.openPath(path);
+    });
+    return link;
+  }
+
+  private renderTasks(execution: IExecution): void {
+    const fragment = document.createDocumentFragment();
+    this._rows.clear();
+    this._states.clear();
+    for (const task of execution.tasks) {
+      const row = this.taskRow(task);
+      this._rows.set(task.id, row);
+      this._states.set(task.id, task.status);
+      fragment.appendChild(row);
+    }
+    this._tasks.replaceChildren(fragment);
+    this._tasks.setAttribute('data-count', String(execution.tasks.length));
+    this.renderSummary();
+  }
+
+  /** "3 tasks: 2 succeeded, 1 running". */
+  private renderSummary(): void {
+    const counts = new Map<string, number>();
+    for (const state of this._states.values()) {
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+    }
+    const parts = [...counts].map(([state, n]) => `${n} ${state.replace('_', ' ')}`);
+    const total = this._states.size;
+    this._summary.textContent = `${total} task${total === 1 ? '' : 's'}: ${parts.join(', ')}`;
+  }
+
+  private updateTask(task: ITask): void {
+    const old = this._rows.get(task.id);
+    const row = this.taskRow(task);
+    this._rows.set(task.id, row);
+    this._states.set(task.id, task.status);
+    this.renderSummary();
+    if (old) {
+      old.replaceWith(row);
+    } else {
+      this._tasks.appendChild(row);
+    }
+  }
+
+  private taskRow(task: ITask): HTMLDivElement {
+    const retries = Math.max(0, task.attempts.length - 1);
+    const row = el(
+      'div',
+      {
+        cls: `jp-Workflows-task${task.parent ? ' jp-Workflows-child' : ''}${
+          this._selected === task.id ? ' jp-mod-selected' : ''
+        }`,
+        attrs: { 'data-task-id': task.id, 'data-status': task.status, 'data-testid': 'task' },
+        title: task.error ?? ''
+      },
+      [
+        statusBadge(task.status),
+        el('span', { cls: 'jp-Workflows-taskName', text: task.name || task.id }),
+        el('span', { cls: 'jp-Workflows-taskType', text: task.type }),
+        retries
+          ? el('span', {
+              cls: 'jp-Workflows-retries',
+              text: `${retries} ${retries === 1 ? 'retry' : 'retries'}`,
+              title: task.attempts
+                .map(a => `attempt ${a.number}: ${a.status}${a.error ? ` (${a.error})` : ''}`)
+                .join('\n')
+            })
+          : null,
+        el('span', {
+          cls: 'jp-Workflows-duration',
+          text: task.status === 'running' ? '…' : formatDuration(task.duration)
+        })
+      ]
+    );
+    if (task.error) {
+      row.append(el('div', { cls: 'jp-Workflows-taskError', text: task.error }));
+    }
+    clickable(row, () => this.select(task.id));
+    return row;
+  }
+
+  private select(taskId: string): void {
+    this._rows.get(this._selected ?? '')?.classList.remove('jp-mod-selected');
+    this._selected = taskId;
+    this._rows.get(taskId)?.classList.add('jp-mod-selected');
+    this.loadLog(taskId);
+  }
+
+  private loadLog(taskId: string): void {
+    const pre = el('pre', { cls: 'jp-Workflows-logText', attrs: { 'data-testid': 'task-log' } });
+    this._logText = pre;
+    this._log.replaceChildren(
+      el('h3', { cls: 'jp-Workflows-heading', text: `Log: ${taskId}` }),
+      pre
+    );
+    pre.textContent = 'Loading…';
+    taskLog(this.executionId, taskId)
+      .then(log => {
+        if (this._logText !== pre) {
+          return; // another task was selected meanwhile
+        }
+        pre.textContent = '';
+        for (const line of log.lines) {
+          this.appendLine(pre, line.stream, line.text);
+        }
+        if (!log.lines.length) {
+          pre.textContent = '(no output)';
+        }
+      })
+      .catch(error => {
+        pre.textContent = `Cannot load the log: ${errorMessage(error)}`;
+        Notification.error(`Log of task ${taskId}: ${errorMessage(error)}`, { autoClose: 8000 });
+      });
+  }
+
+  private appendLog(taskId: string, stream: string, text: string): void {
+    if (taskId === this._selected && this._logText) {
+      if (this._logText.textContent === '(no output)') {
+        this._logText.textContent = '';
+      }
+      this.appendLine(this._logText, stream, text);
+    }
+  }
+
+  private appendLine(pre: HTMLElement, stream: string, text: string): void {
+    pre.append(
+      el('span', {
+        cls: `jp-Workflows-${stream === 'stderr' ? 'stderr' : 'stdout'}`,
+        text: `${text}\n`
+      })
+    );
+  }
+
+  private cancel(): void {
+    cancelRun(this.executionId)
+      .then(() => Notification.info(`Cancelling ${this.executionId}…`, { autoClose: 3000 }))
+      .catch(error =>
+        Notification.error(`Cancel ${this.executionId}: ${errorMessage(error)}`, {
+          autoClose: 8000
+        })
+      );
+  }
+
+  private _header: HTMLDivElement;
+  private _tasks: HTMLDivElement;
+  private _log: HTMLDivElement;
+  private _logText: HTMLElement | null = null;
+  private _summary: HTMLSpanElement;
+  private _rows = new Map<string, HTMLDivElement>();
+  private _states = new Map<string, string>();
+  private _selected: string | null = null;
+  private _follower: ExecutionFollower | null = null;
+  private _endReported = false;
+  private _disposed = false;
+}

@@ -1,0 +1,382 @@
+/**
+ * The Workflows side panel: the workflows of the server's root with validate and run
+ * buttons, the executions (paged), and the detail of one execution.
+ *
+ * Plain Lumino widget and DOM: the lists are redrawn from the API's answers, a page at a
+ * time (100 rows), so a history of thousands of runs costs what one page costs.
+ */
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import {
+  ApiError,
+  IExecutionRow,
+  IProblem,
+  IWorkflowSummary,
+  TERMINAL,
+  listExecutions,
+  listWorkflows,
+  startRun,
+  validateWorkflow
+} from './api';
+import { ExecutionView } from './detail';
+import {
+  button,
+  clickable,
+  el,
+  errorMessage,
+  formatDuration,
+  formatTime,
+  formatTimestamp,
+  statusBadge
+} from './format';
+
+export const PAGE_SIZE = 100;
+/** While listed runs are still running, the first page is reloaded this often. */
+const LIST_REFRESH_MS = 3000;
+
+export class WorkflowsPanel extends Widget {
+  constructor(private readonly openPath: (path: string) => void) {
+    super();
+    this.id = 'jupyter-workflows-panel';
+    this.addClass('jp-Workflows');
+    this.title.caption = 'Workflows';
+    this._home = el('div', { cls: 'jp-Workflows-home' });
+    this._workflows = el('div', {
+      cls: 'jp-Workflows-workflows',
+      attrs: { 'data-testid': 'workflow-list' }
+    });
+    this._executions = el('div', {
+      cls: 'jp-Workflows-executions',
+      attrs: { 'data-testid': 'execution-list' }
+    });
+    this._total = el('span', {
+      cls: 'jp-Workflows-total',
+      attrs: { 'data-testid': 'execution-total' }
+    });
+    this._more = button('More', () => void this.loadMore(), { testid: 'more-executions' });
+    this._status = el('select', {
+      cls: 'jp-Workflows-filter',
+      title: 'Show executions with this status'
+    });
+    for (const value of ['', 'running', 'succeeded', 'failed', 'cancelled', 'skipped', 'crashed']) {
+      this._status.append(el('option', { text: value || 'any status', attrs: { value } }));
+    }
+    this._status.addEventListener('change', () => void this.refreshExecutions());
+    this._home.append(
+      el('div', { cls: 'jp-Workflows-section' }, [
+        el('h2', { cls: 'jp-Workflows-heading', text: 'Workflows' }),
+        button('⟳', () => void this.refresh(), { title: 'Reload', testid: 'refresh' })
+      ]),
+      this._workflows,
+      el('div', { cls: 'jp-Workflows-section', attrs: { 'data-testid': 'executions-heading' } }, [
+        el('h2', { cls: 'jp-Workflows-heading', text: 'Executions' }),
+        this._total,
+        this._status
+      ]),
+      this._executions,
+      el('div', { cls: 'jp-Workflows-pager' }, [this._more])
+    );
+    this.node.append(this._home);
+  }
+
+  /** Reload the workflows and the first page of executions. */
+  async refresh(): Promise<void> {
+    await Promise.all([this.refreshWorkflows(), this.refreshExecutions()]);
+  }
+
+  /** Start a run of the workflow at `path` and show it live; errors reach the user. */
+  async run(path: string): Promise<string | null> {
+    try {
+      const started = await startRun(path);
+      this.showExecution(started.execution_id, false);
+      void this.refreshExecutions();
+      return started.execution_id;
+    } catch (error) {
+      reportError(`Cannot run ${path}`, error);
+      return null;
+    }
+  }
+
+  /** Validate the workflow at `path` and show the problems under its row. */
+  async validate(path: string): Promise<void> {
+    try {
+      const result = await validateWorkflow(path);
+      // Looked up now: the list may have been redrawn while the server validated.
+      const slot = this._workflows.querySelector<HTMLElement>(
+        `[data-path="${CSS.escape(path)}"] .jp-Workflows-validation`
+      );
+      if (slot) {
+        slot.replaceChildren(problemsView(result.ok, result.problems));
+      } else {
+        // The workflow is no longer listed: say it in a notification.
+        const text = result.ok ? 'valid' : `${result.problems.length} problem(s)`;
+        Notification.info(`${path}: ${text}`, { autoClose: 5000 });
+      }
+    } catch (error) {
+      reportError(`Cannot validate ${path}`, error);
+    }
+  }
+
+  /** Show one execution; `finished` skips the live stream for a run that already ended. */
+  showExecution(id: string, finished: boolean): void {
+    this._detail?.dispose();
+    this._detail?.node.remove();
+    const view = new ExecutionView(id, {
+      openPath: path => this.openPath(path),
+      back: () => this.showHome(),
+      runEnded: () => void this.refresh()
+    });
+    this._detail = view;
+    this._home.style.display = 'none';
+    this.node.append(view.node);
+    view.load(finished);
+  }
+
+  /** Back to the lists (and scroll the executions into view when asked). */
+  showHome(scrollToExecutions = false): void {
+    this._detail?.dispose();
+    this._detail?.node.remove();
+    this._detail = null;
+    this._home.style.display = '';
+    if (scrollToExecutions) {
+      this._executions.scrollIntoView({ block: 'start' });
+    }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.refresh();
+  }
+
+  protected onBeforeHide(msg: Message): void {
+    super.onBeforeHide(msg);
+    this.stopListRefresh();
+  }
+
+  private async refreshWorkflows(): Promise<void> {
+    try {
+      const workflows = await listWorkflows();
+      this.renderWorkflows(workflows);
+    } catch (error) {
+      this._workflows.replaceChildren(
+        el('div', {
+          cls: 'jp-Workflows-error',
+          text: `Cannot list workflows: ${errorMessage(error)}`
+        })
+      );
+      Notification.error(`Cannot list workflows: ${errorMessage(error)}`, { autoClose: 8000 });
+    }
+  }
+
+  private renderWorkflows(workflows: IWorkflowSummary[]): void {
+    if (!workflows.length) {
+      this._workflows.replaceChildren(
+        el('div', {
+          cls: 'jp-Workflows-empty',
+          text: 'No workflows: add one under workflows/definitions/ or name it *.workflow.json.'
+        })
+      );
+      return;
+    }
+    const fragment = document.createDocumentFragment();
+    for (const workflow of workflows) {
+      fragment.append(this.workflowRow(workflow));
+    }
+    this._workflows.replaceChildren(fragment);
+  }
+
+  private workflowRow(workflow: IWorkflowSummary): HTMLElement {
+    const name = el('a', {
+      cls: 'jp-Workflows-name jp-Workflows-link',
+      text: workflow.name,
+      title: workflow.description ? `${workflow.path}\n${workflow.description}` : workflow.path,
+      attrs: { href: '#' }
+    });
+    name.addEventListener('click', event => {
+      event.preventDefault();
+      this.openPath(workflow.path);
+    });
+    const last = statusBadge(workflow.last_status);
+    if (workflow.last_execution_id) {
+      const id = workflow.last_execution_id;
+      last.classList.add('jp-Workflows-clickable');
+      last.title = `Last run ${formatTimestamp(workflow.last_started_at)}: show it`;
+      clickable(last, () => this.showExecution(id, TERMINAL.has(workflow.last_status ?? '')));
+    }
+    const problems = workflow.valid
+      ? null
+      : el('span', {
+          cls: 'jp-Workflows-invalid',
+          text: `${workflow.problems} problem${workflow.problems === 1 ? '' : 's'}`
+        });
+    return el(
+      'div',
+      {
+        cls: 'jp-Workflows-workflow',
+        attrs: { 'data-path': workflow.path, 'data-testid': 'workflow' }
+      },
+      [
+        el('div', { cls: 'jp-Workflows-row jp-Workflows-workflowRow' }, [
+          name,
+          el('span', { cls: 'jp-Workflows-trigger', text: workflow.trigger ?? 'manual' }),
+          problems,
+          last,
+          el('span', { cls: 'jp-Workflows-actions' }, [
+            button('Validate', () => void this.validate(workflow.path), { testid: 'validate' }),
+            button('Run', () => void this.run(workflow.path), {
+              cls: 'jp-Workflows-run',
+              testid: 'run'
+            })
+          ])
+        ]),
+        el('div', { cls: 'jp-Workflows-validation' })
+      ]
+    );
+  }
+
+  private async refreshExecutions(): Promise<void> {
+    this._loaded = 0;
+    await this.loadPage(true);
+  }
+
+  private async loadMore(): Promise<void> {
+    await this.loadPage(false);
+  }
+
+  private async loadPage(replace: boolean): Promise<void> {
+    const request = ++this._request;
+    try {
+      const page = await listExecutions({
+        limit: PAGE_SIZE,
+        offset: replace ? 0 : this._loaded,
+        status: this._status.value || undefined
+      });
+      if (request !== this._request) {
+        return; // a newer load superseded this one
+      }
+      const fragment = document.createDocumentFragment();
+      for (const row of page.executions) {
+        fragment.append(this.executionRow(row));
+      }
+      if (replace) {
+        this._executions.replaceChildren(fragment);
+        this._loaded = page.executions.length;
+      } else {
+        this._executions.append(fragment);
+        this._loaded += page.executions.length;
+      }
+      this._executions.setAttribute('data-count', String(this._loaded));
+      this._total.textContent = `${this._loaded} of ${page.total}`;
+      // The style, not the `hidden` attribute: jp-Button's display rule would override it.
+      const more = this._loaded < page.total && page.executions.length > 0;
+      this._more.style.display = more ? '' : 'none';
+      if (!this._loaded) {
+        this._executions.append(
+          el('div', { cls: 'jp-Workflows-empty', text: 'No executions yet.' })
+        );
+      }
+      this.scheduleListRefresh(page.executions.some(row => !TERMINAL.has(row.status)));
+    } catch (error) {
+      Notification.error(`Cannot list executions: ${errorMessage(error)}`, { autoClose: 8000 });
+    }
+  }
+
+  private executionRow(row: IExecutionRow): HTMLElement {
+    const node = el(
+      'div',
+      {
+        cls: 'jp-Workflows-execution',
+        title: row.error ? `${row.id}\n${row.error}` : row.id,
+        attrs: {
+          'data-execution-id': row.id,
+          'data-status': row.status,
+          'data-testid': 'execution'
+        }
+      },
+      [
+        statusBadge(row.status),
+        el('span', { cls: 'jp-Workflows-name', text: row.workflow }),
+        el('span', {
+          cls: 'jp-Workflows-duration',
+          text: TERMINAL.has(row.status) ? formatDuration(row.duration) : '…'
+        }),
+        el('span', {
+          cls: 'jp-Workflows-time',
+          text: formatTime(row.started_at),
+          title: formatTimestamp(row.started_at)
+        })
+      ]
+    );
+    clickable(node, () => this.showExecution(row.id, TERMINAL.has(row.status)));
+    return node;
+  }
+
+  /** Keep the first page fresh while runs are going on and the lists are on screen. */
+  private scheduleListRefresh(running: boolean): void {
+    this.stopListRefresh();
+    if (running && this._loaded <= PAGE_SIZE && this.isVisible) {
+      this._listTimer = window.setTimeout(() => {
+        if (this._detail === null) {
+          void this.refreshExecutions();
+        }
+      }, LIST_REFRESH_MS);
+    }
+  }
+
+  private stopListRefresh(): void {
+    if (this._listTimer !== undefined) {
+      window.clearTimeout(this._listTimer);
+      this._listTimer = undefined;
+    }
+  }
+
+  private _home: HTMLDivElement;
+  private _workflows: HTMLDivElement;
+  private _executions: HTMLDivElement;
+  private _total: HTMLSpanElement;
+  private _more: HTMLButtonElement;
+  private _status: HTMLSelectElement;
+  private _detail: ExecutionView | null = null;
+  private _loaded = 0;
+  private _request = 0;
+  private _listTimer: number | undefined;
+}
+
+/** The problems of a validation as a list (or "valid"). */
+function problemsView(ok: boolean, problems: IProblem[]): HTMLElement {
+  if (ok) {
+    return el('div', {
+      cls: 'jp-Workflows-valid',
+      text: '✓ valid',
+      attrs: { 'data-testid': 'valid' }
+    });
+  }
+  return el(
+    'ul',
+    { cls: 'jp-Workflows-problems', attrs: { 'data-testid': 'problems' } },
+    problems.map(problem => el('li', { text: problemText(problem) }))
+  );
+}
+
+export function problemText(problem: IProblem): string {
+  const place = [problem.file, problem.task && `task ${problem.task}`, problem.field]
+    .filter(Boolean)
+    .join(', ');
+  return place ? `${place}: ${problem.message}` : problem.message;
+}
+
+/** Show a failed call in a dialog (with the workflow's problems when the server sent them). */
+export function reportError(title: string, error: unknown): void {
+  let message = errorMessage(error);
+  if (error instanceof ApiError && error.problems.length) {
+    message += '\n' + error.problems.map(p => `• ${problemText(p)}`).join('\n');
+  }
+  console.error(title, error);
+  // A widget body keeps the line breaks (a string body would run the problems together).
+  const body = new Widget({
+    node: el('div', { cls: 'jp-Workflows-errorBody', text: message })
+  });
+  void showDialog({ title, body, buttons: [Dialog.okButton({ label: 'Dismiss' })] });
+}

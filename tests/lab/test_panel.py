@@ -1,0 +1,294 @@
+"""The Workflows panel in a real JupyterLab, driven in Chromium: what a user sees and clicks.
+
+The server is the real ``jupyter lab`` of ``conftest.lab`` (the installed server extension
+and prebuilt lab extension); the runs are real subprocesses started by the server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    BIG_RUN_ID,
+    BIG_RUN_TASKS,
+    SYNTHETIC_RUNS,
+    WORKFLOWS,
+    Lab,
+    publish_screenshot,
+    save_screenshot,
+)
+
+pytestmark = pytest.mark.slow
+
+RENDER_BUDGET_MS = 1000
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def workflow_row(page: Any, path: str) -> Any:
+    return page.locator(f'[data-testid="workflow"][data-path="{path}"]')
+
+
+def task_row(page: Any, task_id: str) -> Any:
+    return page.locator(f'[data-testid="task"][data-task-id="{task_id}"]')
+
+
+def test_panel_lists_the_workflows_of_the_root(page: Any) -> None:
+    paths = page.locator('[data-testid="workflow"]').evaluate_all(
+        "rows => rows.map(r => r.dataset.path)"
+    )
+    assert sorted(paths) == sorted(WORKFLOWS)
+    report = workflow_row(page, "nightly/report.workflow.json")
+    expect(report.locator(".jp-Workflows-trigger")).to_have_text("cron")
+    broken = workflow_row(page, "drafts/broken.workflow.json")
+    expect(broken.locator(".jp-Workflows-invalid")).to_contain_text("problem")
+
+
+def test_run_shows_tasks_reaching_succeeded_live(page: Any, lab: Lab) -> None:
+    workflow_row(page, "workflows/definitions/hello.json").get_by_test_id("run").click()
+    detail = page.get_by_test_id("execution-detail")
+    expect(detail).to_be_visible()
+    expect(task_row(page, "greet")).to_have_attribute("data-status", "succeeded")
+    expect(task_row(page, "again")).to_have_attribute("data-status", "succeeded")
+    expect(detail.locator(".jp-Workflows-detailTitle [data-status]")).to_have_attribute(
+        "data-status", "succeeded"
+    )
+    # The first attempt of `again` failed: the row says it was retried.
+    expect(task_row(page, "again").locator(".jp-Workflows-retries")).to_have_text("1 retry")
+    execution_id = detail.get_attribute("data-execution-id")
+    assert lab.get(f"executions/{execution_id}")["status"] == "succeeded"
+
+    task_row(page, "greet").click()
+    expect(page.get_by_test_id("task-log")).to_contain_text("hello-from-lab")
+    task_row(page, "again").click()
+    expect(page.get_by_test_id("task-log")).to_contain_text("first-try-fails")
+    save_screenshot(page, "run-detail.png")
+
+    # Back on the lists, the run is the newest execution, and hello's last status is it.
+    page.get_by_test_id("detail-back").click()
+    newest = page.locator('[data-testid="execution"]').first
+    expect(newest).to_have_attribute("data-execution-id", execution_id or "")
+    expect(newest).to_have_attribute("data-status", "succeeded")
+    hello = workflow_row(page, "workflows/definitions/hello.json")
+    expect(hello.locator('[data-status="succeeded"]')).to_be_visible()
+
+    # Clicking a past execution opens its detail again.
+    newest.click()
+    expect(page.get_by_test_id("execution-detail")).to_have_attribute(
+        "data-execution-id", execution_id or ""
+    )
+    expect(task_row(page, "again")).to_have_attribute("data-status", "succeeded")
+
+
+def test_states_update_live_through_the_event_stream(page: Any, lab: Lab) -> None:
+    workflow_row(page, "workflows/definitions/gated.json").get_by_test_id("run").click()
+    detail = page.get_by_test_id("execution-detail")
+    expect(task_row(page, "prepare")).to_have_attribute("data-status", "succeeded")
+    expect(task_row(page, "wait")).to_have_attribute("data-status", "running")
+    # Followed through the server-sent events (the token in the URL), not by polling.
+    expect(detail).to_have_attribute("data-live", "events")
+    expect(page.get_by_test_id("task-summary")).to_have_text("2 tasks: 1 succeeded, 1 running")
+    task_row(page, "wait").click()
+    expect(page.get_by_test_id("task-log")).to_contain_text("waiting")
+
+    (lab.root / "gate-open").touch()
+    expect(task_row(page, "wait")).to_have_attribute("data-status", "succeeded")
+    expect(page.get_by_test_id("task-log")).to_contain_text("opened")
+    expect(detail.locator(".jp-Workflows-detailTitle [data-status]")).to_have_attribute(
+        "data-status", "succeeded"
+    )
+    expect(detail).to_have_attribute("data-live", "ended")
+
+
+def test_cancel_a_running_run(page: Any, lab: Lab) -> None:
+    workflow_row(page, "workflows/definitions/long.json").get_by_test_id("run").click()
+    expect(task_row(page, "nap")).to_have_attribute("data-status", "running")
+    page.get_by_test_id("cancel").click()
+    detail = page.get_by_test_id("execution-detail")
+    expect(detail.locator(".jp-Workflows-detailTitle [data-status]")).to_have_attribute(
+        "data-status", "cancelled"
+    )
+    expect(task_row(page, "nap")).to_have_attribute("data-status", "cancelled")
+    expect(page.get_by_test_id("cancel")).to_have_count(0)
+    execution_id = detail.get_attribute("data-execution-id")
+    assert lab.get(f"executions/{execution_id}")["status"] == "cancelled"
+
+
+def test_executed_notebook_is_linked_and_a_refusal_explained(page: Any) -> None:
+    workflow_row(page, "workflows/definitions/notebook.json").get_by_test_id("run").click()
+    expect(task_row(page, "report")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    link = page.get_by_test_id("open-notebook")
+    expect(link).to_contain_text("tiny.ipynb")
+    link.click()
+    # The executed copy lives under workflows/.executions/, a hidden folder that Jupyter's
+    # contents API refuses by default: the user is told how to allow it.
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("Cannot open workflows/.executions/")
+    expect(dialog).to_contain_text("--ContentsManager.allow_hidden=True")
+    dialog.get_by_role("button", name="Dismiss").click()
+    expect(dialog).to_have_count(0)
+
+
+def test_failing_run_shows_its_error(page: Any) -> None:
+    workflow_row(page, "workflows/definitions/failing.json").get_by_test_id("run").click()
+    detail = page.get_by_test_id("execution-detail")
+    expect(task_row(page, "explode")).to_have_attribute("data-status", "failed")
+    expect(detail.locator(".jp-Workflows-detailTitle [data-status]")).to_have_attribute(
+        "data-status", "failed"
+    )
+    expect(page.get_by_test_id("execution-error")).to_contain_text("explode")
+    expect(task_row(page, "explode").locator(".jp-Workflows-taskError")).to_contain_text("3")
+    task_row(page, "explode").click()
+    expect(page.get_by_test_id("task-log")).to_contain_text("disk-on-fire")
+    save_screenshot(page, "failed-run.png")
+
+
+def test_invalid_workflow_problems_and_refused_run(page: Any) -> None:
+    row = workflow_row(page, "drafts/broken.workflow.json")
+    row.get_by_test_id("validate").click()
+    expect(row.get_by_test_id("problems")).to_contain_text("missing")
+
+    # The server refuses to run it: the user gets a dialog with the problems.
+    row.get_by_test_id("run").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("Cannot run drafts/broken.workflow.json")
+    expect(dialog).to_contain_text("missing")
+    dialog.locator("button.jp-mod-accept, button.jp-mod-reject").first.click()
+    expect(dialog).to_have_count(0)
+
+    workflow_row(page, "workflows/definitions/hello.json").get_by_test_id("validate").click()
+    expect(
+        workflow_row(page, "workflows/definitions/hello.json").get_by_test_id("valid")
+    ).to_be_visible()
+
+
+def test_clicking_a_workflow_opens_its_file(page: Any) -> None:
+    workflow_row(page, "workflows/definitions/hello.json").locator("a.jp-Workflows-name").click()
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="hello.json")
+    expect(tab).to_be_visible()
+
+
+def test_palette_and_file_browser_commands(page: Any) -> None:
+    # "Run workflow" is offered on a workflow file in the file browser and runs it.
+    page.locator('.lm-TabBar-tab[data-id="filebrowser"]').click()
+    listing = page.locator(".jp-DirListing-content")
+    listing.locator('.jp-DirListing-item[title^="Name: nightly"]').dblclick()
+    item = listing.locator('.jp-DirListing-item[title^="Name: report.workflow.json"]')
+    item.click(button="right")
+    page.locator(".lm-Menu-item", has_text=re.compile(r"^Run workflow$")).click()
+    detail = page.get_by_test_id("execution-detail")
+    expect(detail).to_be_visible()
+    expect(task_row(page, "say")).to_have_attribute("data-status", "succeeded")
+
+    # The palette's "Run workflow..." asks which one, then runs it.
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("Run workflow...")
+    page.keyboard.press("Enter")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("select").select_option("workflows/definitions/hello.json")
+    dialog.get_by_role("button", name="Run").click()
+    expect(detail.locator(".jp-Workflows-name").first).to_have_text("hello")
+    expect(task_row(page, "again")).to_have_attribute("data-status", "succeeded")
+
+    # The palette's "Show workflow executions" brings the lists back.
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("Show workflow executions")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("execution-list")).to_be_visible()
+    expect(page.get_by_test_id("execution-detail")).to_have_count(0)
+
+
+def test_status_filter(page: Any, lab: Lab) -> None:
+    failed = lab.get("executions?status=failed&limit=1")["total"]
+    assert failed >= SYNTHETIC_RUNS // 10
+    page.locator("select.jp-Workflows-filter").select_option("failed")
+    expect(page.get_by_test_id("execution-total")).to_have_text(f"100 of {failed}")
+    statuses = page.locator('[data-testid="execution"]').evaluate_all(
+        "rows => [...new Set(rows.map(r => r.dataset.status))]"
+    )
+    assert statuses == ["failed"]
+    page.locator("select.jp-Workflows-filter").select_option("")
+    expect(page.get_by_test_id("execution-total")).not_to_have_text(f"100 of {failed}")
+
+
+MEASURE_MORE = """async () => {
+  const list = document.querySelector('[data-testid="execution-list"]');
+  const before = Number(list.dataset.count);
+  const start = performance.now();
+  document.querySelector('[data-testid="more-executions"]').click();
+  while (Number(list.dataset.count) === before) {
+    if (performance.now() - start > 10000) {
+      throw new Error(`no more executions after ${before}`);
+    }
+    await new Promise(resolve => requestAnimationFrame(resolve));
+  }
+  await new Promise(resolve => requestAnimationFrame(resolve));
+  return [Number(list.dataset.count), performance.now() - start];
+}"""
+
+MEASURE_OPEN = """async (id) => {
+  const row = document.querySelector(`[data-testid="execution"][data-execution-id="${id}"]`);
+  const start = performance.now();
+  row.click();
+  let tasks = null;
+  while (!tasks || tasks.dataset.count === undefined) {
+    if (performance.now() - start > 10000) {
+      throw new Error(`execution ${id} not shown`);
+    }
+    await new Promise(resolve => requestAnimationFrame(resolve));
+    tasks = document.querySelector('[data-testid="task-list"]');
+  }
+  await new Promise(resolve => requestAnimationFrame(resolve));
+  return [Number(tasks.dataset.count), performance.now() - start];
+}"""
+
+
+def test_thousand_executions_page_and_a_200_task_run_opens_fast(page: Any, lab: Lab) -> None:
+    total = lab.get("executions?limit=1")["total"]
+    assert total >= SYNTHETIC_RUNS
+    executions = page.get_by_test_id("execution-list")
+    expect(executions).to_have_attribute("data-count", "100")
+    expect(page.get_by_test_id("execution-total")).to_have_text(f"100 of {total}")
+
+    timings, count = [], 100
+    while count < total:
+        count, elapsed = page.evaluate(MEASURE_MORE)
+        timings.append(elapsed)
+        assert elapsed < RENDER_BUDGET_MS, f"page of executions took {elapsed:.0f} ms"
+    expect(page.get_by_test_id("more-executions")).to_be_hidden()
+    assert page.locator('[data-testid="execution"]').count() == total
+    print(f"pages of 100 executions: max {max(timings):.0f} ms over {len(timings)} pages")
+
+    count, elapsed = page.evaluate(MEASURE_OPEN, BIG_RUN_ID)
+    assert count == BIG_RUN_TASKS
+    print(f"execution with {count} tasks rendered in {elapsed:.0f} ms")
+    assert elapsed < RENDER_BUDGET_MS, f"the {count}-task execution took {elapsed:.0f} ms"
+    expect(task_row(page, f"t{BIG_RUN_TASKS - 1}")).to_have_attribute("data-status", "succeeded")
+    save_screenshot(page, "big-run.png")
+
+
+def test_screenshot_of_the_panel(page: Any) -> None:
+    """The panel as a user first sees it, wider than the default sidebar (README picture)."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 260, box["y"] + 200, steps=5)
+    page.mouse.up()
+    expect(page.get_by_test_id("execution-list")).to_have_attribute("data-count", "100")
+    assert page.locator("#jupyter-workflows-panel").bounding_box()["width"] > 400
+    # A workflow opened from the panel fills the main area.
+    workflow_row(page, "workflows/definitions/hello.json").locator("a.jp-Workflows-name").click()
+    expect(page.locator("#jp-main-dock-panel")).to_contain_text("greets, then greets again")
+    path = save_screenshot(page, "panel.png")
+    # Refresh the README's copy on request (it is committed; test runs leave it alone).
+    if os.environ.get("UPDATE_README_SCREENSHOT") == "1":
+        publish_screenshot(path)
