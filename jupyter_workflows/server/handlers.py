@@ -167,6 +167,14 @@ class TaskLogHandler(WorkflowsHandler):
         self.reply(await self.service.task_log(execution_id, task_id, tail))
 
 
+class NotebookHandler(WorkflowsHandler):
+    @web.authenticated
+    @authorized("write")
+    @answers
+    async def post(self, execution_id: str, task_id: str) -> None:
+        self.reply(await self.service.open_notebook(execution_id, task_id))
+
+
 class HealthHandler(WorkflowsHandler):
     @web.authenticated
     @authorized
@@ -190,6 +198,7 @@ def routes(service: WorkflowService) -> list[tuple[str, type[WorkflowsHandler], 
         (rf"{execution}/cancel", CancelHandler),
         (rf"{execution}/events", EventsHandler),
         (rf"{execution}/tasks/([^/]+)/log", TaskLogHandler),
+        (rf"{execution}/tasks/([^/]+)/notebook", NotebookHandler),
         (rf"{API}/health", HealthHandler),
     ]
     return [(pattern, handler, {"service": service}) for pattern, handler in patterns]

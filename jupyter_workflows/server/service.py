@@ -209,6 +209,21 @@ class WorkflowService:
             execution = live.execution
         return execution_json(execution, self.root)
 
+    async def open_notebook(self, execution_id: str, task_id: str) -> dict[str, Any]:
+        """A path the contents API serves for a task's executed notebook (copied out of the
+        hidden store on first request). 404 unknown execution or task, 409 none kept."""
+        from .notebooks import NotebookUnavailable, openable_copy
+
+        if not self._history_exists():
+            raise ExecutionNotFound(execution_id)
+        execution = await self._blocking(self.store.get_execution, execution_id)
+        try:
+            path, copied = await self._blocking(openable_copy, execution, task_id, self.root)
+        except NotebookUnavailable as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        return {"execution_id": execution.id, "task_id": task_id, "path": path.as_posix(),
+                "copied": copied}  # fmt: skip
+
     async def task_log(self, execution_id: str, task_id: str, tail: int) -> dict[str, Any]:
         """The last ``tail`` output lines of one task (404 for an unknown task)."""
         if not self._history_exists():

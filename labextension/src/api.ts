@@ -232,6 +232,21 @@ export function taskLog(id: string, taskId: string, tail = 500): Promise<ITaskLo
   );
 }
 
+/** Where JupyterLab can open a task's executed notebook (copied out of the hidden store). */
+export interface IOpenableNotebook {
+  execution_id: string;
+  task_id: string;
+  path: string;
+  copied: boolean;
+}
+
+export function openableNotebook(id: string, taskId: string): Promise<IOpenableNotebook> {
+  return requestAPI<IOpenableNotebook>(
+    `executions/${encodeURIComponent(id)}/tasks/${encodeURIComponent(taskId)}/notebook`,
+    { method: 'POST' }
+  );
+}
+
 /**
  * The URL of an execution's event stream. EventSource cannot send headers, so the token
  * goes in the query string when the page has one; without a token the cookie authenticates.

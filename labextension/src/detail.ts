@@ -5,7 +5,15 @@
  */
 import { Notification } from '@jupyterlab/apputils';
 
-import { IExecution, ITask, TERMINAL, cancelRun, getExecution, taskLog } from './api';
+import {
+  IExecution,
+  ITask,
+  TERMINAL,
+  cancelRun,
+  getExecution,
+  openableNotebook,
+  taskLog
+} from './api';
 import {
   button,
   clickable,
@@ -148,7 +156,10 @@ export class ExecutionView {
       add('file', this.link(execution.file, 'open-file'));
     }
     for (const notebook of execution.output_notebooks ?? []) {
-      add(`notebook (${notebook.task_id})`, this.link(notebook.path, 'open-notebook'));
+      const link = this.link(notebook.path, 'open-notebook', () =>
+        this.openNotebook(execution.id, notebook.task_id)
+      );
+      add(`notebook (${notebook.task_id})`, link);
     }
     this._header.replaceChildren(title, meta);
     if (execution.error) {
@@ -162,7 +173,18 @@ export class ExecutionView {
     }
   }
 
-  private link(path: string, testid: string): HTMLAnchorElement {
+  /** The store is a hidden folder Jupyter will not open: ask the server for a copy it will. */
+  private openNotebook(executionId: string, taskId: string): void {
+    openableNotebook(executionId, taskId)
+      .then(found => this.host.openPath(found.path))
+      .catch(error => {
+        Notification.error(`Notebook of task ${taskId}: ${errorMessage(error)}`, {
+          autoClose: 8000
+        });
+      });
+  }
+
+  private link(path: string, testid: string, open?: () => void): HTMLAnchorElement {
     const link = el('a', {
       cls: 'jp-Workflows-link',
       text: path,
@@ -171,7 +193,11 @@ export class ExecutionView {
     });
     link.addEventListener('click', event => {
       event.preventDefault();
-      this.host.openPath(path);
+      if (open) {
+        open();
+      } else {
+        this.host.openPath(path);
+      }
     });
     return link;
   }

@@ -332,6 +332,11 @@ def page(lab_page: LabPage) -> Iterator[Any]:
         page.keyboard.press("Escape")
     page.evaluate(
         """async () => {
+        // A document a test opened may have been changed by JupyterLab itself (an executed
+        // notebook gets its metadata updated): close without the save prompt.
+        for (const widget of Array.from(window.jupyterapp.shell.widgets('main'))) {
+            if (widget.context && widget.context.model) { widget.context.model.dirty = false; }
+        }
         await window.jupyterapp.commands.execute('application:close-all');
         await window.jupyterapp.commands.execute('jupyter-workflows:show-executions');
     }"""

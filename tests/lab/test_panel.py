@@ -122,19 +122,21 @@ def test_cancel_a_running_run(page: Any, lab: Lab) -> None:
     assert lab.get(f"executions/{execution_id}")["status"] == "cancelled"
 
 
-def test_executed_notebook_is_linked_and_a_refusal_explained(page: Any) -> None:
+def test_executed_notebook_opens_from_the_detail(page: Any, lab: Any) -> None:
     workflow_row(page, "workflows/definitions/notebook.json").get_by_test_id("run").click()
     expect(task_row(page, "report")).to_have_attribute("data-status", "succeeded", timeout=60_000)
     link = page.get_by_test_id("open-notebook")
     expect(link).to_contain_text("tiny.ipynb")
     link.click()
-    # The executed copy lives under workflows/.executions/, a hidden folder that Jupyter's
-    # contents API refuses by default: the user is told how to allow it.
-    dialog = page.locator(".jp-Dialog")
-    expect(dialog).to_contain_text("Cannot open workflows/.executions/")
-    expect(dialog).to_contain_text("--ContentsManager.allow_hidden=True")
-    dialog.get_by_role("button", name="Dismiss").click()
-    expect(dialog).to_have_count(0)
+    # The executed notebook lives under workflows/.executions/, a hidden folder Jupyter will
+    # not open: the server copies it to workflows/outputs/ and that copy opens as a notebook.
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="report.ipynb")
+    expect(tab).to_have_count(1, timeout=20_000)
+    expect(page.locator(".jp-NotebookPanel:visible .jp-Cell").first).to_be_visible()
+    execution_id = page.get_by_test_id("execution-detail").get_attribute("data-execution-id")
+    copy = lab.root / "workflows" / "outputs" / "notebook" / execution_id[:8] / "report.ipynb"
+    assert copy.is_file()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
 
 
 def test_failing_run_shows_its_error(page: Any) -> None:

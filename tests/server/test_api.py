@@ -525,6 +525,42 @@ async def test_executed_notebooks_are_listed_relative_to_the_root(
     assert detail["file"] == HELLO
 
 
+async def test_an_executed_notebook_is_copied_out_of_the_hidden_store_to_open(
+    api: Fetch, jp_root_dir: Path, jp_fetch: Any
+) -> None:
+    execution = synthetic_execution("nb-open", started_at=time.time(), tasks=3)
+    hidden = jp_root_dir / "workflows" / ".executions" / "artifacts" / "nb-open" / "t0" / "a.ipynb"
+    hidden.parent.mkdir(parents=True)
+    hidden.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    visible = jp_root_dir / "reports" / "b.ipynb"
+    visible.parent.mkdir()
+    visible.write_text("{}")
+    tasks = list(execution.tasks.values())
+    for task, output in zip(tasks, (hidden, visible), strict=False):
+        task.type = "notebook"
+        task.result = {"output": str(output), "recorded": {}}
+    tasks[2].type = "notebook"
+    tasks[2].result = {"output": str(jp_root_dir / "gone.ipynb")}
+    write_history(jp_root_dir, [execution])
+
+    first = payload(await api("POST", "executions", "nb-open", "tasks", "t0", "notebook"))
+    copy = "workflows/outputs/etl/nb-open/t0.ipynb"
+    assert first == {"execution_id": "nb-open", "task_id": "t0", "path": copy, "copied": True}
+    assert (jp_root_dir / copy).read_text() == hidden.read_text()
+    again = payload(await api("POST", "executions", "nb-open", "tasks", "t0", "notebook"))
+    assert again["path"] == copy and again["copied"] is False
+    # The contents API (what JupyterLab opens files with) serves the copy.
+    contents = payload(await jp_fetch("api", "contents", *copy.split("/")))
+    assert contents["type"] == "notebook"
+
+    own = payload(await api("POST", "executions", "nb-open", "tasks", "t1", "notebook"))
+    assert (own["path"], own["copied"]) == ("reports/b.ipynb", False)  # already visible
+    gone = await api("POST", "executions", "nb-open", "tasks", "t2", "notebook")
+    assert gone.code == 409 and "is gone" in payload(gone)["message"]
+    assert (await api("POST", "executions", "nb-open", "tasks", "nope", "notebook")).code == 404
+    assert (await api("POST", "executions", "no-such", "tasks", "t0", "notebook")).code == 404
+
+
 async def test_a_blocked_store_does_not_stall_the_server(
     api: Fetch, history: list[str], jp_root_dir: Path
 ) -> None:

@@ -1,0 +1,65 @@
+"""Executed notebooks made openable: a copy outside the hidden store, on request.
+
+The store keeps each executed notebook under ``workflows/.executions/artifacts/``; Jupyter's
+contents API refuses hidden folders by default, so the panel asks for a copy in
+``workflows/outputs/<workflow>/<execution>/<task>.ipynb`` (as jupyter-scheduler copies a job's
+outputs next to the user's files) and opens that. The copy is made once; the store's file
+stays the record.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from ..records import Execution
+
+OUTPUTS = Path("workflows") / "outputs"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class NotebookUnavailable(Exception):
+    """No executed notebook to open: ``status`` 404 (no such task) or 409 (none kept)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def openable_copy(execution: Execution, task_id: str, root: Path) -> tuple[Path, bool]:
+    """The path (relative to ``root``) of a visible copy of the task's executed notebook, and
+    whether it was made by this call. A notebook already outside hidden folders is its own."""
+    record = execution.tasks.get(task_id)
+    if record is None:
+        raise NotebookUnavailable(404, f"execution '{execution.id}' has no task '{task_id}'")
+    output = record.result.get("output") if isinstance(record.result, dict) else None
+    if record.type != "notebook" or not isinstance(output, str):
+        raise NotebookUnavailable(409, f"task '{task_id}' kept no executed notebook")
+    source = Path(output)
+    if not source.is_absolute():
+        source = root / source
+    if not source.is_file():
+        raise NotebookUnavailable(
+            409, f"the executed notebook of task '{task_id}' is gone (cleaned up?): {output}"
+        )
+    try:
+        inside = source.resolve().relative_to(root)
+    except ValueError:
+        inside = None
+    if inside is not None and not any(part.startswith(".") for part in inside.parts):
+        return inside, False
+    target = OUTPUTS / _safe(execution.workflow) / execution.id[:8] / f"{_safe(task_id)}.ipynb"
+    destination = root / target
+    if destination.exists():
+        return target, False
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temp = destination.with_name(f".{destination.name}.tmp")
+    shutil.copyfile(source, temp)
+    os.replace(temp, destination)  # a reader never sees half a notebook
+    return target, True
+
+
+def _safe(name: str) -> str:
+    return _UNSAFE.sub("-", name).strip("-.") or "workflow"
