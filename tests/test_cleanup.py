@@ -93,3 +93,20 @@ def test_alert_records_of_removed_runs_go_too(project):
     assert "1 alert record(s)" in result.stdout
     assert alerts.read_text() == ""
     assert cli(project, "monitor", "--json").returncode == 0
+
+
+def test_visible_notebook_copies_of_removed_runs_go_too(project):
+    _run(project, "one")
+    [execution_id] = [r["id"] for r in json.loads(cli(project, "history", "--json").stdout)]
+    copy = project / "workflows" / "outputs" / "one" / execution_id[:8]
+    copy.mkdir(parents=True)
+    (copy / "t.ipynb").write_text("{}")
+    other = project / "workflows" / "outputs" / "one" / "keepme00"
+    other.mkdir()
+    time.sleep(0.05)
+
+    dry = json.loads(cli(project, "cleanup", "--days", "0", "--dry-run", "--json").stdout)
+    assert dry["notebook_copies"] == 1 and copy.exists()
+    result = cli(project, "cleanup", "--days", "0")
+    assert "1 notebook copy folder(s)" in result.stdout
+    assert not copy.exists() and other.exists()  # only the removed execution's copies

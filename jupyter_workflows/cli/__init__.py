@@ -260,10 +260,11 @@ def status(root: Path, execution_id: str, log_lines: int, as_json: bool) -> None
 @friendly_errors
 def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
     """Remove executions older than N days: records, journals, executed notebooks, logs."""
+    import shutil
     from datetime import datetime, timedelta, timezone
 
     from ..durations import format_size
-    from ..store.location import days_to_keep
+    from ..store.location import days_to_keep, output_copies
 
     keep = days if days is not None else days_to_keep(root)
     cutoff = datetime.now(timezone.utc) - timedelta(days=keep)
@@ -272,15 +273,20 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
     store = _store(root)
     report = store.cleanup(cutoff, dry_run=dry_run)
     alerts = prune_alerts(store.path, cutoff.timestamp(), dry_run=dry_run)
+    copies = output_copies(root, report.executions)
+    if not dry_run:
+        for folder in copies:
+            shutil.rmtree(folder, ignore_errors=True)
     if as_json:
-        click.echo(json.dumps({**report.to_dict(), "alert_records": alerts}, indent=2))
+        counts = {"alert_records": alerts, "notebook_copies": len(copies)}
+        click.echo(json.dumps({**report.to_dict(), **counts}, indent=2))
         return
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {len(report.executions)} execution(s) started before "
         f"{cutoff.astimezone():%Y-%m-%d %H:%M} ({keep} day(s) kept): {report.journals} "
         f"journal(s), {report.artifact_dirs} artifact folder(s), {alerts} alert record(s), "
-        f"{format_size(report.bytes)}"
+        f"{len(copies)} notebook copy folder(s), {format_size(report.bytes)}"
     )
 
 

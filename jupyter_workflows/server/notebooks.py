@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 from ..records import Execution
+from ..store.location import OUTPUTS
 
-OUTPUTS = Path("workflows") / "outputs"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

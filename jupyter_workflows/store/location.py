@@ -9,6 +9,18 @@ from ..errors import ConfigError
 
 CONFIG_FILE = Path("workflows") / "config.json"
 DEFAULT_STORAGE = Path("workflows") / ".executions"
+# Visible copies of executed notebooks (Jupyter will not open the hidden store):
+# <outputs>/<workflow>/<first 8 characters of the execution id>/<task>.ipynb
+OUTPUTS = Path("workflows") / "outputs"
+
+
+def output_copies(project_root: Path, execution_ids: list[str]) -> list[Path]:
+    """The folders of visible notebook copies made for these executions."""
+    wanted = {execution_id[:8] for execution_id in execution_ids}
+    base = project_root / OUTPUTS
+    if not wanted or not base.is_dir():
+        return []
+    return sorted(p for p in base.glob("*/*") if p.is_dir() and p.name in wanted)
 
 
 def read_config(project_root: Path) -> dict[str, object]:
