@@ -34,7 +34,7 @@ def test_dry_run_reports_then_cleanup_removes_everything_of_old_runs(project):
     assert result.returncode == 0, result.stderr
     assert "removed 2 execution(s)" in result.stdout
     assert json.loads(cli(project, "history", "--json").stdout) == []
-    assert not any((store / "journals").iterdir())
+    assert not list((store / "journals").rglob("*.jsonl"))
     assert not artifacts.exists()
     rows = cli(project, "status", execution_id)
     assert rows.returncode == 1  # gone from the index too, and not re-ingested

@@ -49,14 +49,16 @@ def old_executions(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> list[str
 def remove(
     con: duckdb.DuckDBPyConnection,
     ids: list[str],
-    files: list[tuple[Path, Path]],
+    files: list[tuple[list[Path], Path]],
     report: CleanupReport,
 ) -> None:
-    """Delete the rows of ``ids`` and their (journal, artifacts) files, counting what goes."""
-    for journal, artifacts in files:
-        if journal.exists():
-            report.journals += 1
-            report.bytes += journal.stat().st_size
+    """Delete the rows of ``ids`` and their files ((places of the journal, artifacts folder)
+    for each), counting what goes."""
+    for journals, artifacts in files:
+        for journal in journals:
+            if journal.exists():
+                report.journals += 1
+                report.bytes += journal.stat().st_size
         if artifacts.is_dir():
             report.artifact_dirs += 1
             report.bytes += sum(p.stat().st_size for p in artifacts.rglob("*") if p.is_file())
@@ -65,8 +67,9 @@ def remove(
     # Files before rows: a journal left without its rows would be ingested again by the next
     # refresh and the execution would come back; rows left without files are harmless and go
     # with the next clean-up.
-    for journal, artifacts in files:
-        journal.unlink(missing_ok=True)
+    for journals, artifacts in files:
+        for journal in journals:
+            journal.unlink(missing_ok=True)
         shutil.rmtree(artifacts, ignore_errors=True)
     con.execute("BEGIN TRANSACTION")
     try:

@@ -3,6 +3,7 @@
 Layout of the storage directory::
 
     journals/<execution_id>.jsonl   one per execution, appended by its runner only
+    journals/done/                  complete journals already in the index (never read again)
     index.duckdb                    the query index, rebuilt from the journals as needed
     index.lock                      flock'ed around every open of index.duckdb
 
@@ -24,7 +25,8 @@ from ..errors import StoreError
 from ..records import Execution
 from . import queries
 from .crash import mark_crashed, orphaned_runs
-from .ingest import JOURNAL_SUFFIX, find_changed, ingest, ingest_tolerant, journal_file
+from .finding import JOURNAL_SUFFIX, Changes, archive, find_changed, journal_file, journal_paths
+from .ingest import ingest, ingest_tolerant
 from .journal import JournalWriter
 from .loading import load_execution, resolve_id
 from .lock import DEFAULT_TIMEOUT, IndexLock
@@ -70,6 +72,13 @@ class ExecutionStore:
             raise StoreError(f"not a valid execution id: {execution_id!r}")
         return self.journals_dir / f"{execution_id}{JOURNAL_SUFFIX}"
 
+    def journal_location(self, execution_id: str) -> Path | None:
+        """Where the journal of ``execution_id`` is now: ``journals/`` while it is written,
+        ``journals/done/`` once complete and indexed; None if it has none."""
+        self.journal_path(execution_id)  # validates the id
+        found = journal_file(self.journals_dir, execution_id)
+        return None if found is None else found.path
+
     def open_journal(self, execution_id: str) -> JournalWriter:
         """A writer appending to the journal of ``execution_id`` (the runner's event sink)."""
         return JournalWriter(self.journal_path(execution_id))
@@ -84,11 +93,14 @@ class ExecutionStore:
     def record(self, execution_id: str) -> None:
         """Ingest the journal of ``execution_id`` now, without looking at any other."""
         self.journal_path(execution_id)  # validates the id
-        file = journal_file(self.journals_dir, execution_id)
-        if file is None:
-            return
+        if journal_file(self.journals_dir, execution_id) is None:
+            return  # nothing written yet: no need for the lock
         with self._session(refresh=False) as con:
-            ingest(con, [file])
+            # Looked up again under the lock: another reader may have archived it meanwhile.
+            file = journal_file(self.journals_dir, execution_id)
+            if file is not None:
+                ingest(con, [file])
+                archive(con, self.journals_dir, Changes([file], [], read_done=False))
 
     def save_execution(self, execution: Execution, *, index: bool = True) -> None:
         """Write ``execution`` as a complete journal (replacing any) and ingest it.
@@ -111,6 +123,8 @@ class ExecutionStore:
             return
         with self._session(refresh=False) as con:
             os.replace(temp, path)
+            for old in journal_paths(self.journals_dir, execution.id)[1:]:
+                old.unlink(missing_ok=True)  # an archived copy would be the older record
             file = journal_file(self.journals_dir, execution.id)
             if file is not None:
                 ingest(con, [file], reset=True)
@@ -176,7 +190,10 @@ class ExecutionStore:
         report = CleanupReport(cutoff=older_than, dry_run=dry_run)
         with self._session() as con:
             report.executions = old_executions(con, older_than)
-            files = [(self.journal_path(i), self.artifacts_dir(i)) for i in report.executions]
+            files = [
+                (journal_paths(self.journals_dir, self.journal_path(i).stem), self.artifacts_dir(i))
+                for i in report.executions
+            ]
             remove(con, report.executions, files, report)
         return report
 
@@ -261,7 +278,9 @@ class ExecutionStore:
             yield con
 
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
-        ingest_tolerant(con, find_changed(con, self.journals_dir))
+        changes = find_changed(con, self.journals_dir)
+        ingest_tolerant(con, changes.changed)
+        archive(con, self.journals_dir, changes)
         orphans = orphaned_runs(con)
         if not orphans:
             return

@@ -8,10 +8,9 @@ latest event per key wins), while log lines are only appended past the last seq 
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .finding import JournalFile
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,58 +46,7 @@ JOURNAL_COLUMNS: dict[str, str] = {
     "attempts": "BIGINT",
 }
 
-JOURNAL_SUFFIX = ".jsonl"
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JournalFile:
-    """A journal to ingest, with its size when it was looked at."""
-
-    execution_id: str
-    path: Path
-    size: int
-
-
-def find_changed(con: duckdb.DuckDBPyConnection, journals_dir: Path) -> list[JournalFile]:
-    """Journals whose size differs from what was ingested; complete ones are not even stat'ed.
-
-    A journal with its run_ended ingested never changes again (crash marking and
-    ``save_execution`` ingest what they write themselves), so old history costs one scandir.
-    """
-    known: dict[str, int | None] = {
-        eid: (None if complete else size)
-        for eid, size, complete in con.execute(
-            "SELECT execution_id, size, complete FROM journals"
-        ).fetchall()
-    }
-    changed = []
-    try:
-        entries = os.scandir(journals_dir)
-    except FileNotFoundError:
-        return []
-    with entries:
-        for entry in entries:
-            if not entry.name.endswith(JOURNAL_SUFFIX):
-                continue
-            eid = entry.name[: -len(JOURNAL_SUFFIX)]
-            if eid in known and known[eid] is None:
-                continue
-            size = entry.stat().st_size
-            if size and size != known.get(eid):
-                changed.append(JournalFile(eid, Path(entry.path), size))
-    return changed
-
-
-def journal_file(journals_dir: Path, execution_id: str) -> JournalFile | None:
-    """The journal of one execution as a JournalFile, or None if it is missing or empty."""
-    path = journals_dir / f"{execution_id}{JOURNAL_SUFFIX}"
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return None
-    return JournalFile(execution_id, path, size) if size else None
 
 
 def ingest(

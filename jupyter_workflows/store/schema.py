@@ -80,6 +80,8 @@ MIGRATIONS: list[str] = [
         complete BOOLEAN NOT NULL
     );
     """,
+    # 2: facts about the index itself (has it read journals/done/ in full?).
+    "CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -77,7 +77,8 @@ def test_a_killed_runner_is_marked_crashed(
     assert a.ended_at is not None and a.ended_at >= a.started_at  # type: ignore[operator]
     assert [line.line for line in store.logs("run-1")] == ["working"]
     # The journal, the source of truth, carries the verdict; a second refresh adds nothing.
-    path = store.journal_path("run-1")
+    path = store.journal_location("run-1")
+    assert path is not None and path.parent.name == "done"  # complete now: archived
     kinds = [d["kind"] for d in read_journal(path)]
     assert kinds[-1] == "run_ended" and kinds.count("task_ended") == 2
     size = path.stat().st_size

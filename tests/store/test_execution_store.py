@@ -167,8 +167,10 @@ def test_a_partial_last_line_is_ignored_then_picked_up(store: ExecutionStore) ->
 
 
 def test_unchanged_complete_journals_are_not_read_again(store: ExecutionStore) -> None:
-    path = write_run(store, "r", tasks=[TaskPlan("a")])
+    written = write_run(store, "r", tasks=[TaskPlan("a")])
     store.refresh()
+    path = store.journal_location("r")
+    assert path == store.journals_dir / "done" / written.name  # indexed and complete: archived
     # Corrupting a finished journal in place changes nothing: it is never read again.
     path.write_bytes(path.read_bytes().replace(b"succeeded", b"exploded!"))
     assert store.get_execution("r").status is State.SUCCEEDED
@@ -241,3 +243,30 @@ def test_an_unreadable_journal_does_not_block_the_others(store: ExecutionStore) 
 def test_logs_of_an_unknown_execution(store: ExecutionStore) -> None:
     with pytest.raises(ExecutionNotFound):
         store.logs("nope")
+
+
+def test_archived_journals_rebuild_a_lost_index_and_old_stores_are_archived(
+    store: ExecutionStore,
+) -> None:
+    write_run(store, "r1", tasks=[TaskPlan("a", lines=["l1"])])
+    write_run(store, "r2", start=T0 + 5)
+    before = [s.to_dict() for s in store.history()]
+    assert sorted(p.name for p in (store.journals_dir / "done").iterdir()) == [
+        "r1.jsonl", "r2.jsonl"
+    ]  # fmt: skip
+    assert not list(store.journals_dir.glob("*.jsonl"))
+    # A deleted index is rebuilt from the archive.
+    store.index_path.unlink()
+    assert [s.to_dict() for s in store.history()] == before
+    assert [line.line for line in store.logs("r1")] == ["l1"]
+    # A store from before the archive (complete journals in journals/) moves them on its
+    # first refresh, without reading them again.
+    for path in (store.journals_dir / "done").iterdir():
+        path.rename(store.journals_dir / path.name)
+    assert [s.to_dict() for s in store.history()] == before
+    assert not list(store.journals_dir.glob("*.jsonl"))
+    # A run still being written stays where its runner appends.
+    events = run_events("r3", start=T0 + 9, status="succeeded")
+    write_events(store, events[:-1], "r3")
+    assert store.get_execution("r3").status is State.RUNNING
+    assert store.journal_location("r3") == store.journals_dir / "r3.jsonl"

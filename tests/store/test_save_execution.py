@@ -64,7 +64,7 @@ def test_save_execution_round_trip(store: ExecutionStore) -> None:
     assert loaded.to_dict() == original.to_dict()
     assert loaded.task("extract").log_tail == ["reading", "done"]
     assert (loaded.pid, loaded.host) == (42, "h")
-    kinds = [d["kind"] for d in read_journal(store.journal_path("saved-1"))]
+    kinds = [d["kind"] for d in read_journal(store.journal_location("saved-1"))]
     assert kinds[0] == "run_started" and kinds[-1] == "run_ended"
 
 
@@ -79,7 +79,8 @@ def test_saving_again_replaces_the_execution_and_its_logs(store: ExecutionStore)
     assert [line.line for line in store.logs("saved-1")] == ["only line"]
     assert len(store.history()) == 1
     # No temporary file is left behind for a refresh to trip over.
-    assert sorted(p.name for p in store.journals_dir.iterdir()) == ["saved-1.jsonl"]
+    files = sorted(p.relative_to(store.journals_dir) for p in store.journals_dir.rglob("*"))
+    assert [str(f) for f in files] == ["done", "done/saved-1.jsonl"]
 
 
 def test_a_saved_running_execution_stays_open(store: ExecutionStore) -> None:

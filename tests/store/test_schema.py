@@ -26,6 +26,7 @@ def test_every_documented_table_exists(store: ExecutionStore) -> None:
         "journals",
         "logs",
         "schema_migrations",
+        "store_meta",
         "task_runs",
     ]
 
