@@ -81,7 +81,12 @@ class ExecutionStore:
 
     def open_journal(self, execution_id: str) -> JournalWriter:
         """A writer appending to the journal of ``execution_id`` (the runner's event sink)."""
-        return JournalWriter(self.journal_path(execution_id))
+        path = self.journal_path(execution_id)
+        if journal_paths(self.journals_dir, execution_id)[1].exists():
+            # Finished and archived: appending a second run to it would be lost on the next
+            # refresh (the index knows it complete). Ids are unique; this is a caller's slip.
+            raise StoreError(f"execution {execution_id} already exists and has ended")
+        return JournalWriter(path)
 
     # -- writing -----------------------------------------------------------------------------
 

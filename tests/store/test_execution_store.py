@@ -270,3 +270,11 @@ def test_archived_journals_rebuild_a_lost_index_and_old_stores_are_archived(
     write_events(store, events[:-1], "r3")
     assert store.get_execution("r3").status is State.RUNNING
     assert store.journal_location("r3") == store.journals_dir / "r3.jsonl"
+
+
+def test_an_ended_archived_execution_cannot_be_journaled_again(store: ExecutionStore) -> None:
+    write_run(store, "r1")
+    store.refresh()
+    with pytest.raises(StoreError, match="r1 already exists and has ended"):
+        store.open_journal("r1")
+    assert store.get_execution("r1").status is State.SUCCEEDED
