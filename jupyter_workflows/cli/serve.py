@@ -125,8 +125,12 @@ def serve(
 
     try:
         asyncio.run(_daemon(root, hooks, discovered, options))
-    except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    except _CannotListen as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc}")
+
+
+class _CannotListen(Exception):
+    """The port is taken or the address unusable (an OSError from binding, nothing else)."""
 
 
 def _explicit_hook(root: Path, file: Path | None, path: str | None) -> Hook | None:
@@ -169,12 +173,23 @@ async def _daemon(
         queue, hooks, store_dir=default_store_path(root), max_body=options.max_body, log=_log,
         environ=_keep_secrets_from_tasks(hooks),
     )  # fmt: skip
-    port = server.listen(options.port, options.host)
+    try:
+        port = server.listen(options.port, options.host)
+    except OSError as exc:
+        raise _CannotListen(exc.strerror or str(exc)) from exc
     _announce(server, root, _url(options.host, port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def first_signal() -> None:
+        # A second SIGTERM / Ctrl-C during the shutdown gets the default action (exit now)
+        # instead of being swallowed while runs are being cancelled.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, first_signal)
     sources = other_triggers(queue, stop, root=root, discovered=discovered, log=_log)
     tasks = [asyncio.create_task(source) for source in sources]
     for task in tasks:

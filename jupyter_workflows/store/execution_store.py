@@ -120,7 +120,7 @@ class ExecutionStore:
             for event in execution_events(execution):
                 write(event)
         if not index:
-            if path.exists():
+            if journal_file(self.journals_dir, execution.id) is not None:
                 temp.unlink()
                 raise StoreError(f"execution {execution.id} exists: it cannot be saved unindexed")
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,11 @@ was still waiting as cancelled too, so no id handed out is left without a record
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from ..errors import WorkflowError
 from ..model import Workflow
 from ..records import Execution
 from ..states import State
+
+log = logging.getLogger(__name__)
 
 
 class QueueFull(WorkflowError):
@@ -38,8 +41,8 @@ class QueuedRun:
     env: dict[str, str]
     sinks: list[Any]
     done: asyncio.Future[Execution]
-    submitted_at: float = field(default_factory=time.time)
-    started: bool = False
+    started: bool = False  # it has its slot
+    journaled: bool = False  # it has a journal: it records itself from here on
 
 
 class RunQueue:
@@ -109,6 +112,7 @@ class RunQueue:
         self._by_id[queued.execution_id] = task
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _: self._by_id.pop(queued.execution_id, None))
+        task.add_done_callback(lambda done: self._settle(queued, done))
         return queued
 
     def cancel(self, execution_id: str) -> bool:
@@ -120,55 +124,66 @@ class RunQueue:
         task.cancel()
         return True
 
-    def get(self, execution_id: str) -> QueuedRun | None:
-        """The run with this id while it waits or runs."""
-        for queued in (*self._waiting, *self._running.values()):
-            if queued.execution_id == execution_id:
-                return queued
-        return None
-
     async def _run(self, queued: QueuedRun) -> None:
-        try:
-            async with self._slots:
-                self._waiting.remove(queued)
-                queued.started = True
-                self._running[queued.execution_id] = queued
-                try:
-                    run = self.orchestrator.prepare(
-                        queued.workflow,
-                        env=queued.env,
-                        execution_id=queued.execution_id,
-                        trigger=queued.trigger,
-                        sinks=queued.sinks,
-                        file=queued.file,
-                    )
-                    execution = await self.orchestrator.run_prepared(run)
-                finally:
-                    self._running.pop(queued.execution_id, None)
-            if not queued.done.done():
-                queued.done.set_result(execution)
-        except asyncio.CancelledError:
+        async with self._slots:
+            self._waiting.remove(queued)
+            queued.started = True
+            self._running[queued.execution_id] = queued
+            try:
+                run = self.orchestrator.prepare(
+                    queued.workflow,
+                    env=queued.env,
+                    execution_id=queued.execution_id,
+                    trigger=queued.trigger,
+                    sinks=queued.sinks,
+                    file=queued.file,
+                )
+                queued.journaled = True  # from here on the run records itself, whatever happens
+                execution = await self.orchestrator.run_prepared(run)
+            finally:
+                self._running.pop(queued.execution_id, None)
+        if not queued.done.done():
+            queued.done.set_result(execution)
+
+    def _settle(self, queued: QueuedRun, task: asyncio.Task[None]) -> None:
+        """After the run's task ends, however: resolve ``done`` and make sure the id has a record.
+
+        A done callback rather than an ``except`` in ``_run``: a task cancelled before its
+        first step never runs its body, and its place in the wait list must still be freed.
+        """
+        if task.cancelled():
             if not queued.started:
-                self._waiting.remove(queued)
+                if queued in self._waiting:
+                    self._waiting.remove(queued)
                 reason = "shutting down" if self._closed else "cancelled"
-                self._record_unstarted(queued, f"cancelled before it started ({reason})")
+                self._record(queued, State.CANCELLED, f"cancelled before it started ({reason})")
             if not queued.done.done():
                 queued.done.cancel()
-            raise
-        except Exception as exc:  # a fault of ours, not of the workflow: keep the daemon up
-            if not queued.done.done():
-                queued.done.set_exception(exc)
+            return
+        error = task.exception()
+        if error is None:
+            return
+        # A fault of ours (say, the journal cannot be opened: disk full), not of the workflow:
+        # the daemon stays up, and an id already handed out still gets a record if it can.
+        log.warning("run %s could not run: %s", queued.execution_id, error)
+        if not queued.journaled:
+            self._record(queued, State.CRASHED, f"could not start: {error}")
+        if not queued.done.done():
+            queued.done.set_exception(error)
 
-    def _record_unstarted(self, queued: QueuedRun, reason: str) -> None:
-        record_unstarted(
-            self.orchestrator,
-            queued.workflow,
-            execution_id=queued.execution_id,
-            status=State.CANCELLED,
-            reason=reason,
-            trigger=queued.trigger,
-            file=queued.file,
-        )
+    def _record(self, queued: QueuedRun, status: State, reason: str) -> None:
+        try:
+            record_unstarted(
+                self.orchestrator,
+                queued.workflow,
+                execution_id=queued.execution_id,
+                status=status,
+                reason=reason,
+                trigger=queued.trigger,
+                file=queued.file,
+            )
+        except Exception as exc:  # the store itself is failing: say so, keep going
+            log.warning("cannot record run %s (%s): %s", queued.execution_id, reason, exc)
 
     async def join(self) -> None:
         """Wait until nothing runs or waits."""

@@ -197,7 +197,9 @@ class CronScheduler:
 
     async def _loop(self, state: _JobState, stop: asyncio.Event) -> None:
         job = state.job
-        mark = self.book.begin(job.name, self.clock.now())
+        mark = await self._begin(job, stop)
+        if mark is None:
+            return
         grace = 0.0  # at start-up every due slot was missed while we were not running
         while not stop.is_set():
             now = self.clock.now()
@@ -221,6 +223,17 @@ class CronScheduler:
                 wake = now + RETRY_AFTER_ERROR
             grace = ON_TIME_GRACE
             await self.clock.sleep_until(wake or job.cron.next_after(max(mark, now)), stop)
+
+    async def _begin(self, job: CronJob, stop: asyncio.Event) -> float | None:
+        """The job's stored mark; a store that cannot be read (locked, a damaged state file)
+        is retried without stopping the other jobs. None once ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                return self.book.begin(job.name, self.clock.now())
+            except Exception as exc:
+                self.log(f"{job.name}: cannot read its schedule state: {exc}; retrying shortly")
+                await self.clock.sleep_until(self.clock.now() + RETRY_AFTER_ERROR, stop)
+        return None
 
     async def _handle(self, state: _JobState, plan: SlotPlan) -> None:
         job = state.job

@@ -215,14 +215,16 @@ class WebhookServer:
         }
 
     def hook_list(self) -> list[dict[str, Any]]:
+        """What anyone may know: the paths, their workflows and whether they need a signature.
+
+        Not which variable holds a secret, whether it is set, or where files live: the server
+        log says that to its operator (a hook missing its secret is logged at start).
+        """
         return [
             {
                 "path": hook.path,
                 "workflow": hook.workflow.name,
-                "file": str(hook.file) if hook.file else None,
                 "secret_required": hook.secret_env is not None,
-                "secret_env": hook.secret_env,
-                "secret_available": self._secret(hook) is not None,
             }
             for hook in self.hooks.values()
         ]

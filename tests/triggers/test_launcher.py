@@ -87,3 +87,50 @@ def test_a_broken_workflow_is_refused_at_submit(project: Path) -> None:
         assert (queue.running, queue.waiting) == (0, 0)
 
     asyncio.run(scenario())
+
+
+def test_a_run_cancelled_before_its_first_step_frees_its_place(project: Path) -> None:
+    async def scenario() -> str:
+        queue = RunQueue(WorkflowOrchestrator(project), concurrency=1, max_waiting=1)
+        queued = queue.submit(BLOCKING, env={"N": "0"})
+        assert queue.cancel(queued.execution_id) is True  # same turn: its task never started
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert (queue.running, queue.waiting) == (0, 0)
+        assert queued.done.cancelled()
+        for n in (1, 2):  # both places are free again
+            queue.submit(BLOCKING, env={"N": str(n)})
+        await queue.shutdown()
+        return queued.execution_id
+
+    execution_id = asyncio.run(scenario())
+    assert history(project)[execution_id] == (
+        "cancelled", "cancelled before it started (cancelled)"
+    )  # fmt: skip
+
+
+def test_a_run_that_cannot_start_is_recorded_and_the_queue_goes_on(project: Path) -> None:
+    class DiskFull(WorkflowOrchestrator):
+        fail = True
+
+        def prepare(self, *args, **kwargs):
+            if DiskFull.fail:
+                DiskFull.fail = False
+                raise OSError(28, "No space left on device")
+            return super().prepare(*args, **kwargs)
+
+    ok = {"name": "ok", "tasks": [{"id": "t", "type": "shell", "command": "true"}]}
+
+    async def scenario() -> tuple[str, str]:
+        queue = RunQueue(DiskFull(project), concurrency=1, max_waiting=5)
+        broken, fine = queue.submit(ok), queue.submit(ok)
+        with pytest.raises(OSError, match="No space left"):
+            await broken.done
+        assert (await fine.done).status is State.SUCCEEDED
+        return broken.execution_id, fine.execution_id
+
+    broken_id, fine_id = asyncio.run(scenario())
+    recorded = history(project)
+    assert recorded[broken_id][0] == "crashed"
+    assert "could not start: [Errno 28] No space left on device" in recorded[broken_id][1]
+    assert recorded[fine_id][0] == "succeeded"

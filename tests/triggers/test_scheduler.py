@@ -522,3 +522,28 @@ def test_claims_are_atomic_and_monotonic(tmp_path: Path) -> None:
     state = json.loads((tmp_path / "schedules" / "w.json").read_text())
     assert (state["mark"], state["execution_id"], state["outcome"]) == (160.0, "x", "fired")
     assert SlotBook(tmp_path).mark("w") == 160.0
+
+
+def test_a_damaged_schedule_state_stops_only_its_own_job(project: Path) -> None:
+    h = Harness(project)
+    healthy = h.job()
+    broken = _replace(healthy, workflow=healthy.workflow.model_copy(update={"name": "broken"}))
+    state_dir = h.store_dir / "schedules"
+    state_dir.mkdir(parents=True)
+    (state_dir / f"{slot_key('broken')}.json").write_text("{not json")
+
+    async def body() -> None:
+        clock = FakeClock(slot(0.5))
+        queue = RunQueue(WorkflowOrchestrator(project, kill_grace=0.5))
+        scheduler = CronScheduler(queue, [healthy, broken], store_dir=h.store_dir, clock=clock,
+                                  log=h.lines.append)  # fmt: skip
+        running = await Running(scheduler, clock).started(loops=2)
+        await clock.advance(slot(5), loops=2)
+        await until(lambda: len(h.fired()) == 1)  # the healthy job fires on time
+        await running.idle()
+        await running.stop()
+
+    scenario(body)
+    assert h.fired() == [iso(5)]
+    assert any("broken: cannot read its schedule state" in line and "not valid JSON" in line
+               for line in h.lines)  # fmt: skip

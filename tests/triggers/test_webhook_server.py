@@ -230,7 +230,8 @@ def test_a_hook_whose_secret_variable_is_missing_refuses_everything(serve, proje
     assert answer.status_code == 503
     assert "NOT_SET_SECRET" not in answer.text  # the caller learns nothing about the server
     assert any("NOT_SET_SECRET is not set" in line for line in live.logs)
-    assert live.client.get("/hooks").json()["hooks"][0]["secret_available"] is False
+    listed = live.client.get("/hooks").json()["hooks"][0]
+    assert listed == {"path": "/s", "workflow": "hooked", "secret_required": True}
     time.sleep(0.2)
     assert not (project / "runs.txt").exists()
 
@@ -304,7 +305,8 @@ def test_health_and_hooks_describe_the_server(serve) -> None:
     assert health["queue"] == {"running": 0, "waiting": 0, "concurrency": 3, "max_waiting": 7}
     hooks = {h["path"]: h for h in live.client.get("/hooks").json()["hooks"]}
     assert hooks["/a"]["workflow"] == "alpha" and hooks["/a"]["secret_required"] is False
-    assert hooks["/b"]["secret_required"] is True and hooks["/b"]["secret_available"] is True
+    assert hooks["/b"] == {"path": "/b", "workflow": "hooked", "secret_required": True}
+    assert "B_SECRET" not in live.client.get("/hooks").text
 
 
 GARBAGE = [
