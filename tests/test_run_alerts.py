@@ -114,3 +114,19 @@ def test_disabled_alerts_send_nothing(project: Path) -> None:
     result = cli(project, "run", "wf.json")
     assert result.returncode == 1 and "ALERT" not in result.stderr
     assert recent_alerts(store_dir(project)) == []
+
+
+def test_secrets_given_with_env_or_in_the_workflow_are_masked_too(project: Path) -> None:
+    leaky = {
+        "name": "leaky",
+        "defaults": {"environment": {"DB_PASSWORD": "hunter2-from-the-file"}},
+        "tasks": [{"id": "t", "type": "shell",
+                   "command": "echo $API_TOKEN $DB_PASSWORD; exit 1"}],
+    }  # fmt: skip
+    write_workflow(project, leaky)
+    result = cli(project, "run", "wf.json", "--env", f"API_TOKEN={SECRET}", env=NO_CHANNELS)
+    assert result.returncode == 1
+    alert = result.stderr[result.stderr.index("ALERT [ERROR]") :]
+    assert "*** ***" in alert
+    everything = result.stderr + (store_dir(project) / "alerts.jsonl").read_text()
+    assert SECRET not in everything and "hunter2-from-the-file" not in everything

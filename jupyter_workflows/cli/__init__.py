@@ -155,7 +155,7 @@ def run(
     if not no_alerts:
         from ..monitor.alerting import attach_alerts
 
-        alerts = attach_alerts(orchestrator, defer=True, warn=_warn)
+        alerts = attach_alerts(orchestrator, defer=True, warn=_warn, env={**os.environ, **env})
         if alerts is not None:
             alerts.add_workflow(workflow)  # its notifications, without loading it again
     execution = orchestrator.execute(workflow, file=path, env=env, max_parallel=max_parallel)

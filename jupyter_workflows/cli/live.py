@@ -57,6 +57,11 @@ def frame(store: Any, *, workflow: str | None, since: datetime | None) -> Any:
     with store.snapshot() as view:
         running_rows = view.history(limit=RUNNING_SHOWN, workflow=workflow, status="running")
         running = [view.get_execution(row.id) for row in running_rows]
+        _, ((running_count,),) = view.query(
+            "SELECT count(*) FROM executions WHERE status = 'running'"
+            + (" AND workflow = ?" if workflow else ""),
+            [workflow] if workflow else [],
+        )
         recent = [
             row
             for row in view.history(
@@ -68,7 +73,7 @@ def frame(store: Any, *, workflow: str | None, since: datetime | None) -> Any:
               if workflow is None or a.get("workflow") == workflow][:ALERTS_SHOWN]  # fmt: skip
     title = Text.assemble(
         ("jupyter-workflows monitor", "bold"),
-        f"  {datetime.now():%H:%M:%S}  ({len(running)} running; Ctrl-C to stop)",
+        f"  {datetime.now():%H:%M:%S}  ({running_count} running; Ctrl-C to stop)",
     )
     parts: list[Any] = [title, running_table(running), recent_table(recent)]
     if alerts:

@@ -248,7 +248,9 @@ def _start(
     orchestrator = WorkflowOrchestrator(root)
     # A foreground cell sends its alerts as it finishes; a background run hands them to the
     # manager's thread, which then ends.
-    alerts = attach_alerts(orchestrator, defer=not background, warn=_warn)
+    alerts = attach_alerts(
+        orchestrator, defer=not background, warn=_warn, env={**os.environ, **env}
+    )
     relay = _Relay()
     run = orchestrator.prepare(workflow, env=env, max_parallel=max_parallel, sinks=[relay])
     view = relay.target = _live_view(run)
@@ -257,9 +259,11 @@ def _start(
         from .background import start_background
 
         def done(_execution: Any) -> None:
-            _close(view)
-            if alerts is not None:
-                alerts.close(timeout=0)
+            try:
+                _close(view)
+            finally:
+                if alerts is not None:
+                    alerts.close(timeout=0)
 
         return start_background(orchestrator, run, on_done=done)
     try:

@@ -137,16 +137,29 @@ class AlertManager:
         try:
             workflow = self._workflow(started)
             notifications = workflow.notifications if workflow is not None else None
+            env = self._secret_sources(workflow)
             alerts = self.evaluate(
                 execution_id,
                 notifications=notifications,
                 expected_duration=workflow.expected_duration if workflow is not None else None,
+                env=env,
             )
             channels = self._channels(notifications)
-            self.dispatch(alerts, channels=channels)
+            self.dispatch(alerts, channels=channels, env=env)
         except Exception as exc:  # the run must never see an alerting failure
             log.warning("alerts for execution %s failed: %s", execution_id, exc)
             self._record_internal(execution_id, exc)
+
+    def _secret_sources(self, workflow: Workflow | None) -> dict[str, str]:
+        """Where secret-looking values come from: the manager's environment (the process's,
+        plus the run's own --env values when the caller passed them) and the workflow's
+        ``environment`` maps, whose values reach the tasks too."""
+        env = dict(os.environ if self.env is None else self.env)
+        if workflow is not None:
+            env.update(workflow.defaults.environment)
+            for task in workflow.tasks:
+                env.update(getattr(task, "environment", None) or {})
+        return env
 
     def _workflow(self, started: RunStarted | None) -> Workflow | None:
         if started is None:
@@ -187,19 +200,25 @@ class AlertManager:
         *,
         notifications: Notifications | None = None,
         expected_duration: float | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> list[Alert]:
-        """The alerts the rules raise for one finished execution (nothing is sent)."""
+        """The alerts the rules raise for one finished execution (nothing is sent); values of
+        secret-looking variables of ``env`` (default: the manager's) are masked."""
         return evaluate_rules(
             self.store,
             execution_id,
             self.config.rules,
             notifications=notifications,
             expected_duration=expected_duration,
-            env=self.env,
+            env=self.env if env is None else env,
         )
 
     def dispatch(
-        self, alerts: Iterable[Alert], *, channels: list[Channel] | None = None
+        self,
+        alerts: Iterable[Alert],
+        *,
+        channels: list[Channel] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Send each alert not sent before and record it; returns the records written.
 
@@ -217,17 +236,19 @@ class AlertManager:
                 self._sent |= _recorded_keys(self.path)
                 if key in self._sent:
                     continue
-                record = self._deliver(alert, channels)
+                record = self._deliver(alert, channels, self.env if env is None else env)
                 _append(self.path, record)
                 self._sent.add(key)
             records.append(record)
         return records
 
-    def _deliver(self, alert: Alert, channels: list[Channel]) -> dict[str, Any]:
+    def _deliver(
+        self, alert: Alert, channels: list[Channel], env: Mapping[str, str] | None
+    ) -> dict[str, Any]:
         from .channels import deliver
 
         results = deliver(alert, channels, attempts=self.attempts, delay=self.retry_delay)
-        secrets = secret_values(self.env)
+        secrets = secret_values(env)
         outcome = [
             {
                 "channel": r.channel,
@@ -282,13 +303,19 @@ def _import_duckdb() -> None:
 
 
 def attach_alerts(
-    orchestrator: Any, *, defer: bool = False, warn: Any = None
+    orchestrator: Any,
+    *,
+    defer: bool = False,
+    warn: Any = None,
+    env: Mapping[str, str] | None = None,
 ) -> AlertManager | None:
     """Subscribe an AlertManager configured by the project's ``workflows/config.json`` to the
     runs of ``orchestrator``; None when alerts are off or runs are not recorded.
 
     An unreadable ``alerts`` section does not stop the run: ``warn`` (a callable taking a
-    message) is told alerts are off and why.
+    message) is told alerts are off and why. ``env``: the environment the runs see (the
+    process's plus ``--env`` values), so secret-looking values given on the command line are
+    masked in alerts too.
     """
     from ..errors import ConfigError
     from .rules import load_alert_config
@@ -303,7 +330,7 @@ def attach_alerts(
         return None
     if not config.enabled:
         return None
-    manager = AlertManager(orchestrator.store, config=config, defer=defer)
+    manager = AlertManager(orchestrator.store, config=config, defer=defer, env=env)
     orchestrator.sinks.append(manager)
     return manager
 

@@ -284,7 +284,8 @@ class ExecutionStore:
 
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
         changes = find_changed(con, self.journals_dir)
-        ingest_tolerant(con, changes.changed)
+        if ingest_tolerant(con, changes.changed):
+            changes.read_done = False  # keep listing done/ until every journal there is in
         archive(con, self.journals_dir, changes)
         orphans = orphaned_runs(con)
         if not orphans:

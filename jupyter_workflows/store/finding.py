@@ -71,11 +71,15 @@ def find_changed(con: duckdb.DuckDBPyConnection, journals_dir: Path) -> Changes:
     )
     changed, to_archive = [], []
     for eid, path in candidates.items():
-        if eid in complete:
-            if path.parent == journals_dir:
-                to_archive.append(eid)
-            continue
         size = _size(path)
+        if eid in complete:
+            if path.parent != journals_dir:
+                continue
+            if size == complete[eid]:
+                to_archive.append(eid)
+                continue
+            # Complete in the index, yet the active file differs: someone journaled that id
+            # again. Read it rather than archive it over the record we have.
         if size and size != incomplete.get(eid):
             changed.append(JournalFile(eid, path, size))
     return Changes(changed, to_archive, read_done)
@@ -133,11 +137,6 @@ def archive(con: duckdb.DuckDBPyConnection, journals_dir: Path, changes: Changes
         )
     if changes.read_done:
         con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, 'true')", [DONE_INDEXED])
-
-
-def forget_done_indexed(con: duckdb.DuckDBPyConnection) -> None:
-    """Make the next refresh read ``done/`` in full (after the index lost rows)."""
-    con.execute("DELETE FROM store_meta WHERE key = ?", [DONE_INDEXED])
 
 
 def _done_indexed(con: duckdb.DuckDBPyConnection) -> bool:

@@ -72,8 +72,9 @@ def ingest(
         con.execute("DROP TABLE IF EXISTS temp.ev; DROP TABLE IF EXISTS temp.changed")
 
 
-def ingest_tolerant(con: duckdb.DuckDBPyConnection, files: list[JournalFile]) -> None:
-    """Ingest ``files`` together or, if that fails, one by one, logging and skipping failures.
+def ingest_tolerant(con: duckdb.DuckDBPyConnection, files: list[JournalFile]) -> list[JournalFile]:
+    """Ingest ``files`` together or, if that fails, one by one, logging and skipping failures;
+    returns the ones that failed (a caller must not forget them: they are tried again).
 
     One unreadable journal (deleted mid-refresh, unreadable permissions) must not stop every
     other from being ingested, nor make every read of the history fail.
@@ -82,16 +83,19 @@ def ingest_tolerant(con: duckdb.DuckDBPyConnection, files: list[JournalFile]) ->
 
     try:
         ingest(con, files)
-        return
+        return []
     except duckdb.Error:
         if len(files) == 1:
             log.warning("cannot ingest journal %s", files[0].path, exc_info=True)
-            return
+            return list(files)
+    failed = []
     for file in files:
         try:
             ingest(con, [file])
         except duckdb.Error as exc:
             log.warning("cannot ingest journal %s: %s", file.path, exc)
+            failed.append(file)
+    return failed
 
 
 def _load_events(con: duckdb.DuckDBPyConnection, files: list[JournalFile], reset: bool) -> None:

@@ -278,3 +278,35 @@ def test_an_ended_archived_execution_cannot_be_journaled_again(store: ExecutionS
     with pytest.raises(StoreError, match="r1 already exists and has ended"):
         store.open_journal("r1")
     assert store.get_execution("r1").status is State.SUCCEEDED
+
+
+def test_an_archived_journal_that_fails_once_is_read_when_it_can_be(
+    store: ExecutionStore, tmp_path
+) -> None:
+    write_run(store, "a")
+    write_run(store, "b", start=T0 + 5)
+    store.refresh()
+    done = store.journals_dir / "done"
+    store.index_path.unlink()  # rebuild from the archive...
+    (done / "b.jsonl").rename(tmp_path / "b.jsonl")
+    (done / "b.jsonl").mkdir()  # ...while b cannot be read (read_json fails on a directory)
+    assert [s.id for s in store.history()] == ["a"]
+    (done / "b.jsonl").rmdir()
+    (tmp_path / "b.jsonl").rename(done / "b.jsonl")
+    assert [s.id for s in store.history()] == ["b", "a"]  # not forgotten
+
+
+def test_an_id_journaled_again_before_archiving_is_read_not_archived_over(
+    store: ExecutionStore,
+) -> None:
+    write_run(store, "r", tasks=[TaskPlan("a")])
+    store.record("r")  # indexed and archived
+    archived = store.journals_dir / "done" / "r.jsonl"
+    # A file for the same id appears in journals/ (written before the archive check):
+    # it differs from what the index has, so it is read, never silently moved over.
+    events = run_events("r", start=T0 + 50, status="failed", tasks=[TaskPlan("a", status="failed")])
+    (store.journals_dir / "r.jsonl").write_text(
+        "".join(json.dumps({**e.to_dict(), "seq": n}) + "\n" for n, e in enumerate(events, 1))
+    )
+    assert store.get_execution("r").status is State.FAILED
+    assert archived.exists()
