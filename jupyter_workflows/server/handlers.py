@@ -119,7 +119,7 @@ class RunsHandler(WorkflowsHandler):
     @answers
     async def post(self) -> None:
         data = self.body(("path", "env"))
-        self.reply(self.service.submit(data["path"], _env(data.get("env"))), 202)
+        self.reply(await self.service.submit(data["path"], _env(data.get("env"))), 202)
 
 
 def _env(value: Any) -> dict[str, str]:

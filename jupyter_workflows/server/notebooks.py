@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from ..records import Execution
@@ -55,9 +56,14 @@ def openable_copy(execution: Execution, task_id: str, root: Path) -> tuple[Path,
     if destination.exists():
         return target, False
     destination.parent.mkdir(parents=True, exist_ok=True)
-    temp = destination.with_name(f".{destination.name}.tmp")
-    shutil.copyfile(source, temp)
-    os.replace(temp, destination)  # a reader never sees half a notebook
+    # A temp file of its own: two clicks at once must not write the same one.
+    handle, temp = tempfile.mkstemp(dir=destination.parent, prefix=".", suffix=".tmp")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, destination)  # a reader never sees half a notebook
+    finally:
+        Path(temp).unlink(missing_ok=True)
     return target, True
 
 

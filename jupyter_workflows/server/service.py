@@ -46,6 +46,7 @@ def empty_health_report() -> dict[str, Any]:
         "overall": {"runs": 0, "succeeded": 0, "failed": 0, **overall},
         "workflows": [],
         "tasks": [],
+        "alerts": [],
     }
 
 
@@ -71,7 +72,9 @@ class WorkflowService:
         self.allow_hidden = allow_hidden
         self._queue: Any = None  # a RunQueue, made on the loop at the first run
         self._live: dict[str, RunBroadcaster] = {}
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jupyter-workflows")
+        # Reads may wait on the index lock (another process refreshing): enough threads that
+        # a couple of waiting reads do not hold up validation and listing.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jupyter-workflows")
         # Runs started from the panel raise alerts like any other; rules and channels work on
         # the manager's own thread, never on the server's loop.
         from ..monitor.alerting import attach_alerts
@@ -119,11 +122,11 @@ class WorkflowService:
 
     # -- runs --------------------------------------------------------------------------------
 
-    def submit(self, path: Any, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    async def submit(self, path: Any, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Queue a run of the workflow at ``path``; its id comes back at once.
 
         Raises ApiError 400 (with ``problems``) for an invalid workflow, 503 when the queue is
-        full. Must be called on the server's loop.
+        full. Must be called on the server's loop; the file is read and checked off it.
         """
         from ..errors import DefinitionError, ValidationError
         from ..triggers.launcher import QueueFull, RunQueue
@@ -137,9 +140,11 @@ class WorkflowService:
         execution_id = str(uuid.uuid4())
         live = RunBroadcaster(execution_id, workflow=file.stem)
         try:
+            workflow, _ = await self._blocking(self.orchestrator.load, file)
             queued = self._queue.submit(
-                file, env=env, trigger="api", execution_id=execution_id, sinks=[live]
-            )
+                workflow, env=env, trigger="api", execution_id=execution_id, sinks=[live],
+                file=file,
+            )  # fmt: skip
         except ValidationError as exc:
             problems = problems_json(exc.problems, self.root, str(path))
             errors = sum(1 for p in exc.problems if p.is_error)
