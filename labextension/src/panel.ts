@@ -237,7 +237,8 @@ export class WorkflowsPanel extends Widget {
   }
 
   private async refreshExecutions(): Promise<void> {
-    this._loaded = 0;
+    // `_loaded` changes only once the new first page is in: if the request fails, the rows
+    // shown and the count behind "More" still agree.
     await this.loadPage(true);
   }
 
