@@ -337,46 +337,28 @@ def _retry_warnings(retry: Any, path: DataPath) -> list[Finding]:
 
 
 def _check_cron(data: dict[str, Any]) -> list[Finding]:
+    """The schedule and time zone of a cron trigger, checked by the parser the scheduler uses
+    (five fields or an @alias, values in range, a date it can ever match, a known zone)."""
     trigger = data.get("trigger")
     if not isinstance(trigger, dict) or trigger.get("type") != "cron":
         return []
     config = trigger.get("config")
     if not isinstance(config, dict):
         return []
+    from .cron import CronSchedule, resolve_zone
+    from .errors import ScheduleError
+
     findings = []
     schedule = config.get("schedule")
-    if isinstance(schedule, str) and not _valid_cron(schedule):
-        message = (
-            f"invalid cron schedule '{schedule}'; expected 'minute hour day-of-month month "
-            'day-of-week\', e.g. "0 */6 * * *", or @hourly, @daily, @weekly, @monthly, @yearly'
-        )
-        findings.append(Finding(message, ("trigger", "config", "schedule")))
+    if isinstance(schedule, str):
+        try:
+            CronSchedule.parse(schedule, "UTC")
+        except ScheduleError as exc:
+            findings.append(Finding(str(exc), ("trigger", "config", "schedule")))
     zone = config.get("timezone")
-    if isinstance(zone, str) and not _known_zone(zone):
-        message = f"unknown time zone '{zone}'; expected an IANA name like Europe/Zurich"
-        findings.append(Finding(message, ("trigger", "config", "timezone")))
+    if isinstance(zone, str):
+        try:
+            resolve_zone(zone)
+        except ScheduleError as exc:
+            findings.append(Finding(str(exc), ("trigger", "config", "timezone")))
     return findings
-
-
-CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
-                          "@hourly"})  # fmt: skip
-
-
-def _valid_cron(schedule: str) -> bool:
-    """Five fields (what cron and ``workflow schedule`` take) that croniter accepts."""
-    from croniter import croniter
-
-    text = " ".join(schedule.split())
-    if text.lower() in CRON_ALIASES:
-        return True
-    return len(text.split()) == 5 and bool(croniter.is_valid(text))
-
-
-def _known_zone(name: str) -> bool:
-    from zoneinfo import ZoneInfo
-
-    try:
-        ZoneInfo(name)
-    except (KeyError, ValueError, OSError):
-        return False
-    return True

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from ..cron import ON_TIME_GRACE, CatchUp, CronSchedule, ScheduleError, SlotPlan, plan_slots
 from ..durations import format_duration
 from ..errors import WorkflowError
 from ..model import CronTrigger, Workflow
 from ..records import Execution
 from ..states import State
-from .cron import ON_TIME_GRACE, CatchUp, CronSchedule, ScheduleError, SlotPlan, plan_slots
 from .launcher import QueuedRun, QueueFull, RunQueue, record_unstarted
 from .slots import SlotBook
 

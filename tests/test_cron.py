@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jupyter_workflows.triggers.cron import (
+from jupyter_workflows.cron import (
     CronSchedule,
     ScheduleError,
     plan_slots,
