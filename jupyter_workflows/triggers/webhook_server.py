@@ -40,6 +40,7 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from ..errors import WorkflowError
 from .discovery import RESERVED_PATHS, Hook, normalize_path
 from .launcher import QueueFull, RunQueue
 from .signature import HEADER, LEGACY_HEADER, check_signature
@@ -265,25 +266,31 @@ class WebhookServer:
         execution_id = str(uuid.uuid4())
         payload_file = self._payload_file(execution_id)
         env = self._environment(hook, body, delivery, headers, payload_file)
+        # The definition as it is now, like cron and file-change runs: an edit applies from
+        # the next delivery. A hook given without a file runs the workflow it was given.
+        source: Any = hook.file if hook.file is not None else hook.workflow
         try:
             queued = self.queue.submit(
-                hook.workflow, env=env, trigger="webhook", execution_id=execution_id,
-                file=hook.file,
-            )  # fmt: skip
+                source, env=env, trigger="webhook", execution_id=execution_id, file=hook.file
+            )
         except QueueFull as exc:
             raise _Refusal(
                 503, f"too many runs queued: {exc}", {"Retry-After": str(RETRY_AFTER_SECONDS)}
             ) from exc
         except RuntimeError as exc:  # the queue is shutting down
             raise _Refusal(503, "the server is shutting down") from exc
+        except WorkflowError as exc:  # the file was removed or broken since the start
+            self.log(f"{hook.path}: cannot load {hook.file}: {exc}")
+            message = "the workflow of this hook cannot be loaded (see the server log)"
+            raise _Refusal(500, message) from None
         # The run starts on a later turn of the loop, so what follows happens before it.
         self._keep_payload(queued.execution_id, payload_file, body)
         if delivery:
-            self.deliveries.add(key, execution_id=execution_id, workflow=hook.workflow.name)
+            self.deliveries.add(key, execution_id=execution_id, workflow=queued.workflow.name)
         queued.done.add_done_callback(lambda done: self._log_end(hook, execution_id, done))
         by = f" (delivery {delivery})" if delivery else ""
-        self.log(f"{hook.path}: queued {hook.workflow.name} as {execution_id}{by}")
-        return 202, {"execution_id": execution_id, "workflow": hook.workflow.name}
+        self.log(f"{hook.path}: queued {queued.workflow.name} as {execution_id}{by}")
+        return 202, {"execution_id": execution_id, "workflow": queued.workflow.name}
 
     def _environment(
         self, hook: Hook, body: bytes, delivery: str, headers: Any, payload_file: Path | None

@@ -118,3 +118,29 @@ def test_a_failed_run_started_by_the_daemon_alerts(project: Path) -> None:
         and record["execution_id"] == answer.json()["execution_id"]
     )
     assert "ALERT [ERROR] workflow 'breaks' failed" in err
+
+
+def test_each_delivery_runs_the_definition_as_it_is_then(project: Path) -> None:
+    folder = definitions(project)
+    hooked = {
+        "name": "edited",
+        "trigger": {"type": "webhook", "config": {"webhook": "/edit"}},
+        "tasks": [{"id": "t", "type": "shell", "command": "echo first >> said.txt"}],
+    }
+    write_workflow(folder, hooked, "edited.json")
+    daemon = Daemon(project)
+    try:
+        assert httpx.post(daemon.url + "/edit", timeout=10).status_code == 202
+        wait_for(lambda: (project / "said.txt").exists())
+        hooked["tasks"][0]["command"] = "echo second >> said.txt"  # type: ignore[index]
+        write_workflow(folder, hooked, "edited.json")
+        assert httpx.post(daemon.url + "/edit", timeout=10).status_code == 202
+        wait_for(lambda: "second" in (project / "said.txt").read_text())
+        (folder / "edited.json").write_text('{"name": "edited", "tasks": [}')
+        broken = httpx.post(daemon.url + "/edit", timeout=10)
+        assert broken.status_code == 500 and "cannot be loaded" in broken.json()["message"]
+    finally:
+        code, out, _ = daemon.stop()
+    assert code == 0
+    assert (project / "said.txt").read_text() == "first\nsecond\n"
+    assert "/edit: cannot load" in out
