@@ -117,8 +117,9 @@ def test_history_filters_by_workflow_status_limit_and_since(recorded):
     assert list(slower["id"]) == [e.id for e in reversed(recorded.of("slower"))]
     failed = history(status="failed", project_root=recorded.root)
     assert list(failed["id"]) == [recorded.of("flaky")[1].id]
-    # since: the last run's start exactly, as a datetime; "1h" covers everything.
-    last = datetime.fromtimestamp(recorded.executions[-1].started_at, tz=timezone.utc)
+    # since: (a millisecond before) the last run's start, as a datetime; "1h" covers all.
+    # Not the exact float start: it and its microsecond timestamp may round apart.
+    last = datetime.fromtimestamp(recorded.executions[-1].started_at - 0.001, tz=timezone.utc)
     assert list(history(since=last, project_root=recorded.root)["id"]) == [
         recorded.executions[-1].id
     ]
