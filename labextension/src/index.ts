@@ -30,8 +30,11 @@ namespace CommandIDs {
   export const showExecutions = 'jupyter-workflows:show-executions';
 }
 
-/** Workflow files the context menu offers to run. */
-const WORKFLOW_FILE = /\.(json|ya?ml)$/i;
+/**
+ * Workflow files the context menu offers to run: the ones the server lists, definitions under
+ * workflows/definitions/ and any *.workflow.json|yaml|yml (not every JSON file).
+ */
+const WORKFLOW_FILE = /(^|\/)workflows\/definitions\/.+\.(json|ya?ml)$|\.workflow\.(json|ya?ml)$/i;
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-workflows:plugin',

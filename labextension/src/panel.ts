@@ -60,7 +60,8 @@ export class WorkflowsPanel extends Widget {
       cls: 'jp-Workflows-filter',
       title: 'Show executions with this status'
     });
-    for (const value of ['', 'running', 'succeeded', 'failed', 'cancelled', 'skipped', 'crashed']) {
+    const statuses = ['', 'pending', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled'];
+    for (const value of [...statuses, 'skipped', 'crashed']) {
       this._status.append(el('option', { text: value || 'any status', attrs: { value } }));
     }
     this._status.addEventListener('change', () => void this.refreshExecutions());
@@ -140,6 +141,8 @@ export class WorkflowsPanel extends Widget {
     this._detail?.node.remove();
     this._detail = null;
     this._home.style.display = '';
+    // The list was not refreshed while the detail was open: bring it (and its timer) back.
+    void this.refreshExecutions();
     if (scrollToExecutions) {
       this._executions.scrollIntoView({ block: 'start' });
     }

@@ -243,6 +243,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2))
     tiny_notebook(root / "notebooks" / "tiny.ipynb")
+    (root / "nightly" / "settings.json").write_text('{"not": "a workflow"}')
     synthetic_history(root)
     settings = base / "settings"
     notification = settings / "@jupyterlab" / "apputils-extension"

@@ -183,6 +183,13 @@ def test_palette_and_file_browser_commands(page: Any) -> None:
     page.locator('.lm-TabBar-tab[data-id="filebrowser"]').click()
     listing = page.locator(".jp-DirListing-content")
     listing.locator('.jp-DirListing-item[title^="Name: nightly"]').dblclick()
+    # Not on any JSON file: settings.json is no workflow.
+    other = listing.locator('.jp-DirListing-item[title^="Name: settings.json"]')
+    other.click(button="right")
+    expect(page.locator(".lm-Menu").first).to_be_visible()
+    run_item = page.locator(".lm-Menu-item", has_text=re.compile(r"^Run workflow$"))
+    expect(run_item).to_be_hidden()  # Lumino keeps a hidden item in the menu, not shown
+    page.keyboard.press("Escape")
     item = listing.locator('.jp-DirListing-item[title^="Name: report.workflow.json"]')
     item.click(button="right")
     page.locator(".lm-Menu-item", has_text=re.compile(r"^Run workflow$")).click()
