@@ -355,8 +355,10 @@ def test_reuse_kernel_keeps_the_process_and_resets_the_namespace(project, run_wo
     assert one.outputs["a"] == "1" and two.outputs["a"] is None
     assert two.outputs["secret"] is False
     assert two.outputs["cwd"] == str(project)
-    # The execution count restarted, as in a fresh kernel (where it is 3 during a 2nd cell).
-    assert two.log_tail == ["3"]
+    # The execution count restarted: the same notebook prints the same count in the reused
+    # kernel as in a fresh one (task three); the number itself depends on IPython's version.
+    assert two.log_tail == execution.tasks["three"].log_tail
+    assert two.log_tail in (["2"], ["3"])
     executed = nbformat.read(two.result["output"], as_version=4)
     assert [cell.execution_count for cell in executed.cells] == [1, 2]
 
