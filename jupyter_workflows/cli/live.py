@@ -52,7 +52,7 @@ def frame(store: Any, *, workflow: str | None, since: datetime | None) -> Any:
     from rich.console import Group
     from rich.text import Text
 
-    from ..monitor.alerting import recent_alerts
+    from ..monitor.health import WorkflowMonitor
 
     with store.snapshot() as view:
         running_rows = view.history(limit=RUNNING_SHOWN, workflow=workflow, status="running")
@@ -69,8 +69,7 @@ def frame(store: Any, *, workflow: str | None, since: datetime | None) -> Any:
             )  # fmt: skip
             if row.status != "running"
         ][:RECENT_SHOWN]
-    alerts = [a for a in recent_alerts(store.path, ALERTS_SHOWN * 4)
-              if workflow is None or a.get("workflow") == workflow][:ALERTS_SHOWN]  # fmt: skip
+    alerts = WorkflowMonitor(store).alerts(workflow, since=since, limit=ALERTS_SHOWN)
     title = Text.assemble(
         ("jupyter-workflows monitor", "bold"),
         f"  {datetime.now():%H:%M:%S}  ({running_count} running; Ctrl-C to stop)",

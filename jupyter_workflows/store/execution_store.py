@@ -142,8 +142,8 @@ class ExecutionStore:
         ``logs=N`` fills each task's ``log_tail`` with its last N lines. Raises
         ExecutionNotFound or AmbiguousExecutionId.
         """
-        with self._session() as con:
-            return load_execution(con, resolve_id(con, id_or_prefix), logs)
+        with self.snapshot() as view:
+            return view.get_execution(id_or_prefix, logs=logs)
 
     @contextmanager
     def snapshot(self) -> Iterator[StoreView]:
@@ -163,8 +163,8 @@ class ExecutionStore:
         since: datetime | None = None,
     ) -> list[ExecutionSummary]:
         """Executions, newest first; ``since`` (naive means local time) bounds the start."""
-        with self._session() as con:
-            return queries.history(con, limit, workflow, status, since)
+        with self.snapshot() as view:
+            return view.history(limit, workflow, status, since)
 
     def logs(
         self, execution_id: str, task_id: str | None = None, tail: int | None = None
