@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jupyter_workflows.definition.model import Workflow  # noqa: E402
 from jupyter_workflows.engine import WorkflowOrchestrator  # noqa: E402
-from jupyter_workflows.model import Workflow  # noqa: E402
 
 
 async def _bare_one(semaphore: asyncio.Semaphore) -> None:

@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nbformat  # noqa: E402
 
+from jupyter_workflows.definition.model import Workflow  # noqa: E402
 from jupyter_workflows.engine import WorkflowOrchestrator  # noqa: E402
-from jupyter_workflows.model import Workflow  # noqa: E402
-from jupyter_workflows.states import State  # noqa: E402
+from jupyter_workflows.execution.states import State  # noqa: E402
 from jupyter_workflows.tasks import registry  # noqa: E402
-from jupyter_workflows.tasks.notebook import NotebookType  # noqa: E402
+from jupyter_workflows.tasks.notebook.task import NotebookType  # noqa: E402
 
 
 def make_notebooks(folder: Path, count: int) -> list[Path]:

@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jupyter_workflows.events import RunEnded, RunStarted, TaskEnded, TaskStarted  # noqa: E402
+from jupyter_workflows.execution.events import RunEnded, RunStarted, TaskEnded, TaskStarted  # noqa: E402
 from jupyter_workflows.store import ExecutionStore  # noqa: E402
 
 TARGET_S = 0.5

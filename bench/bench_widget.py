@@ -23,9 +23,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jupyter_workflows.definition.model import Workflow  # noqa: E402
 from jupyter_workflows.engine import WorkflowOrchestrator  # noqa: E402
 from jupyter_workflows.jupyter.widget import RunView  # noqa: E402
-from jupyter_workflows.model import Workflow  # noqa: E402
 
 
 def install_serializing_comm() -> dict[str, int]:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .definition.loader import ValidationReport, load_workflow, validate_file, validate_text
+    from .definition.model import Workflow, json_schema
     from .engine.orchestrator import WorkflowOrchestrator
     from .errors import (
         AmbiguousExecutionId,
@@ -25,32 +27,31 @@ if TYPE_CHECKING:
         ValidationError,
         WorkflowError,
     )
-    from .frames import history, sql
-    from .loader import ValidationReport, load_workflow, validate_file, validate_text
-    from .model import Workflow, json_schema
+    from .execution.records import Attempt, Execution, TaskRecord
+    from .execution.states import State
     from .monitor import WorkflowMonitor
-    from .recording import record
-    from .records import Attempt, Execution, TaskRecord
-    from .states import State
+    from .monitor import charts as charts
     from .store import ExecutionStore
+    from .store.frames import history, sql
+    from .tasks.notebook.recording import record
 
 _EXPORTS = {
     "WorkflowOrchestrator": ".engine.orchestrator",
     "ExecutionStore": ".store",
     "WorkflowMonitor": ".monitor",
-    "history": ".frames",
-    "sql": ".frames",
-    "record": ".recording",
-    "Workflow": ".model",
-    "json_schema": ".model",
-    "load_workflow": ".loader",
-    "validate_file": ".loader",
-    "validate_text": ".loader",
-    "ValidationReport": ".loader",
-    "Execution": ".records",
-    "TaskRecord": ".records",
-    "Attempt": ".records",
-    "State": ".states",
+    "history": ".store.frames",
+    "sql": ".store.frames",
+    "record": ".tasks.notebook.recording",
+    "Workflow": ".definition.model",
+    "json_schema": ".definition.model",
+    "load_workflow": ".definition.loader",
+    "validate_file": ".definition.loader",
+    "validate_text": ".definition.loader",
+    "ValidationReport": ".definition.loader",
+    "Execution": ".execution.records",
+    "TaskRecord": ".execution.records",
+    "Attempt": ".execution.records",
+    "State": ".execution.states",
     "WorkflowError": ".errors",
     "DefinitionError": ".errors",
     "ValidationError": ".errors",
@@ -94,7 +95,15 @@ __all__ = [
 ]
 
 
+# Modules reachable as attributes: ``from jupyter_workflows import charts``.
+_MODULES = {"charts": ".monitor.charts"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        value = import_module(_MODULES[name], __name__)
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'jupyter_workflows' has no attribute '{name}'")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from jupyter_workflows.definition.model import Workflow
 from jupyter_workflows.engine import WorkflowOrchestrator
-from jupyter_workflows.model import Workflow
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 import altair as alt
 import pytest
 
-from jupyter_workflows import charts
-from jupyter_workflows.frames import history, sql
+from jupyter_workflows.monitor import charts
+from jupyter_workflows.store.frames import history, sql
 from tests.test_frames import SLEEPS, History, make_history
 
 
@@ -199,6 +199,6 @@ def test_save_chart_refuses_unknown_formats(recorded, tmp_path):
 
 
 def test_importing_charts_does_not_import_altair():
-    code = "import sys, jupyter_workflows.charts; print('altair' in sys.modules)"
+    code = "import sys, jupyter_workflows.monitor.charts; print('altair' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

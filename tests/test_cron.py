@@ -9,12 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jupyter_workflows.cron import (
-    CronSchedule,
-    ScheduleError,
-    plan_slots,
-    resolve_zone,
-)
+from jupyter_workflows.definition.cron import CronSchedule, ScheduleError, plan_slots, resolve_zone
 
 ZURICH = ZoneInfo("Europe/Zurich")
 UTC = timezone.utc

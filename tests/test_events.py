@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jupyter_workflows.events import (
+from jupyter_workflows.execution.events import (
     EVENT_TYPES,
     AttemptEnded,
     OutputLine,

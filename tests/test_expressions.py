@@ -10,23 +10,21 @@ from typing import Any
 
 import pytest
 
-from jupyter_workflows.errors import ExpressionError
-from jupyter_workflows.expressions import (
-    Condition,
+from jupyter_workflows.definition.conditions import Condition, parse_condition, truthy
+from jupyter_workflows.definition.shell_quoting import render_shell
+from jupyter_workflows.definition.templates import (
     Reference,
     Scope,
     TaskView,
     UnresolvedReference,
     find_references,
-    parse_condition,
     parse_template,
     render,
-    render_shell,
     render_value,
     to_text,
-    truthy,
 )
-from jupyter_workflows.states import State
+from jupyter_workflows.errors import ExpressionError
+from jupyter_workflows.execution.states import State
 
 
 @pytest.fixture
@@ -606,7 +604,7 @@ def test_truthy(value: Any, expected: bool) -> None:
 
 def test_imports_stay_light() -> None:
     code = (
-        "import sys, jupyter_workflows.expressions; "
+        "import sys, jupyter_workflows.definition.templates; "
         "print(sorted(m for m in ('pydantic', 'yaml', 'duckdb', 'rich', 'click', 'shlex')"
         " if m in sys.modules))"
     )

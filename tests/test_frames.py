@@ -15,9 +15,9 @@ import pytest
 
 from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.errors import StoreError
-from jupyter_workflows.frames import history, resolve_since, sql
-from jupyter_workflows.records import Execution
+from jupyter_workflows.execution.records import Execution
 from jupyter_workflows.store import ExecutionStore, default_store_path
+from jupyter_workflows.store.frames import history, resolve_since, sql
 
 STEADY = {
     "name": "steady",
@@ -245,7 +245,7 @@ def test_the_default_store_is_the_projects_and_importing_is_cheap(recorded, monk
     monkeypatch.chdir(recorded.root)
     assert len(history(limit=None)) == 8
     assert default_store_path(recorded.root).is_dir()
-    code = "import sys, jupyter_workflows.frames as f; print(*(m in sys.modules for m in M))"
+    code = "import sys, jupyter_workflows.store.frames as f; print(*(m in sys.modules for m in M))"
     code = code.replace("M", repr(("pandas", "pyarrow", "duckdb")))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_workflows import locate
-from jupyter_workflows.errors import DefinitionError, Problem, ValidationError
-from jupyter_workflows.loader import (
+from jupyter_workflows.definition import locate
+from jupyter_workflows.definition.loader import (
     Locator,
     ValidationReport,
     load_workflow,
@@ -20,7 +19,8 @@ from jupyter_workflows.loader import (
     validate_file,
     validate_text,
 )
-from jupyter_workflows.model import Workflow
+from jupyter_workflows.definition.model import Workflow
+from jupyter_workflows.errors import DefinitionError, Problem, ValidationError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 SPEC_EXAMPLES = ["ci-cd-workflow.json", "scheduled-tasks.json", "development-workflow.json"]
@@ -300,7 +300,7 @@ def test_load_workflow_resolves_relative_paths_against_the_project_root(tmp_path
 
 def test_importing_the_loader_and_reading_json_does_not_import_yaml() -> None:
     code = (
-        "import sys; from jupyter_workflows.loader import validate_file; "
+        "import sys; from jupyter_workflows.definition.loader import validate_file; "
         f"assert validate_file({str(FIXTURES / 'scheduled-tasks.json')!r}).ok; "
         "assert 'yaml' not in sys.modules"
     )

@@ -38,7 +38,7 @@ def test_errors_share_one_root():
 def test_import_is_lazy_and_the_core_never_imports_jupyter():
     code = (
         "import sys, jupyter_workflows;"
-        "import jupyter_workflows.engine.orchestrator, jupyter_workflows.loader;"
+        "import jupyter_workflows.engine.orchestrator, jupyter_workflows.definition.loader;"
         "heavy = {'duckdb', 'IPython', 'ipywidgets', 'jupyter_server', 'altair', 'dask', 'rich'};"
         "print(sorted(heavy & set(sys.modules)))"
     )

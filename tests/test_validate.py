@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_workflows.definition.loader import ValidationReport, validate_file
 from jupyter_workflows.errors import Problem
-from jupyter_workflows.loader import ValidationReport, validate_file
 
 
 def check(tmp_path: Path, text: str, name: str = "wf.yaml") -> ValidationReport:

@@ -10,88 +10,21 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from .options import parse_env_pairs
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-def skip_pydantic_plugin_lookup() -> None:
-    """Tell pydantic there are no plugins, without the lookup that costs ~20 ms per start.
-
-    Pydantic asks ``pydantic.plugin._loader.get_plugins()`` each time it builds a validator;
-    that module imports importlib.metadata and scans the entry points of every installed
-    package. The ``workflow`` process runs no user code (tasks are subprocesses) and uses no
-    plugins, so a stand-in answering "none" takes the module's place in this process only.
-    Any other name is forwarded to the real module, so a newer pydantic keeps working.
-    """
-    if _LOADER in sys.modules:
-        return
-    import importlib
-    import types
-
-    stand_in = types.ModuleType(_LOADER)
-    stand_in.get_plugins = lambda: ()  # type: ignore[attr-defined]
-
-    def forward(name: str) -> Any:
-        if name.startswith("__"):  # the import system probing (__path__, ...): not ours
-            raise AttributeError(name)
-        del sys.modules[_LOADER]
-        return getattr(importlib.import_module(_LOADER), name)
-
-    stand_in.__getattr__ = forward  # type: ignore[method-assign]
-    sys.modules[_LOADER] = stand_in
-
-
-_LOADER = "pydantic.plugin._loader"
-
-
-def print_problems(problems: Any, stream: Any = None) -> None:
-    for problem in problems:
-        click.echo(f"{problem.severity}: {problem}", file=stream or sys.stderr)
-
-
-def _warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def friendly_errors(func: F) -> F:
-    """Turn our errors into one clear line and an exit code: no traceback for bad input."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..errors import ExecutionNotFound, StoreError, ValidationError, WorkflowError
-
-        try:
-            return func(*args, **kwargs)
-        except ValidationError as exc:
-            print_problems(exc.problems)
-            sys.exit(EXIT_USAGE)
-        except ExecutionNotFound as exc:
-            _fail(str(exc), EXIT_FAILED)
-        except StoreError as exc:
-            _fail(str(exc), EXIT_FAILED)
-        except WorkflowError as exc:
-            _fail(str(exc))
-        except KeyboardInterrupt:
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper  # type: ignore[return-value]
+from ..ui.options import parse_env_pairs
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    friendly_errors,
+    print_problems,
+    skip_pydantic_plugin_lookup,
+)
+from .common import fail as _fail
+from .common import warn as _warn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,7 +66,7 @@ def run(
 ) -> None:
     """Run a workflow file."""
     from ..engine.orchestrator import WorkflowOrchestrator
-    from ..states import State
+    from ..execution.states import State
 
     try:
         env = parse_env_pairs(env_pairs)
@@ -176,7 +109,7 @@ def run(
 @friendly_errors
 def validate(files: tuple[Path, ...], as_json: bool) -> None:
     """Check workflow files; report every problem with its place."""
-    from ..loader import validate_file
+    from ..definition.loader import validate_file
 
     reports = [validate_file(path) for path in files]
     if as_json:
@@ -195,7 +128,7 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors)."""
-    from ..model import json_schema
+    from ..definition.model import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 
@@ -217,7 +150,7 @@ def history(
     as_json: bool,
 ) -> None:
     """List recent executions, newest first."""
-    from ..frames import resolve_since
+    from ..store.frames import resolve_since
     from .render import print_history
 
     try:
@@ -263,7 +196,7 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
     import shutil
     from datetime import datetime, timedelta, timezone
 
-    from ..durations import format_size
+    from ..definition.durations import format_size
     from ..store.location import days_to_keep, output_copies
 
     keep = days if days is not None else days_to_keep(root)

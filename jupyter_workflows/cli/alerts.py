@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import EXIT_FAILED, friendly_errors
+from .common import EXIT_FAILED, friendly_errors
 
 if TYPE_CHECKING:
     from ..monitor.alert import Alert

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from ..templates import GENERATE_TYPES, TEMPLATES
-from . import _fail, friendly_errors
+from .common import fail as _fail
+from .common import friendly_errors
+from .workflow_templates import GENERATE_TYPES, TEMPLATES
 
 _OUTPUT_HELP = "Where to write it (.json, .yaml or .yml); default workflows/definitions/NAME.json."
 
@@ -54,9 +55,9 @@ def _write_new(
     kinds: dict[str, Any],
     label: str,
 ) -> None:
+    from ..definition.loader import validate_text
     from ..errors import ValidationError
-    from ..loader import validate_text
-    from ..templates import build, check_name, render
+    from .workflow_templates import build, check_name, render
 
     if kind not in kinds:
         _fail(f"unknown {label} '{kind}'; choose one of: {', '.join(kinds)}")

@@ -11,9 +11,10 @@ import time
 from datetime import datetime
 from typing import Any
 
-from ..durations import format_duration
-from ..records import Execution
-from .render import COLORS, ICONS, _when, as_tree
+from ..definition.durations import format_duration
+from ..execution.records import Execution
+from ..ui.text import COLORS, ICONS, as_tree
+from ..ui.text import when as _when
 
 RUNNING_SHOWN = 5
 RECENT_SHOWN = 10

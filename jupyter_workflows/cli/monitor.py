@@ -15,13 +15,13 @@ from typing import Any
 
 import click
 
-from . import EXIT_FAILED, friendly_errors
+from .common import EXIT_FAILED, friendly_errors
 
 CHART_SUFFIXES = (".png", ".svg", ".html")
 
 
 def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    from ..frames import resolve_since
+    from ..store.frames import resolve_since
 
     try:
         return resolve_since(value)
@@ -75,7 +75,7 @@ def monitor(
     frames: int | None,
 ) -> None:
     """Health of recorded runs: success rates and durations per workflow and task."""
-    from ..frames import open_store
+    from ..store.frames import open_store
 
     store = open_store(project_root=root or Path(os.getcwd()))
     if live:
@@ -104,7 +104,7 @@ def monitor(
 
 
 def _write_chart(store: Any, path: Path, workflow: str | None, since: datetime | None) -> None:
-    from ..charts import overview, save_chart
+    from ..monitor.charts import overview, save_chart
 
     try:
         chart = overview(store, workflow=workflow, since=since)
@@ -178,12 +178,12 @@ def _rate(value: float | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    from ..durations import format_duration
+    from ..definition.durations import format_duration
 
     return format_duration(None if value is None else value / 1000)
 
 
 def _when(value: datetime | None) -> str:
-    from .render import _when as when
+    from ..ui.text import when
 
     return when(value)

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 import click
 
-from ..expressions import Scope, find_references, parse_condition, to_text
-from ..model import AnyTask, Workflow
+from ..definition.conditions import parse_condition
+from ..definition.model import AnyTask, Workflow
+from ..definition.templates import Scope, find_references, to_text
 
 
 def waves(workflow: Workflow) -> list[list[AnyTask]]:
@@ -50,7 +51,7 @@ def _condition_note(condition: str, scope: Scope) -> str:
 def _what(task: AnyTask, scope: Scope) -> str:
     config = getattr(task, "config", None)
     if task.type == "database" and config is not None:
-        from ..tasks.database import redact
+        from ..tasks.database.task import redact
 
         return f"{config.operation} on {redact(preview(config.connection, scope))}"
     for field in ("command", "code", "script", "url", "notebook", "image", "dockerfile"):

@@ -1,4 +1,4 @@
-"""Terminal output: run progress (a consumer of the event stream), history and status tables.
+"""Terminal output: the live run table (rich), history and status tables.
 
 Progress is plain lines when stdout is not a terminal (cron, CI, pipes) and a live rich table
 on a terminal. Rich is imported only when something is drawn with it.
@@ -8,111 +8,19 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import Any
 
-from ..durations import format_duration
-from ..events import AttemptEnded, Event, OutputLine, RunEnded, RunStarted, TaskEnded, TaskStarted
-from ..records import Execution, TaskRecord
-from ..states import State
-
-ICONS = {
-    "pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "timed_out": "⏱",
-    "cancelled": "■", "skipped": "-", "crashed": "☠",
-}  # fmt: skip
-COLORS = {
-    "pending": "dim", "running": "cyan", "succeeded": "green", "failed": "red",
-    "timed_out": "red", "cancelled": "yellow", "skipped": "dim", "crashed": "magenta",
-}  # fmt: skip
-
-
-class PlainRenderer:
-    """One line per event worth telling, for logs and pipes."""
-
-    def __init__(self, stream: TextIO | None = None):
-        self.out = stream or sys.stdout
-        self.live_tasks: set[str] = set()
-        self.show_all_output = False
-
-    def __call__(self, event: Event) -> None:
-        line = self.describe(event)
-        if line is not None:
-            print(line, file=self.out, flush=True)
-
-    def describe(self, event: Event) -> str | None:
-        if isinstance(event, OutputLine):
-            if self.show_all_output or event.task_id in self.live_tasks:
-                return f"  {event.task_id} | {event.line}"
-            return None
-        if isinstance(event, TaskStarted):
-            return f"{ICONS['running']} {event.task_id} started"
-        if isinstance(event, AttemptEnded) and event.retry_in is not None:
-            return (
-                f"↻ {event.task_id} attempt {event.attempt} {event.status}: {event.error}; "
-                f"retrying in {format_duration(event.retry_in)}"
-            )
-        if isinstance(event, TaskEnded):
-            return _task_line(event)
-        if isinstance(event, RunStarted):
-            self.live_tasks = {t["id"] for t in event.tasks if t.get("live_output")}
-            return f"workflow '{event.workflow}' started (execution {event.execution_id})"
-        return None
-
-    def close(self, execution: Execution) -> None:
-        for line in summary_lines(execution):
-            print(line, file=self.out, flush=True)
-
-
-def as_tree(tasks: Iterable[TaskRecord]) -> list[tuple[int, TaskRecord]]:
-    """Tasks in display order, each child right under its parent, with its depth."""
-    records = list(tasks)
-    known = {t.id for t in records}
-    children: dict[str | None, list[TaskRecord]] = {}
-    for task in records:
-        parent = task.parent if task.parent in known else None
-        children.setdefault(parent, []).append(task)
-    ordered: list[tuple[int, TaskRecord]] = []
-
-    def visit(parent: str | None, depth: int) -> None:
-        for task in children.get(parent, []):
-            ordered.append((depth, task))
-            visit(task.id, depth + 1)
-
-    visit(None, 0)
-    return ordered
-
-
-def _task_line(event: TaskEnded) -> str:
-    took = f" in {format_duration(event.at - event.started_at)}" if event.started_at else ""
-    text = f"{ICONS.get(event.status, '?')} {event.task_id} {event.status}{took}"
-    if event.error and event.status != "succeeded":
-        text += f": {event.error}"
-    return text
-
-
-def summary_lines(execution: Execution) -> list[str]:
-    lines = []
-    for task in execution.tasks.values():
-        if task.status.is_failure and task.log_tail:
-            lines.append(f"--- last output of {task.id} ---")
-            lines.extend(f"  {line}" for line in task.log_tail[-10:])
-    counts: dict[str, int] = {}
-    for task in execution.tasks.values():
-        counts[str(task.status)] = counts.get(str(task.status), 0) + 1
-    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    lines.append(
-        f"workflow '{execution.workflow}' {execution.status} in "
-        f"{format_duration(execution.duration)} ({tally}); execution {execution.id}"
-    )
-    return lines
-
-
-class NullRenderer:
-    def __call__(self, event: Event) -> None:
-        pass
-
-    def close(self, execution: Execution) -> None:
-        pass
+from ..definition.durations import format_duration
+from ..execution.events import (
+    AttemptEnded,
+    Event,
+    OutputLine,
+    RunEnded,
+    RunStarted,
+)
+from ..execution.records import Execution
+from ..execution.states import State
+from ..ui.text import COLORS, ICONS, NullRenderer, PlainRenderer, as_tree, summary_lines, when
 
 
 class LiveRenderer:
@@ -191,14 +99,6 @@ def make_renderer(quiet: bool = False) -> Any:
     return PlainRenderer()
 
 
-def _when(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (int, float)):
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
-    return str(value.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
-
-
 def _console() -> Any:
     """A terminal's own width; 140 columns into files and pipes (rich would wrap at 80)."""
     from rich.console import Console
@@ -221,7 +121,7 @@ def print_history(rows: list[Any]) -> None:
         failed = f" ({row.failed_tasks} failed)" if row.failed_tasks else ""
         table.add_row(
             row.id[:8], row.workflow, f"[{COLORS.get(row.status, '')}]{row.status}[/]",
-            _when(row.started_at), format_duration(duration), f"{row.task_count}{failed}",
+            when(row.started_at), format_duration(duration), f"{row.task_count}{failed}",
         )  # fmt: skip
     console.print(table)
 
@@ -233,7 +133,7 @@ def print_execution(execution: Execution, log_lines: int) -> None:
     console.print(
         f"[bold]{execution.workflow}[/]  {execution.id}\n"
         f"status: [{COLORS.get(str(execution.status), '')}]{execution.status}[/]   "
-        f"started: {_when(execution.started_at)}   duration: {format_duration(execution.duration)}"
+        f"started: {when(execution.started_at)}   duration: {format_duration(execution.duration)}"
         + (f"\nerror: {execution.error}" if execution.error else "")
     )
     table = Table()

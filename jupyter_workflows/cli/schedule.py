@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from . import EXIT_INTERRUPTED, _fail, friendly_errors
+from .common import EXIT_INTERRUPTED, friendly_errors
+from .common import fail as _fail
 
 
 @click.command("schedule")
@@ -101,7 +102,7 @@ async def _daemon(orchestrator: Any, job: Any, concurrency: int) -> bool:
     import asyncio
     import signal
 
-    from ..triggers.launcher import RunQueue
+    from ..engine.queue import RunQueue
     from ..triggers.scheduler import CronScheduler
 
     queue = RunQueue(orchestrator, concurrency=concurrency)

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
-from . import _fail, friendly_errors
+from .common import fail as _fail
+from .common import friendly_errors
 
 if TYPE_CHECKING:
     import asyncio
 
+    from ..engine.queue import RunQueue
     from ..triggers.discovery import DiscoveredWorkflow, Hook
-    from ..triggers.launcher import RunQueue
 
 Log = Callable[[str], None]
 
@@ -135,8 +136,8 @@ class _CannotListen(Exception):
 
 def _explicit_hook(root: Path, file: Path | None, path: str | None) -> Hook | None:
     """The ``--workflow FILE --path P`` hook (P defaults to the file's own webhook path)."""
+    from ..definition.model import WebhookTrigger
     from ..engine.orchestrator import WorkflowOrchestrator
-    from ..model import WebhookTrigger
     from ..triggers.discovery import Hook
 
     if file is None:
@@ -161,9 +162,9 @@ async def _daemon(
     import signal
 
     from ..engine.orchestrator import WorkflowOrchestrator
+    from ..engine.queue import RunQueue
     from ..monitor.alerting import attach_alerts
     from ..store import default_store_path
-    from ..triggers.launcher import RunQueue
     from ..triggers.webhook_server import WebhookServer
 
     orchestrator = WorkflowOrchestrator(root)

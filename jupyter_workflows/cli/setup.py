@@ -27,7 +27,8 @@ from typing import Any
 
 import click
 
-from . import EXIT_FAILED, _fail, friendly_errors
+from .common import EXIT_FAILED, friendly_errors
+from .common import fail as _fail
 
 MARKER = "# jupyter-workflows: "
 _CRON_MACROS = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
@@ -41,7 +42,7 @@ _CRON_NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|m
 
 def _workflow_file(root: Path, file: Path) -> tuple[Path, Any]:
     """The absolute definition path (as given, else under the root) and its validated model."""
-    from ..loader import load_workflow
+    from ..definition.loader import load_workflow
 
     path = file if file.exists() or file.is_absolute() else root / file
     path = path.absolute()

@@ -10,9 +10,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..durations import format_duration
+from ..definition.durations import format_duration
+from ..definition.model import AnyTask, Retry, TaskBase
+from ..definition.templates import Scope, TaskView, render
 from ..errors import TaskTypeNotImplemented, WorkflowError
-from ..events import (
+from ..execution.events import (
     AttemptEnded,
     AttemptStarted,
     OutputLine,
@@ -21,9 +23,7 @@ from ..events import (
     TaskStarted,
     now,
 )
-from ..expressions import Scope, TaskView, render
-from ..model import AnyTask, Retry, TaskBase
-from ..states import State
+from ..execution.states import State
 from ..tasks.base import TaskContext, TaskResult, TaskType
 from ..tasks.registry import get_task_type
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..model import Workflow
-from ..records import Execution
+from ..definition.model import Workflow
+from ..execution.records import Execution
 from .run import WorkflowRun
 from .sync import run_sync
 
@@ -49,7 +49,7 @@ class WorkflowOrchestrator:
     def load(self, workflow: str | Path | Workflow | dict[str, Any]) -> tuple[Workflow, str | None]:
         if isinstance(workflow, Workflow):
             return workflow, None
-        from ..loader import load_workflow
+        from ..definition.loader import load_workflow
 
         if isinstance(workflow, dict):
             return load_workflow(workflow, project_root=self.project_root), None
@@ -130,6 +130,6 @@ class WorkflowOrchestrator:
 
 def _identity() -> tuple[int, str, str | None]:
     """Who runs this execution, so a reader can tell a crashed runner from a live one."""
-    from ..store.owner import current_owner
+    from ..execution.owner import current_owner
 
     return current_owner()

@@ -19,11 +19,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..events import Event, RunEnded, RunStarted, TaskEnded
-from ..expressions import Scope, TaskView, parse_condition
-from ..model import AnyTask, TaskBase, Workflow
-from ..records import Execution
-from ..states import FAILURES, State
+from ..definition.conditions import parse_condition
+from ..definition.model import AnyTask, TaskBase, Workflow
+from ..definition.templates import Scope, TaskView
+from ..execution.events import Event, RunEnded, RunStarted, TaskEnded
+from ..execution.records import Execution
+from ..execution.states import FAILURES, State
 from .attempts import TaskRunner
 
 

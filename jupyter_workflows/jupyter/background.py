@@ -15,7 +15,7 @@ from typing import Any
 
 from ..engine.orchestrator import WorkflowOrchestrator
 from ..engine.run import WorkflowRun
-from ..records import Execution
+from ..execution.records import Execution
 from .display import ExecutionView
 
 __all__ = ["BackgroundRun", "start_background"]

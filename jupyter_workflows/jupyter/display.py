@@ -11,13 +11,12 @@ import html
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
 from typing import Any
 
-from ..cli.render import as_tree
-from ..durations import format_duration
-from ..records import Execution, TaskRecord
-from ..states import State
+from ..definition.durations import format_duration
+from ..execution.records import Execution, TaskRecord
+from ..execution.states import State
+from ..ui.text import as_tree, when
 
 __all__ = ["STATE_COLORS", "ExecutionView", "HealthView", "HistoryView", "ReportView"]
 
@@ -79,8 +78,8 @@ class ExecutionView(_RichView):
     def _header(self) -> tuple[str, str]:
         ex = self.execution
         duration = _elapsed(ex.started_at, ex.ended_at, ex.status)
-        when = f"started {_when(ex.started_at)}" if ex.started_at else "not started yet"
-        return f"{format_duration(duration)}", when
+        started = f"started {when(ex.started_at)}" if ex.started_at else "not started yet"
+        return f"{format_duration(duration)}", started
 
     def text(self) -> str:
         ex = self.execution
@@ -212,7 +211,7 @@ class HistoryView(_RowsView):
         return [
             [
                 str(row["id"])[:8], str(row["workflow"]), str(row["status"]),
-                _when(row.get("started_at")), format_duration(_seconds(row.get("duration_ms"))),
+                when(row.get("started_at")), format_duration(_seconds(row.get("duration_ms"))),
                 _tasks_cell(row),
             ]
             for row in self.rows
@@ -246,7 +245,7 @@ class HealthView(_RowsView):
                 str(row["failed"]), _rate(row.get("success_rate")),
                 format_duration(_seconds(row.get("p50_ms"))),
                 format_duration(_seconds(row.get("p95_ms"))),
-                _when(row.get("last_started_at")), str(row.get("last_status") or "-"),
+                when(row.get("last_started_at")), str(row.get("last_status") or "-"),
             ]
             for row in self.rows
         ]  # fmt: skip
@@ -368,16 +367,6 @@ def _elapsed(started: float | None, ended: float | None, status: State) -> float
     if ended is None:
         return time.time() - started if status is State.RUNNING else None
     return ended - started
-
-
-def _when(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (int, float)):
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
-    if isinstance(value, datetime):
-        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
 
 
 def _seconds(milliseconds: float | None) -> float | None:

@@ -24,10 +24,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 if TYPE_CHECKING:
+    from ..definition.loader import ValidationReport
+    from ..definition.model import Workflow
     from ..engine.orchestrator import WorkflowOrchestrator
     from ..engine.run import WorkflowRun
-    from ..loader import ValidationReport
-    from ..model import Workflow
     from .display import ExecutionView
 
 __all__ = ["WorkflowMagics", "load_ipython_extension"]
@@ -140,7 +140,7 @@ def _run(args: Any) -> Any:
 
 
 def _validate(args: Any) -> Any:
-    from ..loader import validate_file
+    from ..definition.loader import validate_file
     from .display import ReportView
 
     root = _project_root(args.project_root)
@@ -151,7 +151,7 @@ def _validate(args: Any) -> Any:
 
 
 def _history(args: Any) -> Any:
-    from ..states import State
+    from ..execution.states import State
     from .display import HistoryView
 
     if args.limit < 1:
@@ -217,7 +217,7 @@ def _cell_magic(line: str, cell: str) -> Any:
 
 def _validate_cell(body: str, name: str | None) -> ValidationReport:
     """The cell's report; ``name`` replaces the workflow's name (so the body may lack one)."""
-    from ..loader import ValidationReport, load_workflow, parse_text, validate_text
+    from ..definition.loader import ValidationReport, load_workflow, parse_text, validate_text
 
     report = validate_text(body, source="<cell>", line_offset=CELL_LINE_OFFSET)
     if name is None:
@@ -283,7 +283,7 @@ def _foreground(orchestrator: WorkflowOrchestrator, run: WorkflowRun, view: Any)
     An interrupt cancels the run, which is recorded as cancelled; the cancelled execution is
     shown and the interrupt passed on, so "Run All" stops here as it would for any cell."""
     from ..engine.sync import run_sync
-    from ..states import State
+    from ..execution.states import State
     from .display import ExecutionView
 
     try:
@@ -331,7 +331,7 @@ def _live_view(run: WorkflowRun) -> Any:
 
 class _PlainView:
     def __init__(self) -> None:
-        from ..cli.render import PlainRenderer
+        from ..ui.text import PlainRenderer
 
         self._renderer = PlainRenderer()
 
@@ -375,7 +375,7 @@ def _usages() -> str:
 
 
 def _run_options(args: Any) -> tuple[dict[str, str], int | None]:
-    from ..cli.options import parse_env_pairs
+    from ..ui.options import parse_env_pairs
 
     try:
         env = parse_env_pairs(args.env or [])

@@ -12,11 +12,11 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ..cli.render import ICONS, PlainRenderer, as_tree, summary_lines
-from ..durations import format_duration
-from ..events import Event, RunEnded, RunStarted, TaskEnded, TaskProgress
-from ..records import Execution, TaskRecord
-from ..states import State
+from ..definition.durations import format_duration
+from ..execution.events import Event, RunEnded, RunStarted, TaskEnded, TaskProgress
+from ..execution.records import Execution, TaskRecord
+from ..execution.states import State
+from ..ui.text import ICONS, PlainRenderer, as_tree, summary_lines
 
 TABLE_ROWS = 20  # tasks listed in the text table; running and failed ones come first
 TABLE_LOG_LINES = 10

@@ -23,7 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ..events import (
+from ..execution.events import (
     AttemptStarted,
     Event,
     OutputLine,
@@ -32,8 +32,8 @@ from ..events import (
     TaskEnded,
     TaskStarted,
 )
-from ..records import Execution, TaskRecord
-from ..states import FAILURES, State
+from ..execution.records import Execution, TaskRecord
+from ..execution.states import FAILURES, State
 
 HERE = Path(__file__).resolve().parent
 LOG_TAIL = 40  # lines of the selected task's output shown under the DAG

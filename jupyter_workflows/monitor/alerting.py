@@ -26,12 +26,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..events import Event, RunEnded, RunStarted
+from ..execution.events import Event, RunEnded, RunStarted
 from ..store.lock import IndexLock
 from .rules import AlertConfig, evaluate_rules, redact, secret_values
 
 if TYPE_CHECKING:
-    from ..model import Notifications, Workflow
+    from ..definition.model import Notifications, Workflow
     from ..store import ExecutionStore
     from .alert import Alert, Channel
 
@@ -168,7 +168,7 @@ class AlertManager:
             return self.workflows[started.workflow]
         if not started.file:
             return None
-        from ..loader import load_workflow
+        from ..definition.loader import load_workflow
 
         root = Path(started.project_root) if started.project_root else None
         try:

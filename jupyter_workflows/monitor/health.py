@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..frames import Since, open_store, resolve_since
+from ..store.frames import Since, open_store, resolve_since
 from ..store.queries import FAILED, UNFINISHED
 
 if TYPE_CHECKING:
-    from ..records import Execution
+    from ..execution.records import Execution
     from ..store import ExecutionStore
 
 OVERALL_SQL = f"""

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigError
-from ..states import State
+from ..execution.states import State
 from .alert import Alert
 
 if TYPE_CHECKING:
-    from ..model import Notifications
-    from ..records import Execution
+    from ..definition.model import Notifications
+    from ..execution.records import Execution
     from ..store import ExecutionStore
 
 

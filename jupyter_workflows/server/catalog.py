@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..definition.loader import ValidationReport, validate_file
 from ..errors import Problem
-from ..loader import ValidationReport, validate_file
 from .discovery import find_workflow_files
 
 LAST_RUNS_SQL = """
@@ -56,7 +56,7 @@ def _last_runs(store: Any) -> dict[str, tuple[str, str, float]]:
 
 def _name_in(report: ValidationReport, path: Path) -> str:
     """The name an invalid definition gives itself, else its file name without suffixes."""
-    from ..loader import parse_text
+    from ..definition.loader import parse_text
 
     try:
         data, _ = parse_text(path.read_text(encoding="utf-8-sig"), fmt=_format(path))

@@ -17,7 +17,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..errors import WorkflowError
-from ..states import State
+from ..execution.states import State
 from .handlers import WorkflowsHandler, answers
 from .live import KEEP_ALIVE, Subscriber, sse_message
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..records import Execution
-from ..states import State
+from ..execution.records import Execution
+from ..execution.states import State
 from .discovery import relative_path
 
 DEFAULT_LIMIT = 50
@@ -48,7 +48,7 @@ def int_param(value: str | None, name: str, default: int, low: int, high: int) -
 
 def since_param(value: str | None) -> datetime | None:
     """``since`` (7d, 12h, 30m or an ISO date) as a moment."""
-    from ..frames import resolve_since
+    from ..store.frames import resolve_since
 
     if not value:
         return None

@@ -14,8 +14,8 @@ import threading
 from collections import deque
 from typing import Any
 
-from ..events import Event, RunEnded
-from ..records import Execution
+from ..execution.events import Event, RunEnded
+from ..execution.records import Execution
 
 # Events queued for one slow client before it is dropped (it reconnects and gets a snapshot).
 MAX_PENDING = 10_000

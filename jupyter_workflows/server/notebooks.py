@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..records import Execution
+from ..execution.records import Execution
 from ..store.location import OUTPUTS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from ..engine.orchestrator import WorkflowOrchestrator
 from ..errors import ExecutionNotFound
-from ..records import Execution
+from ..execution.records import Execution
 from .discovery import PathRefused, resolve_workflow_path
 from .executions import ExecutionQuery, execution_json, log_lines
 from .live import RunBroadcaster, Subscriber
@@ -113,7 +113,7 @@ class WorkflowService:
         return {"workflows": await self._blocking(listing)}
 
     async def validate(self, path: Any) -> dict[str, Any]:
-        from ..loader import validate_file
+        from ..definition.loader import validate_file
         from .catalog import validation_json
 
         file = self.resolve(path)
@@ -128,8 +128,8 @@ class WorkflowService:
         Raises ApiError 400 (with ``problems``) for an invalid workflow, 503 when the queue is
         full. Must be called on the server's loop; the file is read and checked off it.
         """
+        from ..engine.queue import QueueFull, RunQueue
         from ..errors import DefinitionError, ValidationError
-        from ..triggers.launcher import QueueFull, RunQueue
         from .catalog import problems_json
 
         file = self.resolve(path)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..events import AttemptEnded, Event, RunEnded, TaskEnded
-from ..records import Execution
-from ..states import State
+from ..execution.events import AttemptEnded, Event, RunEnded, TaskEnded
+from ..execution.owner import is_alive
+from ..execution.records import Execution
+from ..execution.states import State
 from .journal import JournalWriter, read_events
-from .owner import is_alive
 
 if TYPE_CHECKING:
     import duckdb

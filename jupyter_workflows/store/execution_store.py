@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StoreError
-from ..records import Execution
+from ..execution.records import Execution
 from . import queries
 from .crash import mark_crashed, orphaned_runs
 from .finding import JOURNAL_SUFFIX, Changes, archive, find_changed, journal_file, journal_paths

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import StoreError
-from ..events import EVENT_TYPES, Event
+from ..execution.events import EVENT_TYPES, Event
 
 
 def encode_line(data: dict[str, Any]) -> bytes:

@@ -6,8 +6,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmbiguousExecutionId, ExecutionNotFound
-from ..records import Attempt, Execution, TaskRecord
-from ..states import State
+from ..execution.records import Attempt, Execution, TaskRecord
+from ..execution.states import State
 
 if TYPE_CHECKING:
     import duckdb

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..states import FAILURES
+from ..execution.states import FAILURES
 from .models import ExecutionSummary, LogLine, to_datetime, to_epoch
 
 if TYPE_CHECKING:

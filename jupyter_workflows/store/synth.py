@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..events import (
+from ..execution.events import (
     AttemptEnded,
     AttemptStarted,
     Event,
@@ -13,8 +13,8 @@ from ..events import (
     TaskStarted,
     now,
 )
-from ..records import Execution, TaskRecord
-from ..states import State
+from ..execution.records import Execution, TaskRecord
+from ..execution.states import State
 
 
 def execution_events(execution: Execution) -> list[Event]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..states import State
+from ..execution.states import State
 from .base import TaskContext, TaskResult, parse_result, read_outputs
 from .process import run_process
 

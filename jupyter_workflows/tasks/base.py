@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..states import State
+from ..execution.states import State
 
 if TYPE_CHECKING:
-    from ..expressions import Scope
-    from ..model import TaskBase
+    from ..definition.model import TaskBase
+    from ..definition.templates import Scope
 
 
 @dataclass

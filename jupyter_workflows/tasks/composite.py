@@ -16,12 +16,13 @@ import json
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..expressions import TaskView, parse_condition, render_value, to_text
-from ..states import FAILURES, State
+from ..definition.conditions import parse_condition
+from ..definition.templates import TaskView, render_value, to_text
+from ..execution.states import FAILURES, State
 from .base import TaskContext, TaskResult, TaskType
 
 if TYPE_CHECKING:
-    from ..model import AnyTask, ConditionalTask, LoopTask, ParallelTask
+    from ..definition.model import AnyTask, ConditionalTask, LoopTask, ParallelTask
 
 
 def _result_of(view: TaskView, **extra: Any) -> TaskResult:

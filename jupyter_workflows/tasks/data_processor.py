@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..expressions import render
-from ..states import State
+from ..definition.templates import render
+from ..execution.states import State
 from ._data_files import (
     ItemError,
     find_inputs,
@@ -58,7 +58,7 @@ from .process import ProcessOutcome, run_process
 from .python import interpreter
 
 if TYPE_CHECKING:
-    from ..model import DataProcessorTask
+    from ..definition.model import DataProcessorTask
 
 # Over this many bytes of JSON, INPUT_DATA is left out (the kernel's cap is 128 KiB per string).
 INPUT_DATA_LIMIT = 100 * 1024

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..durations import format_duration
-from ..expressions import Scope, render, render_value, to_text
-from ..states import State
+from ..definition.durations import format_duration
+from ..definition.templates import Scope, render, render_value, to_text
+from ..execution.states import State
 from .base import TaskContext, TaskResult, TaskType
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from ..model import HttpTask
+    from ..definition.model import HttpTask
 
 SENSITIVE_NAME = re.compile(
     r"auth|token|key|secret|passw|pwd|cookie|session|credential|signature", re.IGNORECASE

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..expressions import render
+from ..definition.templates import render
 from ._spawn import run_argv, task_cwd
 from .base import TaskContext, TaskResult, TaskType
 
 if TYPE_CHECKING:
-    from ..model import JavaScriptTask
+    from ..definition.model import JavaScriptTask
 
 TS_SUFFIXES = {".ts", ".mts", ".cts", ".tsx"}
 

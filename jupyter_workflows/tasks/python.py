@@ -6,12 +6,12 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from ..expressions import render
+from ..definition.templates import render
 from ._spawn import run_argv, task_cwd
 from .base import TaskContext, TaskResult, TaskType
 
 if TYPE_CHECKING:
-    from ..model import PythonTask
+    from ..definition.model import PythonTask
 
 
 def interpreter(env: dict[str, str] | None) -> str:

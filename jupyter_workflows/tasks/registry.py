@@ -20,13 +20,13 @@ BUILTIN: dict[str, str] = {
     "python": "jupyter_workflows.tasks.python:PythonType",
     "javascript": "jupyter_workflows.tasks.javascript:JavaScriptType",
     "http": "jupyter_workflows.tasks.http:HttpType",
-    "docker": "jupyter_workflows.tasks.docker:DockerType",
+    "docker": "jupyter_workflows.tasks.docker.task:DockerType",
     "data_processor": "jupyter_workflows.tasks.data_processor:DataProcessorType",
-    "database": "jupyter_workflows.tasks.database:DatabaseType",
+    "database": "jupyter_workflows.tasks.database.task:DatabaseType",
     "conditional": "jupyter_workflows.tasks.composite:ConditionalType",
     "parallel": "jupyter_workflows.tasks.composite:ParallelType",
     "loop": "jupyter_workflows.tasks.composite:LoopType",
-    "notebook": "jupyter_workflows.tasks.notebook:NotebookType",
+    "notebook": "jupyter_workflows.tasks.notebook.task:NotebookType",
 }
 
 

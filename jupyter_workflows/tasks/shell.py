@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..expressions import render_shell
+from ..definition.shell_quoting import render_shell
 from ._spawn import run_argv, task_cwd
 from .base import TaskContext, TaskResult, TaskType
 
 if TYPE_CHECKING:
-    from ..model import ShellTask
+    from ..definition.model import ShellTask
 
 
 class ShellType(TaskType):

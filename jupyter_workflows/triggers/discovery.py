@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.model import Trigger, WebhookTrigger, Workflow
 from ..errors import ConfigError
-from ..model import Trigger, WebhookTrigger, Workflow
 
 DEFINITIONS_DIR = Path("workflows") / "definitions"
 SUFFIXES = (".json", ".yaml", ".yml")
@@ -59,7 +59,7 @@ def definition_files(root: Path) -> list[Path]:
 
 def discover_workflows(root: Path, *, log: Log = print) -> list[DiscoveredWorkflow]:
     """Load every definition of the project; report (not raise) the broken ones through ``log``."""
-    from ..loader import validate_file
+    from ..definition.loader import validate_file
 
     found: list[DiscoveredWorkflow] = []
     for path in definition_files(root):

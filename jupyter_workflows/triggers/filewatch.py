@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..definition.model import FileChangeTrigger, Workflow
 from ..errors import WorkflowError
-from ..model import FileChangeTrigger, Workflow
 from .globs import PathMatcher, WatchPlan, watch_plan
 
 IGNORED_DIRS = frozenset(
@@ -405,7 +405,7 @@ class FileWatcher:
 
     def _launch(self, state: _JobState, rel: str, event: str) -> bool:
         """Submit a run for ``rel`` (or fold it into its follow-up); False if the queue is full."""
-        from .launcher import QueueFull
+        from ..engine.queue import QueueFull
 
         inflight = state.inflight.get(rel)
         if inflight is not None and not inflight.done.done():

@@ -27,13 +27,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ..cron import ON_TIME_GRACE, CatchUp, CronSchedule, ScheduleError, SlotPlan, plan_slots
-from ..durations import format_duration
+from ..definition.cron import (
+    ON_TIME_GRACE,
+    CatchUp,
+    CronSchedule,
+    ScheduleError,
+    SlotPlan,
+    plan_slots,
+)
+from ..definition.durations import format_duration
+from ..definition.model import CronTrigger, Workflow
+from ..engine.queue import QueuedRun, QueueFull, RunQueue, record_unstarted
 from ..errors import WorkflowError
-from ..model import CronTrigger, Workflow
-from ..records import Execution
-from ..states import State
-from .launcher import QueuedRun, QueueFull, RunQueue, record_unstarted
+from ..execution.records import Execution
+from ..execution.states import State
 from .slots import SlotBook
 
 Overlap = Literal["skip", "queue", "allow"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jupyter_workflows.templates import GENERATE_TYPES, TEMPLATES
+from jupyter_workflows.cli.workflow_templates import GENERATE_TYPES, TEMPLATES
 from tests.conftest import cli
 
 

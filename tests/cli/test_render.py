@@ -6,8 +6,9 @@ import io
 
 from rich.console import Console
 
-from jupyter_workflows.cli.render import LiveRenderer, PlainRenderer
+from jupyter_workflows.cli.render import LiveRenderer
 from jupyter_workflows.engine import WorkflowOrchestrator
+from jupyter_workflows.ui.text import PlainRenderer
 from tests.conftest import make_workflow
 
 
@@ -46,8 +47,8 @@ def test_live_renderer_draws_the_task_table_on_a_terminal(project):
 
 
 def test_children_are_listed_under_their_parent():
-    from jupyter_workflows.cli.render import as_tree
-    from jupyter_workflows.records import TaskRecord
+    from jupyter_workflows.execution.records import TaskRecord
+    from jupyter_workflows.ui.text import as_tree
 
     tasks = [
         TaskRecord(id="a"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from tests.conftest import make_workflow
 
 ECHO = {

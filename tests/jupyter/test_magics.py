@@ -19,15 +19,15 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.jupyter.background import BackgroundRun
 from jupyter_workflows.jupyter.display import ExecutionView, HealthView, HistoryView, ReportView
-from jupyter_workflows.states import State
 from jupyter_workflows.store import ExecutionStore, default_store_path
 from tests.conftest import write_workflow
 
 HEAVY = (
     "pydantic", "duckdb", "anywidget", "ipywidgets", "altair", "pandas", "yaml",
-    "jupyter_workflows.engine", "jupyter_workflows.model", "jupyter_workflows.store",
+    "jupyter_workflows.engine", "jupyter_workflows.definition.model", "jupyter_workflows.store",
 )  # fmt: skip
 
 GREET = {

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from jupyter_workflows.engine import WorkflowOrchestrator
-from jupyter_workflows.events import (
+from jupyter_workflows.execution.events import (
     AttemptStarted,
     OutputLine,
     RunEnded,

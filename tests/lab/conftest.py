@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from jupyter_workflows.records import Attempt, Execution, TaskRecord
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.records import Attempt, Execution, TaskRecord
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.store import ExecutionStore, JournalWriter, default_store_path
 from jupyter_workflows.store.synth import execution_events
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from jupyter_workflows.definition.model import Notifications
 from jupyter_workflows.engine import WorkflowOrchestrator
-from jupyter_workflows.events import RunEnded
-from jupyter_workflows.model import Notifications
+from jupyter_workflows.execution.events import RunEnded
 from jupyter_workflows.monitor.alerting import AlertManager, recent_alerts
 from jupyter_workflows.monitor.rules import AlertConfig
 from jupyter_workflows.store import ExecutionStore, default_store_path

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_workflows.definition.model import Notifications
 from jupyter_workflows.errors import ConfigError
-from jupyter_workflows.model import Notifications
 from jupyter_workflows.monitor.rules import (
     AlertConfig,
     RuleConfig,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_workflows.events import (
+from jupyter_workflows.execution.events import (
     AttemptEnded,
     AttemptStarted,
     Event,

@@ -11,10 +11,10 @@ from jupyter_workflows.store import ExecutionStore
 
 WORKER = """
 import sys, time
-from jupyter_workflows.events import (AttemptEnded, AttemptStarted, OutputLine, RunEnded,
+from jupyter_workflows.execution.events import (AttemptEnded, AttemptStarted, OutputLine, RunEnded,
                                       RunStarted, TaskEnded, TaskStarted)
 from jupyter_workflows.store import ExecutionStore
-from jupyter_workflows.store.owner import current_owner
+from jupyter_workflows.execution.owner import current_owner
 
 store, worker = ExecutionStore(sys.argv[1]), sys.argv[2]
 pid, host, pid_start = current_owner()

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.store import ExecutionStore, read_journal
 
 from .helpers import T0, run_events, write_events
@@ -19,9 +19,9 @@ from .helpers import T0, run_events, write_events
 RUNNER = """
 import sys, time
 from pathlib import Path
-from jupyter_workflows.events import AttemptStarted, OutputLine, RunStarted, TaskStarted
+from jupyter_workflows.execution.events import AttemptStarted, OutputLine, RunStarted, TaskStarted
 from jupyter_workflows.store.journal import JournalWriter
-from jupyter_workflows.store.owner import current_owner
+from jupyter_workflows.execution.owner import current_owner
 
 path, eid = Path(sys.argv[1]), sys.argv[2]
 pid, host, pid_start = current_owner()

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jupyter_workflows.errors import AmbiguousExecutionId, ExecutionNotFound, StoreError
-from jupyter_workflows.events import OutputLine, RunEnded, TaskEnded
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.events import OutputLine, RunEnded, TaskEnded
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.store import ExecutionStore
 
 from .helpers import T0, TaskPlan, run_events, write_events, write_run

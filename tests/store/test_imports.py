@@ -14,7 +14,7 @@ def test_store_and_journal_do_not_import_duckdb() -> None:
         "import jupyter_workflows.store\n"
         "import jupyter_workflows.store.journal\n"
         "from jupyter_workflows.store import ExecutionStore, JournalWriter, default_store_path\n"
-        "import jupyter_workflows.store.owner\n"
+        "import jupyter_workflows.execution.owner\n"
         "print('duckdb' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_workflows.errors import StoreError
-from jupyter_workflows.events import OutputLine, RunStarted
+from jupyter_workflows.execution.events import OutputLine, RunStarted
 from jupyter_workflows.store.journal import JournalWriter, read_events, read_journal
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from jupyter_workflows.store.owner import current_owner, is_alive, process_start
+from jupyter_workflows.execution.owner import current_owner, is_alive, process_start
 
 
 def test_current_owner_is_this_process() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from jupyter_workflows.records import Attempt, Execution, TaskRecord
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.records import Attempt, Execution, TaskRecord
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.store import ExecutionStore, read_journal
 
 from .helpers import T0

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from jupyter_workflows.engine import WorkflowOrchestrator
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from tests.conftest import make_workflow
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from jupyter_workflows.errors import TaskTypeNotImplemented
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.tasks.registry import BUILTIN, get_task_type
 from tests.conftest import make_workflow
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.tasks.data_processor import INPUT_DATA_LIMIT
 from tests.conftest import make_workflow
 

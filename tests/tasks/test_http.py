@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from werkzeug import Request, Response
 
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from tests.conftest import make_workflow
 
 TOKEN = "tok-9f8e7d6c5b4a"

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from tests.conftest import make_workflow
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")

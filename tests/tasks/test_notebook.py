@@ -13,15 +13,15 @@ import nbformat
 import pytest
 
 from jupyter_workflows.engine import WorkflowOrchestrator
-from jupyter_workflows.events import OutputLine, TaskProgress
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.events import OutputLine, TaskProgress
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.tasks import registry
-from jupyter_workflows.tasks.notebook import NotebookType
 from jupyter_workflows.tasks.notebook.params import inject_parameters, python_source
 from jupyter_workflows.tasks.notebook.pool import KernelPool
+from jupyter_workflows.tasks.notebook.task import NotebookType
 from tests.conftest import make_workflow
 
-RECORD = "from jupyter_workflows.recording import record\n"
+RECORD = "from jupyter_workflows import record\n"
 
 
 def notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
@@ -379,8 +379,8 @@ def test_record_rejects_what_is_not_json(project, run_workflow, kernels):
 def test_secrets_reach_the_kernel_but_not_the_log_outputs_or_saved_notebook(project, pool):
     import asyncio
 
-    from jupyter_workflows.expressions import Scope
-    from jupyter_workflows.model import NotebookTask
+    from jupyter_workflows.definition.model import NotebookTask
+    from jupyter_workflows.definition.templates import Scope
     from jupyter_workflows.tasks.base import TaskContext
 
     secret = 'p@ss "wörd"'
@@ -422,7 +422,7 @@ def test_secrets_reach_the_kernel_but_not_the_log_outputs_or_saved_notebook(proj
 
 
 def test_record_outside_a_kernel_keeps_the_value():
-    from jupyter_workflows import recording
+    from jupyter_workflows.tasks.notebook import recording
 
     recording.record("plain", (1, 2.5, "x"))
     assert recording.recorded["plain"] == [1, 2.5, "x"]

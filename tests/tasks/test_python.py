@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from tests.conftest import make_workflow
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
+from jupyter_workflows.definition.model import FileChangeConfig, FileChangeTrigger, Workflow
 from jupyter_workflows.engine import WorkflowOrchestrator
+from jupyter_workflows.engine.queue import RunQueue
 from jupyter_workflows.errors import DefinitionError
-from jupyter_workflows.model import FileChangeConfig, FileChangeTrigger, Workflow
 from jupyter_workflows.store import ExecutionStore, default_store_path
 from jupyter_workflows.triggers.filewatch import FileWatcher, FileWatchJob, change_env
 from jupyter_workflows.triggers.globs import PathMatcher, expand_braces, watch_plan
-from jupyter_workflows.triggers.launcher import RunQueue
 from tests.conftest import make_workflow
 
 RECORD = (

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from jupyter_workflows.cron import ScheduleError
+from jupyter_workflows.definition.cron import ScheduleError
 from jupyter_workflows.engine import WorkflowOrchestrator
+from jupyter_workflows.engine.queue import RunQueue
 from jupyter_workflows.store import ExecutionStore, default_store_path
-from jupyter_workflows.triggers.launcher import RunQueue
 from jupyter_workflows.triggers.scheduler import (
     QUEUE_FULL_REASON,
     SKIP_REASON,

@@ -23,8 +23,9 @@ import httpx
 import pytest
 
 from jupyter_workflows.engine import WorkflowOrchestrator
+from jupyter_workflows.engine.queue import RunQueue
 from jupyter_workflows.errors import ConfigError
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.store import ExecutionStore, default_store_path
 from jupyter_workflows.triggers.discovery import (
     Hook,
@@ -32,7 +33,6 @@ from jupyter_workflows.triggers.discovery import (
     default_secret_env,
     discover_workflows,
 )
-from jupyter_workflows.triggers.launcher import RunQueue
 from jupyter_workflows.triggers.signature import sign
 from jupyter_workflows.triggers.webhook_server import DeliveryLog, WebhookServer
 from tests.conftest import cli, make_workflow, write_workflow

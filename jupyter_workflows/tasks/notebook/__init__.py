@@ -29,8 +29,5 @@ the partly executed notebook is still written) and, opt-in, ``reuse_kernel``.
   server share its string hash seed.
 """
 
-from __future__ import annotations
-
-from .task import NotebookType
-
-__all__ = ["NotebookType"]
+# Nothing is imported here: ``recording`` runs inside kernels and must stay light, and the task
+# type (``task.NotebookType``) is loaded by the registry only when a workflow has a notebook.

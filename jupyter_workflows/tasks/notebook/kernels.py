@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import WorkflowError
-from ...store.owner import is_alive, process_start
+from ...execution.owner import is_alive, process_start
 from ..process import group_alive, signal_group
 from .forkserver import ForkServer, ForkServerError, StartupKey
 from .specs import KernelSpec

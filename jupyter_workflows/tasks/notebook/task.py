@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...definition.templates import render, render_value
 from ...errors import WorkflowError
-from ...expressions import render, render_value
-from ...states import State
+from ...execution.states import State
 from .._spawn import task_cwd
 from ..base import LineSink, TaskContext, TaskResult, TaskType
 from . import document
@@ -27,7 +27,7 @@ from .redact import Redactor
 from .specs import NATIVE, KernelSpec, resolve_kernel
 
 if TYPE_CHECKING:
-    from ...model import NotebookTask
+    from ...definition.model import NotebookTask
 
 START_TIMEOUT = 60.0  # seconds a kernel may take to answer (papermill's default too)
 

@@ -10,7 +10,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._docker_client import Cancelled, DockerFailure, LineSplitter, Relay, Streams
+from .client import Cancelled, DockerFailure, LineSplitter, Relay, Streams
 
 STDERR_TAIL = 20
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from ._db_url import Connection
+    from .urls import Connection
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .durations import UNIT_SECONDS, parse_duration
+from ..definition.durations import UNIT_SECONDS, parse_duration
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from .store import ExecutionStore
+    from . import ExecutionStore
 
 Since = datetime | timedelta | str | None
 
@@ -71,7 +71,7 @@ def open_store(
     store: ExecutionStore | str | Path | None = None, project_root: str | Path | None = None
 ) -> ExecutionStore:
     """``store`` itself when it is a store, one at that directory, else the project's."""
-    from .store import ExecutionStore, default_store_path
+    from . import ExecutionStore, default_store_path
 
     if isinstance(store, (str, Path)):
         return ExecutionStore(store)

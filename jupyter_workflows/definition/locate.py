@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Problem
+from ..errors import Problem
 
 DataPath = tuple[Any, ...]
 Position = tuple[int, int]

@@ -21,8 +21,8 @@ import math
 import re
 from typing import Any
 
-from ..expressions import Reference, Scope, find_references, to_text
-from ._db_base import DatabaseFailure
+from ...definition.templates import Reference, Scope, find_references, to_text
+from .base import DatabaseFailure
 
 NORMAL, STRING, ESCAPE_STRING, PREFIXED_STRING, IDENT = "sql", "'...'", "E'...'", "x'...'", '"'
 LINE_COMMENT, BLOCK_COMMENT, DOLLAR, BRACKET, BACKTICK = "--", "/*", "$$", "[", "`"

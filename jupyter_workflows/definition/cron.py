@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Literal
 
-from .errors import ScheduleError
+from ..errors import ScheduleError
 
 CatchUp = Literal["none", "latest", "all"]
 

@@ -27,16 +27,16 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..expressions import find_references, render, to_text
-from ..states import State
-from ._docker_build import BuildSpec, Built, build_image
-from ._docker_client import DockerFailure, Relay, Streams, connect, describe, engine_address
-from ._docker_run import Ran, RunSpec, remove, run_container, stop_and_remove
-from .base import TaskContext, TaskResult, TaskType, parse_result
+from ...definition.templates import find_references, render, to_text
+from ...execution.states import State
+from ..base import TaskContext, TaskResult, TaskType, parse_result
+from .build import BuildSpec, Built, build_image
+from .client import DockerFailure, Relay, Streams, connect, describe, engine_address
+from .run import Ran, RunSpec, remove, run_container, stop_and_remove
 
 if TYPE_CHECKING:
-    from ..expressions import Scope
-    from ..model import DockerTask
+    from ...definition.model import DockerTask
+    from ...definition.templates import Scope
 
 LABEL = "jupyter-workflows"
 _MARK_RE = re.compile("\x00([0-9]+)\x00")

@@ -18,8 +18,8 @@ from typing import Annotated, Any, ForwardRef, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from ..errors import DefinitionError, Problem, ValidationError
 from . import validate
-from .errors import DefinitionError, Problem, ValidationError
 from .locate import Finding, Locator, to_problem
 from .model import TaskBase, Workflow
 

@@ -16,12 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .frames import Since, history_table, open_store, resolve_since, sql_table, to_records
+from ..store.frames import Since, history_table, open_store, resolve_since, sql_table, to_records
 
 if TYPE_CHECKING:
     import altair as alt
 
-    from .records import Execution, TaskRecord
+    from ..execution.records import Execution, TaskRecord
 
 STATUS_COLORS = {
     "succeeded": "#2ca02c", "failed": "#d62728", "timed_out": "#ff7f0e",
@@ -293,7 +293,7 @@ def _gantt_tasks(
 
 def _gantt_rows(tasks: list[TaskRecord], label: str) -> tuple[list[str], list[dict[str, Any]]]:
     """The y order (children right under their parent) and one bar per task that started."""
-    from .cli.render import as_tree
+    from ..ui.text import as_tree
 
     now = datetime.now(timezone.utc).timestamp()
     spans = {
@@ -325,8 +325,8 @@ def _gantt_rows(tasks: list[TaskRecord], label: str) -> tuple[list[str], list[di
 
 
 def _task_record(row: dict[str, Any]) -> TaskRecord:
-    from .records import TaskRecord
-    from .states import State
+    from ..execution.records import TaskRecord
+    from ..execution.states import State
 
     return TaskRecord(
         id=row["task_id"],

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ExpressionError
-from .expressions import Reference, find_references, parse_condition
+from ..errors import ExpressionError
+from .conditions import parse_condition
 from .locate import WARNING, DataPath, Finding, task_id_of
+from .templates import Reference, find_references
 
 
 def check(data: dict[str, Any]) -> list[Finding]:
@@ -345,8 +346,8 @@ def _check_cron(data: dict[str, Any]) -> list[Finding]:
     config = trigger.get("config")
     if not isinstance(config, dict):
         return []
+    from ..errors import ScheduleError
     from .cron import CronSchedule, resolve_zone
-    from .errors import ScheduleError
 
     findings = []
     schedule = config.get("schedule")

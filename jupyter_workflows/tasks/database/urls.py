@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from ._db_base import DatabaseFailure
+from .base import DatabaseFailure
 
 SCHEMES = {"sqlite": "sqlite", "duckdb": "duckdb", "postgresql": "postgresql"}
 SCHEMES["postgres"] = "postgresql"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ._db_base import Adapter, DatabaseFailure, Outcome, Params, StatementError, one_line
+from .base import Adapter, DatabaseFailure, Outcome, Params, StatementError, one_line
 
 _LINE_RE = re.compile(r"^LINE (\d+):", re.MULTILINE)
 CONNECT_TIMEOUT = 10  # seconds, unless the URL sets connect_timeout

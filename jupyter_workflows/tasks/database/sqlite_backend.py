@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._db_base import (
+from .base import (
     Adapter,
     DatabaseFailure,
     Outcome,

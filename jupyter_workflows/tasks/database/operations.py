@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._db_base import Adapter, DatabaseFailure, Params, StatementError
+from .base import Adapter, DatabaseFailure, Params, StatementError
 
 Log = Callable[[str], None]
 Answer = tuple[Any, dict[str, Any]]

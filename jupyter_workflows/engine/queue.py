@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..definition.model import Workflow
 from ..errors import WorkflowError
-from ..model import Workflow
-from ..records import Execution
-from ..states import State
+from ..execution.records import Execution
+from ..execution.states import State
 
 log = logging.getLogger(__name__)
 

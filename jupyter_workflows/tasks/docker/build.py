@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._docker_client import DockerFailure, LineSplitter, Relay, strip_ansi
+from .client import DockerFailure, LineSplitter, Relay, strip_ansi
 
 # The classic builder marks a RUN step's stderr by wrapping it in red.
 _RED, _RESET = "\x1b[91m", "\x1b[0m"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from jupyter_workflows.engine import WorkflowOrchestrator
+from jupyter_workflows.engine.queue import QueueFull, RunQueue
 from jupyter_workflows.errors import ValidationError
-from jupyter_workflows.states import State
+from jupyter_workflows.execution.states import State
 from jupyter_workflows.store import ExecutionStore, default_store_path
-from jupyter_workflows.triggers.launcher import QueueFull, RunQueue
 
 # Each run writes a marker named by $N, then waits until the file "release" exists.
 WAIT = "touch started-$N; while [ ! -f release ]; do sleep 0.02; done"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ._db_base import (
+from .base import (
     Adapter,
     DatabaseFailure,
     Outcome,

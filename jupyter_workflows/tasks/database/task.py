@@ -37,15 +37,15 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..expressions import find_references, render, render_value
-from ._db_base import Adapter, DatabaseFailure, StatementError, one_line
-from ._db_ops import OPERATIONS, Answer, Plan, ms_since
-from ._db_template import render_sql
-from ._db_url import Connection, parse_connection, redact
-from .base import TaskContext, TaskResult, TaskType
+from ...definition.templates import find_references, render, render_value
+from ..base import TaskContext, TaskResult, TaskType
+from .base import Adapter, DatabaseFailure, StatementError, one_line
+from .operations import OPERATIONS, Answer, Plan, ms_since
+from .templating import render_sql
+from .urls import Connection, parse_connection, redact
 
 if TYPE_CHECKING:
-    from ..model import DatabaseConfig, DatabaseTask
+    from ...definition.model import DatabaseConfig, DatabaseTask
 
 __all__ = ["DatabaseType", "redact"]
 
@@ -78,7 +78,7 @@ def _connection(config: DatabaseConfig, ctx: TaskContext) -> Connection:
         raise DatabaseFailure(f"database connection is empty: '{config.connection}' rendered to ''")
     connection = parse_connection(url, lambda path: ctx.resolve_path(path))
     if connection.scheme == "postgresql":
-        from ._db_postgres import libpq_passwords
+        from .postgres_backend import libpq_passwords
 
         connection = connection.with_secrets(libpq_passwords(url))
     return connection
@@ -131,14 +131,14 @@ def _per_query(value: Any, count: int) -> list[Any]:
 
 def _adapter(connection: Connection) -> Adapter:
     if connection.scheme == "sqlite":
-        from ._db_sqlite import SqliteAdapter
+        from .sqlite_backend import SqliteAdapter
 
         return SqliteAdapter(connection)
     if connection.scheme == "duckdb":
-        from ._db_duckdb import DuckdbAdapter
+        from .duckdb_backend import DuckdbAdapter
 
         return DuckdbAdapter(connection)
-    from ._db_postgres import PostgresAdapter
+    from .postgres_backend import PostgresAdapter
 
     return PostgresAdapter(connection)
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .base import LineSink
+from ..base import LineSink
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 # Ordinary calls (create, inspect, remove); streams and waits have no read timeout.

@@ -1,0 +1,84 @@
+"""What every ``workflow`` command shares: exit codes, one-line errors, start-up tweaks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def skip_pydantic_plugin_lookup() -> None:
+    """Tell pydantic there are no plugins, without the lookup that costs ~20 ms per start.
+
+    Pydantic asks ``pydantic.plugin._loader.get_plugins()`` each time it builds a validator;
+    that module imports importlib.metadata and scans the entry points of every installed
+    package. The ``workflow`` process runs no user code (tasks are subprocesses) and uses no
+    plugins, so a stand-in answering "none" takes the module's place in this process only.
+    Any other name is forwarded to the real module, so a newer pydantic keeps working.
+    """
+    if _LOADER in sys.modules:
+        return
+    import importlib
+    import types
+
+    stand_in = types.ModuleType(_LOADER)
+    stand_in.get_plugins = lambda: ()  # type: ignore[attr-defined]
+
+    def forward(name: str) -> Any:
+        if name.startswith("__"):  # the import system probing (__path__, ...): not ours
+            raise AttributeError(name)
+        del sys.modules[_LOADER]
+        return getattr(importlib.import_module(_LOADER), name)
+
+    stand_in.__getattr__ = forward  # type: ignore[method-assign]
+    sys.modules[_LOADER] = stand_in
+
+
+_LOADER = "pydantic.plugin._loader"
+
+
+def print_problems(problems: Any, stream: Any = None) -> None:
+    for problem in problems:
+        click.echo(f"{problem.severity}: {problem}", file=stream or sys.stderr)
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn our errors into one clear line and an exit code: no traceback for bad input."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..errors import ExecutionNotFound, StoreError, ValidationError, WorkflowError
+
+        try:
+            return func(*args, **kwargs)
+        except ValidationError as exc:
+            print_problems(exc.problems)
+            sys.exit(EXIT_USAGE)
+        except ExecutionNotFound as exc:
+            fail(str(exc), EXIT_FAILED)
+        except StoreError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except WorkflowError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper  # type: ignore[return-value]

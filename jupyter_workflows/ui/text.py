@@ -1,0 +1,127 @@
+"""Plain-text rendering of runs, shared by every surface (terminal, notebook, charts).
+
+A consumer of the event stream that prints one line per event worth telling
+(``PlainRenderer``), the task tree in display order, the closing summary, the state icons and
+colours, and how a moment is written.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TextIO
+
+from ..definition.durations import format_duration
+from ..execution.events import AttemptEnded, Event, OutputLine, RunStarted, TaskEnded, TaskStarted
+from ..execution.records import Execution, TaskRecord
+
+ICONS = {
+    "pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "timed_out": "⏱",
+    "cancelled": "■", "skipped": "-", "crashed": "☠",
+}  # fmt: skip
+COLORS = {
+    "pending": "dim", "running": "cyan", "succeeded": "green", "failed": "red",
+    "timed_out": "red", "cancelled": "yellow", "skipped": "dim", "crashed": "magenta",
+}  # fmt: skip
+
+
+class PlainRenderer:
+    """One line per event worth telling, for logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.out = stream or sys.stdout
+        self.live_tasks: set[str] = set()
+        self.show_all_output = False
+
+    def __call__(self, event: Event) -> None:
+        line = self.describe(event)
+        if line is not None:
+            print(line, file=self.out, flush=True)
+
+    def describe(self, event: Event) -> str | None:
+        if isinstance(event, OutputLine):
+            if self.show_all_output or event.task_id in self.live_tasks:
+                return f"  {event.task_id} | {event.line}"
+            return None
+        if isinstance(event, TaskStarted):
+            return f"{ICONS['running']} {event.task_id} started"
+        if isinstance(event, AttemptEnded) and event.retry_in is not None:
+            return (
+                f"↻ {event.task_id} attempt {event.attempt} {event.status}: {event.error}; "
+                f"retrying in {format_duration(event.retry_in)}"
+            )
+        if isinstance(event, TaskEnded):
+            return _task_line(event)
+        if isinstance(event, RunStarted):
+            self.live_tasks = {t["id"] for t in event.tasks if t.get("live_output")}
+            return f"workflow '{event.workflow}' started (execution {event.execution_id})"
+        return None
+
+    def close(self, execution: Execution) -> None:
+        for line in summary_lines(execution):
+            print(line, file=self.out, flush=True)
+
+
+def as_tree(tasks: Iterable[TaskRecord]) -> list[tuple[int, TaskRecord]]:
+    """Tasks in display order, each child right under its parent, with its depth."""
+    records = list(tasks)
+    known = {t.id for t in records}
+    children: dict[str | None, list[TaskRecord]] = {}
+    for task in records:
+        parent = task.parent if task.parent in known else None
+        children.setdefault(parent, []).append(task)
+    ordered: list[tuple[int, TaskRecord]] = []
+
+    def visit(parent: str | None, depth: int) -> None:
+        for task in children.get(parent, []):
+            ordered.append((depth, task))
+            visit(task.id, depth + 1)
+
+    visit(None, 0)
+    return ordered
+
+
+def _task_line(event: TaskEnded) -> str:
+    took = f" in {format_duration(event.at - event.started_at)}" if event.started_at else ""
+    text = f"{ICONS.get(event.status, '?')} {event.task_id} {event.status}{took}"
+    if event.error and event.status != "succeeded":
+        text += f": {event.error}"
+    return text
+
+
+def summary_lines(execution: Execution) -> list[str]:
+    lines = []
+    for task in execution.tasks.values():
+        if task.status.is_failure and task.log_tail:
+            lines.append(f"--- last output of {task.id} ---")
+            lines.extend(f"  {line}" for line in task.log_tail[-10:])
+    counts: dict[str, int] = {}
+    for task in execution.tasks.values():
+        counts[str(task.status)] = counts.get(str(task.status), 0) + 1
+    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines.append(
+        f"workflow '{execution.workflow}' {execution.status} in "
+        f"{format_duration(execution.duration)} ({tally}); execution {execution.id}"
+    )
+    return lines
+
+
+class NullRenderer:
+    def __call__(self, event: Event) -> None:
+        pass
+
+    def close(self, execution: Execution) -> None:
+        pass
+
+
+def when(value: Any) -> str:
+    """A moment (epoch seconds or a datetime) in local time, ``-`` for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, (int, float)):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+    if isinstance(value, datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
