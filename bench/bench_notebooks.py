@@ -35,7 +35,7 @@ from jupyter_workflows.definition.model import Workflow  # noqa: E402
 from jupyter_workflows.engine import WorkflowOrchestrator  # noqa: E402
 from jupyter_workflows.execution.states import State  # noqa: E402
 from jupyter_workflows.tasks import registry  # noqa: E402
-from jupyter_workflows.tasks.notebook.task import NotebookType  # noqa: E402
+from jupyter_workflows.tasks.notebook.runner import NotebookRunner  # noqa: E402
 
 
 def make_notebooks(folder: Path, count: int) -> list[Path]:
@@ -81,7 +81,7 @@ def workflow(paths: list[Path], root: Path, chain: bool, reuse: bool) -> Workflo
 
 def run_tasks(root: Path, paths: list[Path], *, chain: bool, parallel: int, reuse: bool) -> None:
     notebook_type = registry.get_task_type("notebook")
-    assert isinstance(notebook_type, NotebookType)
+    assert isinstance(notebook_type, NotebookRunner)
     notebook_type.pool.close()  # no run starts with kernels ready
     execution = WorkflowOrchestrator(root).execute(
         workflow(paths, root, chain, reuse), max_parallel=parallel

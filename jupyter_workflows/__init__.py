@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from .execution.states import State
     from .monitor import WorkflowMonitor
     from .monitor import charts as charts
+    from .recording import record
     from .store import ExecutionStore
     from .store.frames import history, sql
-    from .tasks.notebook.recording import record
 
 _EXPORTS = {
     "WorkflowOrchestrator": ".engine.orchestrator",
@@ -41,7 +41,7 @@ _EXPORTS = {
     "WorkflowMonitor": ".monitor",
     "history": ".store.frames",
     "sql": ".store.frames",
-    "record": ".tasks.notebook.recording",
+    "record": ".recording",
     "Workflow": ".definition.model",
     "json_schema": ".definition.model",
     "load_workflow": ".definition.loader",

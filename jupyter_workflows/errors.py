@@ -5,7 +5,8 @@
     │   ├── ValidationError        one or more located problems (``.problems``)
     │   └── ScheduleError          a cron schedule or time zone cannot be used
     ├── ExpressionError            a ``${...}`` template or a condition does not parse
-    ├── TaskTypeNotImplemented     a modelled task type that cannot run yet
+    ├── TaskTypeNotImplemented     a modelled task type that cannot run here
+    ├── UnknownPlugin              no task type, alert channel or executor has that name
     ├── TaskFailed                 a task ended unsuccessfully (``.task_id``, ``.exit_code``)
     ├── StoreError                 the execution history cannot be read or written
     │   ├── ExecutionNotFound      no execution has that id (or prefix)
@@ -18,6 +19,7 @@ Cancellation is not here on purpose: the engine uses ``asyncio.CancelledError`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -102,12 +104,15 @@ class ExpressionError(WorkflowError):
 
 
 class TaskTypeNotImplemented(WorkflowError):
-    """A task type the model knows but this version cannot execute yet."""
+    """A task type the model knows but this installation cannot execute (its implementation,
+    or a library it needs, cannot be imported)."""
 
-    def __init__(self, task_type: str):
+    def __init__(self, task_type: str, reason: str | None = None):
         self.task_type = task_type
         super().__init__(
-            f"task type '{task_type}' is not implemented yet: the definition validates, "
+            f"task type '{task_type}' cannot run here: {reason}"
+            if reason
+            else f"task type '{task_type}' is not implemented yet: the definition validates, "
             "but this version of jupyter-workflows cannot run it"
         )
 
@@ -148,3 +153,11 @@ class AmbiguousExecutionId(StoreError):
 
 class ConfigError(WorkflowError):
     """``workflows/config.json`` cannot be read or has bad values."""
+
+
+class UnknownPlugin(WorkflowError):
+    """No implementation is registered under a name; ``known`` lists the names there are."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        super().__init__(f"unknown {kind} '{name}'; expected one of {', '.join(self.known)}")

@@ -376,3 +376,15 @@ def test_file_change_patterns_stay_inside_the_project(tmp_path: Path, pattern: s
     (problem,) = check(tmp_path, text).problems
     assert problem.field == "trigger.config.files"
     assert f"pattern '{pattern}' must be a glob relative to the project root" in problem.message
+
+
+def test_unknown_alert_channel_is_a_located_error(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks("- id: a\n  type: shell\n  command: x\n")
+        + "notifications:\n  channels: [console, teams]\n",
+    )
+    [problem] = report.problems
+    assert (problem.line, problem.field) == (7, "notifications.channels[1]")
+    assert problem.message.startswith("unknown alert channel 'teams'; expected one of console")
+    assert "slack" in problem.message

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..plugins import ALERT_CHANNELS
 from .common import EXIT_FAILED, friendly_errors
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ def alerts() -> None:
 
 @alerts.command("test")
 @click.option("--channel", "channel_names", multiple=True, metavar="NAME",
-              help="console, slack, email or webhook (repeatable; default: alerts.channels of "
-                   "workflows/config.json, else console).")  # fmt: skip
+              help=f"{', '.join(ALERT_CHANNELS.builtin)} or a channel a plugin adds (repeatable; "
+                   "default: alerts.channels of workflows/config.json, else console).")  # fmt: skip
 @click.option("--attempts", type=click.IntRange(min=1), default=3, show_default=True)
 @click.pass_obj
 @friendly_errors

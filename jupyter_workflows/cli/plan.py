@@ -51,7 +51,7 @@ def _condition_note(condition: str, scope: Scope) -> str:
 def _what(task: AnyTask, scope: Scope) -> str:
     config = getattr(task, "config", None)
     if task.type == "database" and config is not None:
-        from ..tasks.database.task import redact
+        from ..tasks.database.urls import redact
 
         return f"{config.operation} on {redact(preview(config.connection, scope))}"
     for field in ("command", "code", "script", "url", "notebook", "image", "dockerfile"):

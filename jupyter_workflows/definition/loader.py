@@ -21,7 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 from ..errors import DefinitionError, Problem, ValidationError
 from . import validate
 from .locate import Finding, Locator, to_problem
-from .model import TaskBase, Workflow
+from .model import ANY_TASK_TYPE, Task, TaskBase, Workflow, task_models
 
 __all__ = [
     "Locator",
@@ -293,6 +293,8 @@ def _members(annotation: Any) -> list[Any]:
             return []
     origin = get_origin(annotation)
     if origin is Annotated:
+        if ANY_TASK_TYPE in annotation.__metadata__:  # a task of any registered type
+            return list(task_models().values())
         return _members(get_args(annotation)[0])
     if origin is Union or origin is types.UnionType:
         return [m for arg in get_args(annotation) for m in _members(arg)]
@@ -308,7 +310,8 @@ def _field_type(annotation: Any, key: Any) -> Any:
     if len(models) == 1:
         for name, info in models[0].model_fields.items():
             if key in (name, info.alias):
-                return info.annotation
+                # pydantic keeps a field's own Annotated metadata apart from its type
+                return Task if ANY_TASK_TYPE in info.metadata else info.annotation
     return None
 
 

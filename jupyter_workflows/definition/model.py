@@ -3,6 +3,13 @@
 Files written for the original (Node) orchestrator load unchanged. The JSON Schema that
 ``workflow schema`` prints is generated from these classes.
 
+This module holds what every workflow has (``Workflow``, triggers, notifications, defaults)
+and what every task has (``TaskBase``). Each task type declares its own model next to its
+implementation (``tasks/shell.py``: ``ShellTask``) and registers it in
+``plugins.TASK_TYPES``; ``Task`` is the union of every registered type, discriminated on
+``type`` and built when the workflow model is first used. A task type installed by another
+package (entry point ``jupyter_workflows.tasks``) joins the union the same way.
+
 Units follow the original format: a task ``timeout`` given as a number is in seconds, a
 ``retry.delay`` (and ``max_delay``) given as a number is in milliseconds; strings with units
 ("500ms", "10s", "5m") are accepted everywhere. Internally every duration is seconds.
@@ -10,19 +17,23 @@ Units follow the original format: a task ``timeout`` given as a number is in sec
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 
+from ..errors import UnknownPlugin
+from ..plugins import ALERT_CHANNELS, TASK_TYPES
 from .durations import UNIT_MILLISECONDS, UNIT_SECONDS, parse_duration
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -121,9 +132,33 @@ class Retry(Strict):
         return min(self.delay * self.backoff ** max(attempt - 2, 0), self.max_delay)
 
 
-class TaskBase(Strict):
-    """Fields every task type has."""
+class _AnyTaskType:
+    """Pydantic metadata standing for "a task of any registered type".
 
+    Its schema is the union of the registered task models, discriminated on ``type``, taken
+    from the registry when a model using it is built (not at import: a validator holding every
+    type is only built when a workflow is first validated).
+    """
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        global _built_generation
+        models = tuple(task_models().values())
+        _built_generation = TASK_TYPES.generation
+        return handler.generate_schema(Annotated[Union[models], Field(discriminator="type")])
+
+
+ANY_TASK_TYPE = _AnyTaskType()
+if TYPE_CHECKING:
+    Task: TypeAlias = "TaskBase"
+else:  # no reference to TaskBase, which is defined below and uses it (on_failure)
+    Task = Annotated[Any, ANY_TASK_TYPE]
+
+
+class TaskBase(Strict):
+    """Fields every task type has. A task type's model subclasses it and narrows ``type`` to
+    its name (``type: Literal["shell"]``)."""
+
+    type: str
     id: Annotated[str, Field(pattern=TASK_ID_PATTERN)] | None = Field(
         None, description="Unique id (letters, digits, - and _). Required for top-level tasks."
     )
@@ -154,188 +189,45 @@ class TaskBase(Strict):
         return self.condition
 
 
-class ShellTask(TaskBase):
-    type: Literal["shell"]
-    command: str
-    shell: str = Field("/bin/sh", description="The shell that runs the command.")
+AnyTask = TaskBase  # a task of some registered type, as the engine handles it
+_built_generation = -1
 
 
-class PythonTask(TaskBase):
-    type: Literal["python"]
-    script: str | None = None
-    code: str | None = None
-    args: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _script_or_code(self) -> PythonTask:
-        if (self.script is None) == (self.code is None):
-            raise ValueError("a python task needs exactly one of 'script' (a file) or 'code'")
-        return self
+def task_models() -> dict[str, type[TaskBase]]:
+    """Type name -> model of every task type known so far (built in, registered, and
+    installed ones once ``plugins.TASK_TYPES`` has read the entry points)."""
+    return {name: TASK_TYPES.load(name).model for name in TASK_TYPES.known_without_scan()}
 
 
-class JavaScriptTask(TaskBase):
-    type: Literal["javascript"]
-    script: str
-    args: list[str] = Field(default_factory=list)
+# ``type`` values that name something other than a task (triggers, file inputs, processors).
+_OTHER_TYPES = frozenset({"manual", "cron", "webhook", "file_change", "file"})
 
 
-class HttpTask(TaskBase):
-    type: Literal["http"]
-    url: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    query: dict[str, Any] = Field(default_factory=dict)
-    body: Any = None
-    json_body: Any = Field(None, alias="json")
-    expected_status: Union[int, list[int], None] = Field(
-        None, description="Status code(s) that count as success; default any 2xx."
-    )
-    follow_redirects: bool = True
+def ensure_task_types(data: Any) -> None:
+    """Make the workflow model know every task type ``data`` names, before validating it.
 
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+    A type that is not built in sends the registry to the installed packages' entry points
+    (once per process); when that finds new types the model is rebuilt to include them. A name
+    found nowhere is left for validation to report, with the names there are.
+    """
+    known = set(TASK_TYPES.known_without_scan()) | _OTHER_TYPES
+    if any(name not in known for name in _type_names(data)):
+        TASK_TYPES.names()  # reads the entry points
+    if _built_generation not in (-1, TASK_TYPES.generation):
+        Workflow.model_rebuild(force=True)
 
 
-class DockerTask(TaskBase):
-    """Build an image (dockerfile/context/tags) or run a container (image/command), or both."""
-
-    type: Literal["docker"]
-    dockerfile: str | None = None
-    context: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    build_args: EnvMap = Field(default_factory=dict)
-    image: str | None = None
-    command: Union[str, list[str], None] = None
-    volumes: list[str] = Field(default_factory=list)
-    working_dir: str | None = None
-
-    @model_validator(mode="after")
-    def _build_or_run(self) -> DockerTask:
-        if not (self.dockerfile or self.context or self.image):
-            raise ValueError(
-                "a docker task needs 'dockerfile'/'context' to build or 'image' to run"
-            )
-        return self
-
-
-class FileInput(Strict):
-    type: Literal["file"] = "file"
-    path: str = Field(description="A glob, relative to the project root.")
-
-
-class Processor(Strict):
-    type: Literal["javascript", "python"] = "javascript"
-    script: str
-
-
-class FileOutput(Strict):
-    type: Literal["file"] = "file"
-    path: str = Field(description="${input} is the input file's name without extension.")
-
-
-class DataProcessorTask(TaskBase):
-    type: Literal["data_processor"]
-    input: FileInput
-    processor: Processor
-    output: FileOutput | None = None
-    max_parallel: int = Field(4, ge=1)
-
-
-class DatabaseConfig(Strict):
-    connection: str = Field(description="sqlite:///path, duckdb:///path or postgresql://...")
-    operation: Literal["query", "migration", "transaction"] = "query"
-    query: str | None = None
-    queries: list[str] = Field(default_factory=list)
-    params: Union[list[Any], dict[str, Any], None] = None
-    migrations_path: str | None = None
-    rollback_on_failure: bool = True
-
-    @model_validator(mode="after")
-    def _operation_needs(self) -> DatabaseConfig:
-        needs = {
-            "query": self.query,
-            "migration": self.migrations_path,
-            "transaction": self.queries,
-        }
-        if not needs[self.operation]:
-            field = {"query": "query", "migration": "migrations_path", "transaction": "queries"}
-            raise ValueError(f"operation '{self.operation}' needs '{field[self.operation]}'")
-        return self
-
-
-class DatabaseTask(TaskBase):
-    type: Literal["database"]
-    config: DatabaseConfig
-
-
-class ConditionalTask(TaskBase):
-    type: Literal["conditional"]
-    condition: str
-    then: Task
-    else_: Task | None = Field(None, alias="else")
-
-    @property
-    def gate(self) -> str | None:
-        return None
-
-
-class ParallelTask(TaskBase):
-    type: Literal["parallel"]
-    tasks: list[Task] = Field(min_length=1)
-    wait_for: Literal["all", "any"] = "all"
-    max_parallel: int | None = Field(None, ge=1)
-
-
-class LoopTask(TaskBase):
-    type: Literal["loop"]
-    items: Union[list[Any], str] = Field(
-        description='A list, or an expression giving one (e.g. "${tasks.list.result}").'
-    )
-    item: Annotated[str, Field(pattern=TASK_ID_PATTERN)] = "item"
-    then: Task
-    stop_on_failure: bool = False
-    max_parallel: int = Field(1, ge=1)
-
-
-class NotebookTask(TaskBase):
-    """Execute a notebook with papermill, keeping the executed copy per execution."""
-
-    type: Literal["notebook"]
-    notebook: str = Field(description="Input notebook, relative to the project root.")
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    kernel: str | None = None
-    output: str | None = Field(None, description="Where to write the executed notebook.")
-    reuse_kernel: bool = Field(
-        False,
-        description="Share one kernel (per kernel name and cwd) between notebook tasks, its "
-        "namespace reset between them: much faster, but imported modules and process state "
-        "carry over.",
-    )
-
-
-Task = Annotated[
-    Union[
-        ShellTask,
-        PythonTask,
-        JavaScriptTask,
-        HttpTask,
-        DockerTask,
-        DataProcessorTask,
-        DatabaseTask,
-        ConditionalTask,
-        ParallelTask,
-        LoopTask,
-        NotebookTask,
-    ],
-    Field(discriminator="type"),
-]
-
-TASK_TYPES: tuple[str, ...] = (
-    "shell", "python", "javascript", "http", "docker", "data_processor", "database",
-    "conditional", "parallel", "loop", "notebook",
-)  # fmt: skip
+def _type_names(data: Any) -> Iterator[str]:
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if isinstance(kind, str):
+                yield kind
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 class ManualTrigger(Strict):
@@ -395,8 +287,20 @@ Trigger = Annotated[
 ]
 
 
+def _known_channel(name: str) -> str:
+    if name.strip().lower() not in ALERT_CHANNELS:
+        raise ValueError(str(UnknownPlugin(ALERT_CHANNELS.kind, name, ALERT_CHANNELS.names())))
+    return name
+
+
+ChannelName = Annotated[str, AfterValidator(_known_channel)]
+
+
 class Notifications(Strict):
-    channels: list[str] = Field(default_factory=lambda: ["console"])
+    channels: list[ChannelName] = Field(
+        default_factory=lambda: ["console"],
+        description="Alert channels: console, slack, email, webhook, or one a plugin adds.",
+    )
     on_completion: bool = False
     on_failure: bool = True
 
@@ -431,6 +335,15 @@ class Workflow(Strict):
             return str(value)
         return value
 
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Workflow:  # type: ignore[override]
+        ensure_task_types(obj)
+        return super().model_validate(obj, **kwargs)
+
+    def __init__(self, **data: Any) -> None:
+        ensure_task_types(data)
+        super().__init__(**data)
+
     def task(self, task_id: str) -> AnyTask:
         for task in self.tasks:
             if task.id == task_id:
@@ -438,14 +351,11 @@ class Workflow(Strict):
         raise KeyError(task_id)
 
 
-AnyTask = Union[
-    ShellTask, PythonTask, JavaScriptTask, HttpTask, DockerTask, DataProcessorTask, DatabaseTask,
-    ConditionalTask, ParallelTask, LoopTask, NotebookTask,
-]  # fmt: skip
-
-
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a workflow file (what editors validate against)."""
+    """The JSON Schema of a workflow file (what editors validate against), with every task
+    type installed."""
+    TASK_TYPES.names()
+    ensure_task_types(None)
     schema = Workflow.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "jupyter-workflows workflow definition"

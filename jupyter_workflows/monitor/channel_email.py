@@ -26,7 +26,7 @@ SENDGRID_URL = "https://api.sendgrid.com"
 SMTP_TIMEOUT = 10.0
 
 
-def make_email_channel(env: Mapping[str, str]) -> Channel:
+def email_channel(env: Mapping[str, str]) -> Channel:
     """SendGrid when ``SENDGRID_API_KEY`` is set, else SMTP; ChannelError names what is missing."""
     sender, to = require(env, "email", "EMAIL_FROM", "EMAIL_TO")
     recipients = [a.strip() for a in to.split(",") if a.strip()]

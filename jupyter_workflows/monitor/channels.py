@@ -12,6 +12,9 @@ defaults to ``os.environ``):
   (comma-separated). See ``channel_email.py``.
 - ``webhook``: POSTs ``Alert.to_dict()`` as JSON to ``ALERT_WEBHOOK_URL``.
 
+Names map to factories (``(env) -> Channel``) in ``plugins.ALERT_CHANNELS``; another package
+adds a channel through the entry-point group ``jupyter_workflows.alert_channels``.
+
 ``deliver`` sends one alert to several channels with retries and never raises. Secrets
 (webhook URL paths, API keys, passwords) never appear in a ``ChannelError`` message or a
 ``DeliveryResult``: URLs are shown as ``scheme://host/***``.
@@ -23,15 +26,16 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from ..errors import UnknownPlugin
+from ..plugins import ALERT_CHANNELS
 from .alert import Alert, Channel, ChannelError
 
 __all__ = [
-    "CHANNEL_NAMES",
     "ConsoleChannel",
     "DeliveryResult",
     "SlackChannel",
@@ -120,11 +124,13 @@ def make_channel(name: str, env: Mapping[str, str] | None = None) -> Channel:
     or the unknown name.
     """
     env = os.environ if env is None else env
-    factory = _FACTORIES.get(name.strip().lower())
-    if factory is None:
-        known = ", ".join(CHANNEL_NAMES)
-        raise ChannelError(f"unknown alert channel '{name}': expected one of {known}")
-    return factory(env)
+    try:
+        factory = ALERT_CHANNELS.load(name.strip().lower())
+    except UnknownPlugin as exc:
+        known = ", ".join(exc.known)
+        raise ChannelError(f"unknown alert channel '{name}': expected one of {known}") from None
+    channel: Channel = factory(env)
+    return channel
 
 
 def make_channels(names: Iterable[str], env: Mapping[str, str] | None = None) -> list[Channel]:
@@ -154,33 +160,18 @@ def require(env: Mapping[str, str], channel: str, *names: str) -> list[str]:
     return [env[n].strip() for n in names]
 
 
-def _console(env: Mapping[str, str]) -> Channel:
+def console_channel(env: Mapping[str, str]) -> Channel:
     return ConsoleChannel()
 
 
-def _slack(env: Mapping[str, str]) -> Channel:
+def slack_channel(env: Mapping[str, str]) -> Channel:
     (url,) = require(env, "slack", "SLACK_WEBHOOK_URL")
     return SlackChannel(url, channel=env.get("SLACK_CHANNEL") or None)
 
 
-def _webhook(env: Mapping[str, str]) -> Channel:
+def webhook_channel(env: Mapping[str, str]) -> Channel:
     (url,) = require(env, "webhook", "ALERT_WEBHOOK_URL")
     return WebhookChannel(url)
-
-
-def _email(env: Mapping[str, str]) -> Channel:
-    from .channel_email import make_email_channel
-
-    return make_email_channel(env)
-
-
-_FACTORIES: dict[str, Callable[[Mapping[str, str]], Channel]] = {
-    "console": _console,
-    "email": _email,
-    "slack": _slack,
-    "webhook": _webhook,
-}
-CHANNEL_NAMES = tuple(sorted(_FACTORIES))
 
 
 # -- console ----------------------------------------------------------------------------------

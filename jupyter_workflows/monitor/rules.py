@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigError
 from ..execution.states import State
+from ..plugins import ALERT_CHANNELS
 from .alert import Alert
 
 if TYPE_CHECKING:
@@ -104,6 +105,10 @@ def _alert_config(section: dict[str, Any], path: Path) -> AlertConfig:
     channels = section.get("channels", ["console"])
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise bad("channels", "a list of channel names")
+    for name in channels:
+        if name.strip().lower() not in ALERT_CHANNELS:
+            known = ", ".join(ALERT_CHANNELS.names())
+            raise bad("channels", f"a list of channel names ({known})")
     defaults = RuleConfig()
     threshold = section.get("success_rate_threshold", defaults.success_threshold)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):

@@ -7,12 +7,14 @@ processes must stop them before letting it propagate (``tasks.process`` does).
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import TaskTypeNotImplemented
 from ..execution.states import State
 
 if TYPE_CHECKING:
@@ -76,9 +78,16 @@ class TaskContext:
 
 
 class TaskType:
-    """One kind of task. Subclasses set ``name`` and implement ``run``."""
+    """One kind of task. Subclasses set ``name`` and ``model`` and implement ``run``.
+
+    ``model`` is the pydantic model of the task's fields in a workflow file (a ``TaskBase``
+    subclass with ``type: Literal[name]``); validation, the JSON Schema and the engine all
+    take it from here. The module declaring a type is imported to validate any workflow, so
+    it imports nothing heavy: see ``DeferredTaskType``.
+    """
 
     name: ClassVar[str] = ""
+    model: ClassVar[type[TaskBase]]
     # Whether an attempt holds one of the run's max_parallel slots. Composite types do not:
     # their children take slots, and a parent holding one could deadlock them.
     uses_slot: ClassVar[bool] = True
@@ -89,6 +98,35 @@ class TaskType:
     async def after_run(self) -> None:
         """Called once when a run that used this type ends (also when cancelled), on the
         run's event loop: release what belongs to that loop (pre-started kernels...)."""
+
+
+class DeferredTaskType(TaskType):
+    """A task type declared in a light module, its work done by a heavier class imported on
+    the first run (``implementation = "module:Class"``, a ``TaskType``): validating a workflow
+    never imports docker, papermill or the process machinery."""
+
+    implementation: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._worker: TaskType | None = None
+
+    def worker(self) -> TaskType:
+        if self._worker is None:
+            module_name, _, class_name = self.implementation.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:  # a library the type needs is not installed
+                reason = f"{self.implementation} cannot be imported: {exc}"
+                raise TaskTypeNotImplemented(self.name, reason) from exc
+            self._worker = getattr(module, class_name)()
+        return self._worker
+
+    async def run(self, task: TaskBase, ctx: TaskContext) -> TaskResult:
+        return await self.worker().run(task, ctx)
+
+    async def after_run(self) -> None:
+        if self._worker is not None:
+            await self._worker.after_run()
 
 
 def parse_result(stdout: str) -> Any:

@@ -30,9 +30,12 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from pydantic import Field, field_validator
 
 from ..definition.durations import format_duration
+from ..definition.model import TaskBase
 from ..definition.templates import Scope, render, render_value, to_text
 from ..execution.states import State
 from .base import TaskContext, TaskResult, TaskType
@@ -41,8 +44,6 @@ if TYPE_CHECKING:
     import ssl
 
     import httpx
-
-    from ..definition.model import HttpTask
 
 SENSITIVE_NAME = re.compile(
     r"auth|token|key|secret|passw|pwd|cookie|session|credential|signature", re.IGNORECASE
@@ -53,6 +54,25 @@ RETRYABLE_STATUS = frozenset({408, 429})
 MASK = "***"
 # How much of an unexpected response's body goes into the error message.
 BODY_SNIPPET = 200
+
+
+class HttpTask(TaskBase):
+    type: Literal["http"]
+    url: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, Any] = Field(default_factory=dict)
+    body: Any = None
+    json_body: Any = Field(None, alias="json")
+    expected_status: Union[int, list[int], None] = Field(
+        None, description="Status code(s) that count as success; default any 2xx."
+    )
+    follow_redirects: bool = True
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
 
 class _BadRequest(Exception):
@@ -104,6 +124,7 @@ class _Request:
 
 class HttpType(TaskType):
     name = "http"
+    model = HttpTask
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None):
         # An httpx transport to send through instead of the network (httpx.MockTransport).

@@ -5,14 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
+from pydantic import Field
+
+from ..definition.model import TaskBase
 from ..definition.templates import render
-from ._spawn import run_argv, task_cwd
 from .base import TaskContext, TaskResult, TaskType
 
-if TYPE_CHECKING:
-    from ..definition.model import JavaScriptTask
+
+class JavaScriptTask(TaskBase):
+    type: Literal["javascript"]
+    script: str
+    args: list[str] = Field(default_factory=list)
+
 
 TS_SUFFIXES = {".ts", ".mts", ".cts", ".tsx"}
 
@@ -26,8 +32,11 @@ def _find(program: str, project_root: Path, path: str | None) -> str | None:
 
 class JavaScriptType(TaskType):
     name = "javascript"
+    model = JavaScriptTask
 
     async def run(self, task: JavaScriptTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]
+        from ._spawn import run_argv, task_cwd
+
         script = ctx.resolve_path(render(task.script, ctx.scope))
         if not script.is_file():
             return TaskResult.failure(f"script {script} not found", exit_code=2)

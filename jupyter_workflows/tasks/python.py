@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import Literal
 
+from pydantic import Field, model_validator
+
+from ..definition.model import TaskBase
 from ..definition.templates import render
-from ._spawn import run_argv, task_cwd
 from .base import TaskContext, TaskResult, TaskType
 
-if TYPE_CHECKING:
-    from ..definition.model import PythonTask
+
+class PythonTask(TaskBase):
+    type: Literal["python"]
+    script: str | None = None
+    code: str | None = None
+    args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _script_or_code(self) -> PythonTask:
+        if (self.script is None) == (self.code is None):
+            raise ValueError("a python task needs exactly one of 'script' (a file) or 'code'")
+        return self
 
 
 def interpreter(env: dict[str, str] | None) -> str:
@@ -30,8 +42,11 @@ def interpreter(env: dict[str, str] | None) -> str:
 
 class PythonType(TaskType):
     name = "python"
+    model = PythonTask
 
     async def run(self, task: PythonTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]
+        from ._spawn import run_argv, task_cwd
+
         python = interpreter(task.environment)
         if task.environment.get("VIRTUAL_ENV") and python == sys.executable:
             venv = task.environment["VIRTUAL_ENV"]

@@ -226,22 +226,24 @@ def test_injected_values_stay_data_end_to_end(run_workflow, project, value):
         assert execution.tasks[task_id].log_tail == value.split("\n")
 
 
-def test_unimplemented_type_fails_clearly_not_silently(run_workflow, monkeypatch):
-    # A type the model knows whose implementation module does not exist (as each type was
-    # before its release): the task fails saying so, and is not retried.
+def test_a_type_whose_implementation_cannot_be_imported_fails_clearly(run_workflow, monkeypatch):
+    # A declared type whose implementation (or a library it needs) is not installed: the
+    # task fails saying so, and is not retried; the rest of the run goes on.
     from jupyter_workflows.tasks import registry
+    from jupyter_workflows.tasks.docker import DockerType
 
-    monkeypatch.setitem(registry.BUILTIN, "http", "jupyter_workflows.tasks.not_written:Http")
-    monkeypatch.delitem(registry._instances, "http", raising=False)
+    monkeypatch.setattr(DockerType, "implementation", "jupyter_workflows.tasks.not_written:D")
+    monkeypatch.delitem(registry._instances, "docker", raising=False)
     execution = run_workflow(
         make_workflow(
-            {"id": "ping", "type": "http", "url": "http://127.0.0.1:9/", "retry": {"attempts": 3}},
+            {"id": "ping", "type": "docker", "image": "x", "retry": {"attempts": 3}},
             shell("ok", "true"),
         )
     )
     task = execution.tasks["ping"]
     assert task.status is State.FAILED
-    assert "not implemented yet" in task.error and "'http'" in task.error
+    assert "task type 'docker' cannot run here" in task.error
+    assert "No module named 'jupyter_workflows.tasks.not_written'" in task.error
     assert len(task.attempts) == 1
     assert execution.tasks["ok"].status is State.SUCCEEDED
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from jupyter_workflows.execution.states import State
-from jupyter_workflows.tasks.data_processor import INPUT_DATA_LIMIT
+from jupyter_workflows.tasks.data_processor.runner import INPUT_DATA_LIMIT
 from tests.conftest import make_workflow
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")

@@ -22,8 +22,8 @@ from jupyter_workflows.definition.templates import Scope
 from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.execution.events import OutputLine, TaskEnded
 from jupyter_workflows.execution.states import State
-from jupyter_workflows.tasks.docker import task as docker_task
-from jupyter_workflows.tasks.docker.task import command_argv
+from jupyter_workflows.tasks.docker import runner as docker_task
+from jupyter_workflows.tasks.docker.runner import command_argv
 from tests import dockerd
 from tests.conftest import make_workflow
 

@@ -18,7 +18,7 @@ from jupyter_workflows.execution.states import State
 from jupyter_workflows.tasks import registry
 from jupyter_workflows.tasks.notebook.params import inject_parameters, python_source
 from jupyter_workflows.tasks.notebook.pool import KernelPool
-from jupyter_workflows.tasks.notebook.task import NotebookType
+from jupyter_workflows.tasks.notebook.runner import NotebookRunner
 from tests.conftest import make_workflow
 
 RECORD = "from jupyter_workflows import record\n"
@@ -47,9 +47,9 @@ def notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
 def pool() -> Iterator[KernelPool]:
     """A pool of our own (one spare), so these tests neither use nor leave the default one."""
     pool = KernelPool(spares=1)
-    registry.register("notebook", NotebookType(pool))
+    registry.register("notebook", NotebookRunner(pool))
     yield pool
-    registry.register("notebook", NotebookType())
+    registry.register("notebook", NotebookRunner())
     pool.shutdown()
 
 
@@ -379,9 +379,9 @@ def test_record_rejects_what_is_not_json(project, run_workflow, kernels):
 def test_secrets_reach_the_kernel_but_not_the_log_outputs_or_saved_notebook(project, pool):
     import asyncio
 
-    from jupyter_workflows.definition.model import NotebookTask
     from jupyter_workflows.definition.templates import Scope
     from jupyter_workflows.tasks.base import TaskContext
+    from jupyter_workflows.tasks.notebook import NotebookTask
 
     secret = 'p@ss "wörd"'
     notebook(
@@ -411,7 +411,7 @@ def test_secrets_reach_the_kernel_but_not_the_log_outputs_or_saved_notebook(proj
         artifacts_dir=project / "artifacts",
     )
     try:
-        result = asyncio.run(NotebookType(pool).run(task, ctx))
+        result = asyncio.run(NotebookRunner(pool).run(task, ctx))
     finally:
         pool.close()
     assert result.status is State.SUCCEEDED, result.error
@@ -422,7 +422,7 @@ def test_secrets_reach_the_kernel_but_not_the_log_outputs_or_saved_notebook(proj
 
 
 def test_record_outside_a_kernel_keeps_the_value():
-    from jupyter_workflows.tasks.notebook import recording
+    from jupyter_workflows import recording
 
     recording.record("plain", (1, 2.5, "x"))
     assert recording.recorded["plain"] == [1, 2.5, "x"]

@@ -1,1 +1,72 @@
-"""."""
+"""``database``: a query, a transaction or a folder of migrations on SQLite, DuckDB or PostgreSQL.
+
+Connections (``config.connection``, templated, e.g. ``${env.DATABASE_URL}``)::
+
+    sqlite:///data/app.db  sqlite:////abs/app.db  sqlite:///:memory:     stdlib sqlite3
+    duckdb:///data/app.duckdb  (same path forms)                         duckdb
+    postgresql://user:pass@host:5432/db  (or postgres://)                psycopg 3
+
+Operations:
+- ``query``: one statement with ``params``; ``result`` is its rows as objects (column ->
+  JSON value) and ``outputs.rows`` their number, or ``{"rowcount": n}`` for a statement that
+  returns no rows.
+- ``transaction``: ``queries`` in one transaction, all or none; ``result`` is the per-query
+  row counts. ``params`` there is one entry per query (a list, an object or null).
+- ``migration``: the ``.sql`` files of ``migrations_path`` in name order, each in its own
+  transaction, recorded in ``jupyter_workflows_migrations`` so a rerun applies only new files.
+  A failing file is rolled back and fails the task; files applied before it stay applied.
+  A file must not contain its own BEGIN/COMMIT.
+
+Placeholders are each driver's own, nothing is translated: SQLite ``?`` / ``:name``, DuckDB
+``?`` / ``$1`` / ``$name``, PostgreSQL ``%s`` / ``%(name)s``. ``params`` is templated (a lone
+``${...}`` keeps its type). A ``${...}`` in a query is filled for its SQL context so that a
+value stays data (``'${env.DIR}/x.json'``, ``LIMIT ${env.N}``; see ``templating``), or
+refused where that cannot be guaranteed. Migration files are not templated.
+
+``rollback_on_failure: false`` runs without a wrapping transaction: what the database committed
+statement by statement before an error stays (PostgreSQL still runs one multi-statement file
+as a unit). Passwords never appear in log lines, errors, results or outputs. Blocking drivers
+run in a worker thread; a timeout or cancellation interrupts the running statement.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import Field, model_validator
+
+from ...definition.model import Strict, TaskBase
+from ..base import DeferredTaskType
+
+
+class DatabaseConfig(Strict):
+    connection: str = Field(description="sqlite:///path, duckdb:///path or postgresql://...")
+    operation: Literal["query", "migration", "transaction"] = "query"
+    query: str | None = None
+    queries: list[str] = Field(default_factory=list)
+    params: Union[list[Any], dict[str, Any], None] = None
+    migrations_path: str | None = None
+    rollback_on_failure: bool = True
+
+    @model_validator(mode="after")
+    def _operation_needs(self) -> DatabaseConfig:
+        needs = {
+            "query": self.query,
+            "migration": self.migrations_path,
+            "transaction": self.queries,
+        }
+        if not needs[self.operation]:
+            field = {"query": "query", "migration": "migrations_path", "transaction": "queries"}
+            raise ValueError(f"operation '{self.operation}' needs '{field[self.operation]}'")
+        return self
+
+
+class DatabaseTask(TaskBase):
+    type: Literal["database"]
+    config: DatabaseConfig
+
+
+class DatabaseType(DeferredTaskType):
+    name = "database"
+    model = DatabaseTask
+    implementation = "jupyter_workflows.tasks.database.runner:DatabaseRunner"

@@ -1,1 +1,57 @@
-"""."""
+"""``docker``: build an image, run a container, or build and then run it (docker SDK).
+
+- Engine: ``DOCKER_HOST`` from the task's environment, else the SDK's default (the Docker CLI
+  context, then ``unix:///var/run/docker.sock``). No engine: one clear error, no traceback.
+- Build (``dockerfile`` and/or ``context``): relative paths are relative to the project root;
+  ``context`` defaults to the project root and ``dockerfile`` to ``CONTEXT/Dockerfile``, as with
+  ``docker build -f FILE .`` run there. ``tags`` and ``build_args`` are templated. The build log
+  is streamed as output lines; a step that fails fails the task with the engine's message.
+- Run (``image`` or ``command``): ``image`` defaults to the first tag built (else the built
+  image's id); a missing image is pulled. ``command`` is a list (each item templated) or a
+  string split like a shell would (templated values stay one word, no shell runs it: write
+  ``["sh", "-c", "..."]`` for shell syntax). The container sees only the task's
+  ``environment``, not the host's. ``volumes`` are ``HOST:CONTAINER[:MODE]`` bind mounts, HOST
+  relative to the project root (named volumes are not supported). Its output is streamed,
+  stdout becomes ``result``, its exit code the task's; it is removed afterwards, also on
+  failure, timeout and cancellation (SIGTERM, ``kill_grace``, then SIGKILL).
+- Current limitation: containers and RUN steps get network "none" (no bridge is assumed).
+- Every container carries the labels ``jupyter-workflows.execution``, ``.task``, ``.attempt``.
+- ``cwd`` does not apply (a container's is ``working_dir``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import Field, model_validator
+
+from ...definition.model import EnvMap, TaskBase
+from ..base import DeferredTaskType
+
+
+class DockerTask(TaskBase):
+    """Build an image (dockerfile/context/tags) or run a container (image/command), or both."""
+
+    type: Literal["docker"]
+    dockerfile: str | None = None
+    context: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    build_args: EnvMap = Field(default_factory=dict)
+    image: str | None = None
+    command: Union[str, list[str], None] = None
+    volumes: list[str] = Field(default_factory=list)
+    working_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _build_or_run(self) -> DockerTask:
+        if not (self.dockerfile or self.context or self.image):
+            raise ValueError(
+                "a docker task needs 'dockerfile'/'context' to build or 'image' to run"
+            )
+        return self
+
+
+class DockerType(DeferredTaskType):
+    name = "docker"
+    model = DockerTask
+    implementation = "jupyter_workflows.tasks.docker.runner:DockerRunner"

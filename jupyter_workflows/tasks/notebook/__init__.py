@@ -1,6 +1,6 @@
 """``notebook`` tasks: parameterised notebooks on pre-started kernels, papermill-compatible.
 
-Fields (``model.NotebookTask``): ``notebook`` (input path, relative to the project root),
+Fields (``NotebookTask``): ``notebook`` (input path, relative to the project root),
 ``parameters`` (templated; injected papermill's way after the cell tagged ``parameters``),
 ``kernel`` (default: the notebook's kernelspec, else ``python3`` = this interpreter's
 ipykernel), ``cwd`` (default: the project root), ``output`` (templated; default: the
@@ -29,5 +29,33 @@ the partly executed notebook is still written) and, opt-in, ``reuse_kernel``.
   server share its string hash seed.
 """
 
-# Nothing is imported here: ``recording`` runs inside kernels and must stay light, and the task
-# type (``task.NotebookType``) is loaded by the registry only when a workflow has a notebook.
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ...definition.model import TaskBase
+from ..base import DeferredTaskType
+
+
+class NotebookTask(TaskBase):
+    """Execute a notebook with papermill, keeping the executed copy per execution."""
+
+    type: Literal["notebook"]
+    notebook: str = Field(description="Input notebook, relative to the project root.")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    kernel: str | None = None
+    output: str | None = Field(None, description="Where to write the executed notebook.")
+    reuse_kernel: bool = Field(
+        False,
+        description="Share one kernel (per kernel name and cwd) between notebook tasks, its "
+        "namespace reset between them: much faster, but imported modules and process state "
+        "carry over.",
+    )
+
+
+class NotebookType(DeferredTaskType):
+    name = "notebook"
+    model = NotebookTask
+    implementation = "jupyter_workflows.tasks.notebook.runner:NotebookRunner"

@@ -1,6 +1,6 @@
 """The executor's side of ``jupyter_workflows.record``: values found in a cell's display outputs.
 
-``recording.record`` displays ``{MIME: {"name": ..., "value": ...}}``; the
+``jupyter_workflows.recording.record`` displays ``{MIME: {"name": ..., "value": ...}}``; the
 executor hands every display bundle here, and the values found become the task's outputs
 (the last value recorded under a name wins).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .recording import MIME
+from ...recording import MIME
 
 
 def recorded_value(data: Mapping[str, Any]) -> tuple[str, Any] | None:

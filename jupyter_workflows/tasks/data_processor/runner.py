@@ -1,30 +1,4 @@
-"""``data_processor``: a script run once per matching file, in parallel; JSON in, JSON out.
-
-Every file matching ``input.path`` (a glob relative to the project root, ``**`` recurses) is
-read by its format: ``.json`` parsed, ``.csv`` as a list of row objects (the header row gives
-the keys), anything else as text. The processor (``processor.script``: node for javascript, tsx
-for TypeScript files, the task's python for python, as the javascript and python task types
-choose them) runs once per file in the task's working directory with, besides the task's
-environment:
-
-    INPUT_DATA  the data as JSON (text becomes a JSON string). LEFT OUT when the JSON is over
-                100 KiB: Linux refuses to start a process with one environment string over
-                128 KiB (E2BIG), so large inputs are read from INPUT_FILE or stdin.
-    INPUT_FILE  a temporary file holding the same JSON, whatever its size
-    INPUT_PATH  the input file's absolute path
-    INPUT_NAME  its name without extension (what ``${input}`` is in ``output.path``)
-
-and the same JSON on stdin. The processor prints one JSON value on stdout (log messages go to
-stderr, which is streamed to the task's log prefixed with the file's name). With ``output``,
-that value is written pretty-printed to ``output.path`` rendered with ``${input}``; paths that
-resolve outside the project root are refused. Without ``output`` it is the item's ``result``.
-
-Up to ``max_parallel`` files are processed at once. One bad file (unreadable, processor exits
-non-zero, prints something that is not JSON) fails its item and the others still run; the task
-fails when any item failed. ``result`` is ``{processed, succeeded, failed, items: [{input,
-output, status, error}]}``. A pattern that matches no file fails the task: an empty match is
-far more often a wrong path than a folder meant to be empty.
-"""
+"""The work of ``data_processor`` tasks: one processor run per input file, in parallel."""
 
 from __future__ import annotations
 
@@ -40,9 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..definition.templates import render
-from ..execution.states import State
-from ._data_files import (
+from ...definition.templates import render
+from ...execution.states import State
+from .._spawn import last_message, task_cwd
+from ..base import TaskContext, TaskResult, TaskType
+from ..javascript import TS_SUFFIXES, _find
+from ..process import ProcessOutcome, run_process
+from ..python import interpreter
+from .files import (
     ItemError,
     find_inputs,
     inside,
@@ -51,14 +30,9 @@ from ._data_files import (
     shown,
     write_output,
 )
-from ._spawn import last_message, task_cwd
-from .base import TaskContext, TaskResult, TaskType
-from .javascript import TS_SUFFIXES, _find
-from .process import ProcessOutcome, run_process
-from .python import interpreter
 
 if TYPE_CHECKING:
-    from ..definition.model import DataProcessorTask
+    from . import DataProcessorTask
 
 # Over this many bytes of JSON, INPUT_DATA is left out (the kernel's cap is 128 KiB per string).
 INPUT_DATA_LIMIT = 100 * 1024
@@ -82,7 +56,7 @@ class _Job:
     done: int = 0
 
 
-class DataProcessorType(TaskType):
+class DataProcessorRunner(TaskType):
     name = "data_processor"
 
     async def run(self, task: DataProcessorTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]

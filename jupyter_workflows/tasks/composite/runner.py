@@ -1,12 +1,4 @@
-"""``conditional``, ``parallel`` and ``loop``: tasks made of tasks.
-
-Children run through the engine like any task (``ctx.run_child``), so they get retries,
-timeouts, events, records and live output, and appear under their parent in the history.
-Composite types hold no max_parallel slot themselves: their children do.
-
-Child ids: a conditional's branches are ``ID.then`` / ``ID.else``, a parallel task's children
-keep their own ids (``ID.N`` when they have none), and loop iterations are ``ID[N]``.
-"""
+"""The work of the composite types: run children through the engine and combine them."""
 
 from __future__ import annotations
 
@@ -16,13 +8,14 @@ import json
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..definition.conditions import parse_condition
-from ..definition.templates import TaskView, render_value, to_text
-from ..execution.states import FAILURES, State
-from .base import TaskContext, TaskResult, TaskType
+from ...definition.conditions import parse_condition
+from ...definition.templates import TaskView, render_value, to_text
+from ...execution.states import FAILURES, State
+from ..base import TaskContext, TaskResult, TaskType
 
 if TYPE_CHECKING:
-    from ..definition.model import AnyTask, ConditionalTask, LoopTask, ParallelTask
+    from ...definition.model import AnyTask
+    from . import ConditionalTask, LoopTask, ParallelTask
 
 
 def _result_of(view: TaskView, **extra: Any) -> TaskResult:
@@ -37,7 +30,7 @@ def _result_of(view: TaskView, **extra: Any) -> TaskResult:
     )
 
 
-class ConditionalType(TaskType):
+class ConditionalRunner(TaskType):
     name = "conditional"
     uses_slot = False
 
@@ -59,7 +52,7 @@ class ConditionalType(TaskType):
         return result
 
 
-class ParallelType(TaskType):
+class ParallelRunner(TaskType):
     name = "parallel"
     uses_slot = False
 
@@ -120,7 +113,7 @@ async def _cancel(jobs: Sequence[asyncio.Future[Any]]) -> None:
     await asyncio.gather(*jobs, return_exceptions=True)
 
 
-class LoopType(TaskType):
+class LoopRunner(TaskType):
     name = "loop"
     uses_slot = False
 

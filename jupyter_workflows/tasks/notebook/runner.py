@@ -27,7 +27,7 @@ from .redact import Redactor
 from .specs import NATIVE, KernelSpec, resolve_kernel
 
 if TYPE_CHECKING:
-    from ...definition.model import NotebookTask
+    from . import NotebookTask
 
 START_TIMEOUT = 60.0  # seconds a kernel may take to answer (papermill's default too)
 
@@ -47,7 +47,7 @@ class Job:
     redact: Redactor
 
 
-class NotebookType(TaskType):
+class NotebookRunner(TaskType):
     """Runs notebooks; ``pool`` (default: the process-wide one) provides the kernels.
 
     ``reuse_kernel`` is the default for tasks that do not set their ``reuse_kernel`` field.

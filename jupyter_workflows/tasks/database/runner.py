@@ -1,33 +1,4 @@
-"""``database``: a query, a transaction or a folder of migrations on SQLite, DuckDB or PostgreSQL.
-
-Connections (``config.connection``, templated, e.g. ``${env.DATABASE_URL}``)::
-
-    sqlite:///data/app.db  sqlite:////abs/app.db  sqlite:///:memory:     stdlib sqlite3
-    duckdb:///data/app.duckdb  (same path forms)                         duckdb
-    postgresql://user:pass@host:5432/db  (or postgres://)                psycopg 3
-
-Operations:
-- ``query``: one statement with ``params``; ``result`` is its rows as objects (column ->
-  JSON value) and ``outputs.rows`` their number, or ``{"rowcount": n}`` for a statement that
-  returns no rows.
-- ``transaction``: ``queries`` in one transaction, all or none; ``result`` is the per-query
-  row counts. ``params`` there is one entry per query (a list, an object or null).
-- ``migration``: the ``.sql`` files of ``migrations_path`` in name order, each in its own
-  transaction, recorded in ``jupyter_workflows_migrations`` so a rerun applies only new files.
-  A failing file is rolled back and fails the task; files applied before it stay applied.
-  A file must not contain its own BEGIN/COMMIT.
-
-Placeholders are each driver's own, nothing is translated: SQLite ``?`` / ``:name``, DuckDB
-``?`` / ``$1`` / ``$name``, PostgreSQL ``%s`` / ``%(name)s``. ``params`` is templated (a lone
-``${...}`` keeps its type). A ``${...}`` in a query is filled for its SQL context so that a
-value stays data (``'${env.DIR}/x.json'``, ``LIMIT ${env.N}``; see ``_db_template``), or
-refused where that cannot be guaranteed. Migration files are not templated.
-
-``rollback_on_failure: false`` runs without a wrapping transaction: what the database committed
-statement by statement before an error stays (PostgreSQL still runs one multi-statement file
-as a unit). Passwords never appear in log lines, errors, results or outputs. Blocking drivers
-run in a worker thread; a timeout or cancellation interrupts the running statement.
-"""
+"""The work of ``database`` tasks: connect, run the operation in a worker thread, report."""
 
 from __future__ import annotations
 
@@ -45,9 +16,9 @@ from .templating import render_sql
 from .urls import Connection, parse_connection, redact
 
 if TYPE_CHECKING:
-    from ...definition.model import DatabaseConfig, DatabaseTask
+    from . import DatabaseConfig, DatabaseTask
 
-__all__ = ["DatabaseType", "redact"]
+__all__ = ["DatabaseRunner", "redact"]
 
 T = TypeVar("T")
 FAILED = 1  # the exit code of a failed database task
@@ -58,7 +29,7 @@ USES = {
 }
 
 
-class DatabaseType(TaskType):
+class DatabaseRunner(TaskType):
     name = "database"
 
     async def run(self, task: DatabaseTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]

@@ -1,23 +1,4 @@
-"""``docker``: build an image, run a container, or build and then run it (docker SDK).
-
-- Engine: ``DOCKER_HOST`` from the task's environment, else the SDK's default (the Docker CLI
-  context, then ``unix:///var/run/docker.sock``). No engine: one clear error, no traceback.
-- Build (``dockerfile`` and/or ``context``): relative paths are relative to the project root;
-  ``context`` defaults to the project root and ``dockerfile`` to ``CONTEXT/Dockerfile``, as with
-  ``docker build -f FILE .`` run there. ``tags`` and ``build_args`` are templated. The build log
-  is streamed as output lines; a step that fails fails the task with the engine's message.
-- Run (``image`` or ``command``): ``image`` defaults to the first tag built (else the built
-  image's id); a missing image is pulled. ``command`` is a list (each item templated) or a
-  string split like a shell would (templated values stay one word, no shell runs it: write
-  ``["sh", "-c", "..."]`` for shell syntax). The container sees only the task's
-  ``environment``, not the host's. ``volumes`` are ``HOST:CONTAINER[:MODE]`` bind mounts, HOST
-  relative to the project root (named volumes are not supported). Its output is streamed,
-  stdout becomes ``result``, its exit code the task's; it is removed afterwards, also on
-  failure, timeout and cancellation (SIGTERM, ``kill_grace``, then SIGKILL).
-- Current limitation: containers and RUN steps get network "none" (no bridge is assumed).
-- Every container carries the labels ``jupyter-workflows.execution``, ``.task``, ``.attempt``.
-- ``cwd`` does not apply (a container's is ``working_dir``).
-"""
+"""The work of ``docker`` tasks: build and run through the Docker SDK, logs streamed."""
 
 from __future__ import annotations
 
@@ -35,8 +16,8 @@ from .client import DockerFailure, Relay, Streams, connect, describe, engine_add
 from .run import Ran, RunSpec, remove, run_container, stop_and_remove
 
 if TYPE_CHECKING:
-    from ...definition.model import DockerTask
     from ...definition.templates import Scope
+    from . import DockerTask
 
 LABEL = "jupyter-workflows"
 _MARK_RE = re.compile("\x00([0-9]+)\x00")
@@ -48,7 +29,7 @@ class _Plan:
     run: RunSpec | None  # image "" = the image just built
 
 
-class DockerType(TaskType):
+class DockerRunner(TaskType):
     name = "docker"
 
     async def run(self, task: DockerTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]
