@@ -1,4 +1,9 @@
-"""Running one task: its attempts, retry waits, timeout, its on_failure handler, its children."""
+"""Running one task: its attempts, retry waits, timeout, its on_failure handler, its children.
+
+The runner sees the run through a narrow ``RunContext`` (ids, defaults, the template scope,
+the event sink) and hands each attempt to an executor (``executors.py``), which decides where
+it runs; the deadline, retries and every record stay here.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,19 @@ import asyncio
 import contextlib
 import random
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..definition.durations import format_duration
-from ..definition.model import AnyTask, Retry, TaskBase
+from ..definition.model import AnyTask, Defaults, Retry, TaskBase
 from ..definition.templates import Scope, TaskView, render
-from ..errors import TaskTypeNotImplemented, WorkflowError
+from ..errors import WorkflowError
 from ..execution.events import (
     AttemptEnded,
     AttemptStarted,
+    Event,
     OutputLine,
     TaskEnded,
     TaskProgress,
@@ -26,11 +33,24 @@ from ..execution.events import (
 from ..execution.states import State
 from ..tasks.base import TaskContext, TaskResult, TaskType
 from ..tasks.registry import get_task_type
-
-if TYPE_CHECKING:
-    from .run import WorkflowRun
+from .executors import Executor
 
 RETRYABLE = frozenset({State.FAILED, State.TIMED_OUT})
+
+
+@dataclass
+class RunContext:
+    """What the task runner may know of its run."""
+
+    execution_id: str
+    workflow_name: str
+    defaults: Defaults
+    scope: Scope  # the run's template scope; children get derived ones
+    views: dict[str, TaskView]  # what ``${tasks.ID...}`` sees, updated as tasks end
+    emit: Callable[[Event], None]
+    started_at: Callable[[str], float | None]  # when a task started, from the run's record
+    task: Callable[[str], AnyTask]  # a top-level task by id (an on_failure handler)
+    artifacts_dir: Path
 
 
 @dataclass(frozen=True)
@@ -48,8 +68,9 @@ class TaskRunner:
 
     def __init__(
         self,
-        run: WorkflowRun,
+        run: RunContext,
         *,
+        executor: Executor,
         semaphore: asyncio.Semaphore,
         process_env: dict[str, str],
         project_root: Path,
@@ -57,12 +78,13 @@ class TaskRunner:
         workdir: Path,
     ):
         self.run_ = run
+        self.executor = executor
         self.semaphore = semaphore
         self.process_env = process_env
         self.project_root = project_root
         self.kill_grace = kill_grace
         self.workdir = workdir
-        self.defaults = run.workflow.defaults
+        self.defaults = run.defaults
         self.used_types: set[TaskType] = set()  # told when the run ends (TaskType.after_run)
 
     async def run(self, task: AnyTask, place: Placement | None = None) -> None:
@@ -79,8 +101,7 @@ class TaskRunner:
             await self._on_failure(task, place)
 
     def _ended(self, task: AnyTask, place: Placement, result: TaskResult, attempts: int) -> None:
-        record = self.run_.execution.tasks.get(place.task_id)
-        started_at = record.started_at if record else None
+        started_at = self.run_.started_at(place.task_id)
         ended_at = now()
         self.run_.views[place.task_id] = TaskView(
             result=result.result,
@@ -93,7 +114,7 @@ class TaskRunner:
         )
         self.run_.emit(
             TaskEnded(
-                execution_id=self.run_.execution.id,
+                execution_id=self.run_.execution_id,
                 task_id=place.task_id,
                 status=str(result.status),
                 started_at=started_at,
@@ -114,7 +135,7 @@ class TaskRunner:
         self.run_.views[place.task_id] = TaskView(status=str(State.SKIPPED), error=reason)
         self.run_.emit(
             TaskEnded(
-                execution_id=self.run_.execution.id,
+                execution_id=self.run_.execution_id,
                 task_id=place.task_id,
                 status=str(State.SKIPPED),
                 error=reason,
@@ -127,7 +148,7 @@ class TaskRunner:
     async def _attempts(self, task: AnyTask, place: Placement) -> tuple[TaskResult, int]:
         retry: Retry | None = task.retry or self.defaults.retry
         total = retry.attempts if retry else 1
-        task_type = _task_type(task.type)
+        task_type, unusable = _task_type(task.type)
         if task_type is not None:
             self.used_types.add(task_type)
         number = 0
@@ -137,13 +158,13 @@ class TaskRunner:
                 attempt_started = now()
                 if number == 1:  # started = holding a slot, not waiting for one
                     self._started(task, place, attempt_started)
-                result = await self._attempt(task_type, task, place, number)
+                result = await self._attempt(task_type, unusable, task, place, number)
             retry_in = None
             if result.status in RETRYABLE and result.retryable and retry and number < total:
                 retry_in = _jittered(retry.delay_before(number + 1), retry.jitter)
             self.run_.emit(
                 AttemptEnded(
-                    execution_id=self.run_.execution.id,
+                    execution_id=self.run_.execution_id,
                     task_id=place.task_id,
                     attempt=number,
                     status=str(result.status),
@@ -160,7 +181,7 @@ class TaskRunner:
     def _started(self, task: AnyTask, place: Placement, at: float) -> None:
         self.run_.emit(
             TaskStarted(
-                execution_id=self.run_.execution.id,
+                execution_id=self.run_.execution_id,
                 task_id=place.task_id,
                 name=place.name or task.name,
                 type=task.type,
@@ -175,35 +196,48 @@ class TaskRunner:
         return self.semaphore
 
     async def _attempt(
-        self, task_type: TaskType | None, task: AnyTask, place: Placement, number: int
+        self,
+        task_type: TaskType | None,
+        unusable: str | None,
+        task: AnyTask,
+        place: Placement,
+        number: int,
     ) -> TaskResult:
         self.run_.emit(
             AttemptStarted(
-                execution_id=self.run_.execution.id, task_id=place.task_id, attempt=number
+                execution_id=self.run_.execution_id, task_id=place.task_id, attempt=number
             )
         )
         if task_type is None:
-            error = str(TaskTypeNotImplemented(task.type))
-            return TaskResult(status=State.FAILED, exit_code=None, error=error, retryable=False)
+            return TaskResult(status=State.FAILED, exit_code=None, error=unusable, retryable=False)
         timeout = task.timeout if task.timeout is not None else self.defaults.timeout
         try:
             ctx = self._context(task, place, number)
+            attempt = _deadline_apart(self.executor.run_attempt(task_type, task, ctx))
             if timeout is None:
-                return await task_type.run(task, ctx)
-            return await asyncio.wait_for(task_type.run(task, ctx), timeout)
-        except asyncio.TimeoutError:
+                return await attempt
+            return await asyncio.wait_for(attempt, timeout)
+        except asyncio.TimeoutError:  # only the engine's own deadline: see _deadline_apart
             error = f"timed out after {format_duration(timeout)}"
             return TaskResult(status=State.TIMED_OUT, exit_code=None, error=error)
+        except _RaisedTimeout as raised:
+            return self._internal_error(task, place, number, raised.error)
         except WorkflowError as exc:  # bad template, missing reference: the user's to fix
             return TaskResult(status=State.FAILED, exit_code=None, error=str(exc), retryable=False)
         except Exception as exc:  # a bug in a task type must fail the task, not the run
-            emit_line = self._line_sink(place.task_id, number)
-            for line in traceback.format_exc().splitlines():
-                emit_line("stderr", line)
-            return TaskResult.failure(f"internal error in task type '{task.type}': {exc!r}")
+            return self._internal_error(task, place, number, exc)
+
+    def _internal_error(
+        self, task: AnyTask, place: Placement, number: int, exc: BaseException
+    ) -> TaskResult:
+        emit_line = self._line_sink(place.task_id, number)
+        for line in traceback.format_exception(type(exc), exc, exc.__traceback__):
+            for text in line.rstrip("\n").splitlines():
+                emit_line("stderr", text)
+        return TaskResult.failure(f"internal error in task type '{task.type}': {exc!r}")
 
     def _line_sink(self, task_id: str, number: int) -> Any:
-        execution_id, emit = self.run_.execution.id, self.run_.emit
+        execution_id, emit = self.run_.execution_id, self.run_.emit
 
         def emit_line(stream: str, line: str) -> None:
             emit(
@@ -219,7 +253,7 @@ class TaskRunner:
         return emit_line
 
     def _progress_sink(self, task_id: str, number: int) -> Any:
-        execution_id, emit = self.run_.execution.id, self.run_.emit
+        execution_id, emit = self.run_.execution_id, self.run_.emit
 
         def emit_progress(step: int, total: int | None, label: str | None, status: str) -> None:
             emit(
@@ -244,12 +278,12 @@ class TaskRunner:
         for key, value in task.environment.items():
             env[key] = render(value, place.scope)
         env["WORKFLOW_OUTPUT"] = str(output_file)
-        env["WORKFLOW_EXECUTION_ID"] = run.execution.id
-        env["WORKFLOW_NAME"] = run.workflow.name
+        env["WORKFLOW_EXECUTION_ID"] = run.execution_id
+        env["WORKFLOW_NAME"] = run.workflow_name
         env["WORKFLOW_TASK_ID"] = task_id
         env["WORKFLOW_ATTEMPT"] = str(number)
         return TaskContext(
-            execution_id=run.execution.id,
+            execution_id=run.execution_id,
             task_id=task_id,
             attempt=number,
             project_root=self.project_root,
@@ -277,7 +311,7 @@ class TaskRunner:
     async def _on_failure(self, task: TaskBase, place: Placement) -> None:
         handler: Any = task.on_failure
         if isinstance(handler, str):
-            await self.run(self.run_.workflow.task(handler), replace(place, task_id=handler))
+            await self.run(self.run_.task(handler), replace(place, task_id=handler))
         else:
             handler_id = handler.id or f"{place.task_id}.on_failure"
             await self.run(handler, replace(place, task_id=handler_id))
@@ -298,11 +332,33 @@ def _file_safe(task_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in task_id)
 
 
-def _task_type(name: str) -> TaskType | None:
+def _task_type(name: str) -> tuple[TaskType | None, str | None]:
+    """The type's instance, or why there is none (e.g. registered in another process only)."""
     try:
-        return get_task_type(name)
-    except TaskTypeNotImplemented:
-        return None
+        return get_task_type(name), None
+    except WorkflowError as exc:
+        return None, str(exc)
+
+
+class _RaisedTimeout(Exception):
+    """A task type raised TimeoutError itself: its own failure, not the engine's deadline."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(repr(error))
+        self.error = error
+
+
+async def _deadline_apart(attempt: Any) -> TaskResult:
+    """Await ``attempt``, turning a TimeoutError it raises into ``_RaisedTimeout``.
+
+    Since Python 3.11 ``asyncio.TimeoutError`` is the builtin ``TimeoutError``, so without this
+    a task type's own timeout (a socket's, a library's) would pass for the task's ``timeout``.
+    """
+    try:
+        result: TaskResult = await attempt
+    except (TimeoutError, asyncio.TimeoutError) as exc:
+        raise _RaisedTimeout(exc) from exc
+    return result
 
 
 def _jittered(delay: float, jitter: float) -> float:

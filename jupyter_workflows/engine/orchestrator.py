@@ -11,6 +11,7 @@ from typing import Any
 
 from ..definition.model import Workflow
 from ..execution.records import Execution
+from .executors import Executor
 from .run import WorkflowRun
 from .sync import run_sync
 
@@ -31,7 +32,9 @@ class WorkflowOrchestrator:
         record: bool = True,
         sinks: Iterable[Any] = (),
         kill_grace: float = 5.0,
+        executor: str | Executor | None = None,
     ):
+        self.executor = executor  # where attempts run: "local" (default) or an executor
         self.project_root = Path(project_root or os.getcwd()).resolve()
         self._store = store
         self.record = record
@@ -92,6 +95,7 @@ class WorkflowOrchestrator:
             trigger=trigger,
             runner_identity=_identity(),
             artifacts_dir=self.store.artifacts_dir(execution_id) if self.record else None,
+            executor=self.executor,
         )
         run.journal = journal
         return run

@@ -25,7 +25,8 @@ from ..definition.templates import Scope, TaskView
 from ..execution.events import Event, RunEnded, RunStarted, TaskEnded
 from ..execution.records import Execution
 from ..execution.states import FAILURES, State
-from .attempts import TaskRunner
+from .attempts import RunContext, TaskRunner
+from .executors import Executor, make_executor
 
 
 class WorkflowRun:
@@ -45,6 +46,7 @@ class WorkflowRun:
         trigger: str = "manual",
         runner_identity: tuple[int, str, str | None] = (0, "", None),
         artifacts_dir: Path | None = None,
+        executor: str | Executor | None = None,
     ):
         self.workflow = workflow
         self.execution = Execution(id=execution_id, workflow=workflow.name)
@@ -69,8 +71,22 @@ class WorkflowRun:
         )
         self._workdir = Path(tempfile.mkdtemp(prefix="jupyter-workflows-"))
         self.artifacts_dir = artifacts_dir or self._workdir / "artifacts"
+        # An executor made here from a name is this run's to close; an instance is the caller's.
+        self._owns_executor = not executor or isinstance(executor, str)
+        self.executor = make_executor(executor)
         self.runner = TaskRunner(
-            self,
+            RunContext(
+                execution_id=execution_id,
+                workflow_name=workflow.name,
+                defaults=workflow.defaults,
+                scope=self.scope,
+                views=self.views,
+                emit=self.emit,
+                started_at=self._started_at,
+                task=workflow.task,
+                artifacts_dir=self.artifacts_dir,
+            ),
+            executor=self.executor,
             semaphore=asyncio.Semaphore(limit),
             process_env=template_env,
             project_root=project_root,
@@ -89,6 +105,10 @@ class WorkflowRun:
     def emit(self, event: Event) -> None:
         for sink in self._sinks:
             sink(event)  # type: ignore[operator]
+
+    def _started_at(self, task_id: str) -> float | None:
+        record = self.execution.tasks.get(task_id)
+        return record.started_at if record else None
 
     # -- the run ------------------------------------------------------------------------
     async def run(self) -> Execution:
@@ -120,7 +140,13 @@ class WorkflowRun:
         return self.execution
 
     async def _release_types(self) -> None:
-        """Let each task type used free what it holds for this run (kernels...)."""
+        """Let each task type used free what it holds for this run (kernels...), and close an
+        executor this run made."""
+        if self._owns_executor:
+            try:
+                await self.executor.close()
+            except Exception as exc:  # a clean-up problem must not change the run's outcome
+                print(f"jupyter-workflows: closing the executor failed: {exc}", file=sys.stderr)
         for task_type in self.runner.used_types:
             try:
                 await task_type.after_run()
