@@ -18,7 +18,7 @@ from jupyter_workflows.definition.templates import Scope
 from jupyter_workflows.execution.states import State
 from jupyter_workflows.store.execution_store import ExecutionStore
 from jupyter_workflows.store.location import default_store_path
-from jupyter_workflows.tasks.database.base import DatabaseFailure
+from jupyter_workflows.tasks.database.failures import DatabaseFailure
 from jupyter_workflows.tasks.database.templating import render_sql
 from jupyter_workflows.tasks.database.urls import redact
 from tests.conftest import cli, make_workflow, write_workflow

@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from ...definition.templates import Reference, Scope, find_references, to_text
-from .base import DatabaseFailure
+from .failures import DatabaseFailure
 
 NORMAL, STRING, ESCAPE_STRING, PREFIXED_STRING, IDENT = "sql", "'...'", "E'...'", "x'...'", '"'
 LINE_COMMENT, BLOCK_COMMENT, DOLLAR, BRACKET, BACKTICK = "--", "/*", "$$", "[", "`"

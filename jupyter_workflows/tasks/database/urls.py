@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from .base import DatabaseFailure
+from .failures import DatabaseFailure
 
 SCHEMES = {"sqlite": "sqlite", "duckdb": "duckdb", "postgresql": "postgresql"}
 SCHEMES["postgres"] = "postgresql"
