@@ -60,14 +60,15 @@ class LogLine:
 
 @dataclass
 class ExecutionRow:
-    """One execution in a page of the execution list (``execution_page``)."""
+    """One execution in a page of the execution list (``execution_page``). Times are epoch
+    seconds, as in ``Execution`` records, the form the REST API serves."""
 
     id: str
     workflow: str
     status: str
     trigger: str | None
-    started_at: datetime | None
-    ended_at: datetime | None
+    started_at: float | None
+    ended_at: float | None
     duration_ms: float | None
     task_count: int | None
     error: str | None
@@ -83,11 +84,12 @@ class ExecutionPage:
 
 @dataclass(frozen=True)
 class LatestRun:
-    """The newest execution of one workflow."""
+    """The newest execution of one workflow; ``started_at`` in epoch seconds (see
+    ``ExecutionRow``)."""
 
     execution_id: str
     status: str
-    started_at: datetime | None
+    started_at: float | None
 
 
 @dataclass(frozen=True)

@@ -163,8 +163,8 @@ def execution_page(
             workflow=r[1],
             status=r[2],
             trigger=r[3],
-            started_at=to_datetime(r[4]),
-            ended_at=to_datetime(r[5]),
+            started_at=r[4],
+            ended_at=r[5],
             duration_ms=r[6],
             task_count=r[7],
             error=r[8],
@@ -195,4 +195,4 @@ def latest_runs(con: duckdb.DuckDBPyConnection) -> dict[str, LatestRun]:
         FROM executions GROUP BY workflow
         """
     ).fetchall()
-    return {r[0]: LatestRun(r[1], r[2], to_datetime(r[3])) for r in rows}
+    return {r[0]: LatestRun(r[1], r[2], r[3]) for r in rows}
