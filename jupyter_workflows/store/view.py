@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from . import metrics, queries
 from .loading import load_execution, resolve_id
@@ -145,19 +145,6 @@ class StoreView(Reads):
         **kwargs: P.kwargs,
     ) -> T:
         return query(self._con, *args, **kwargs)
-
-    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
-        import duckdb
-
-        from ..errors import StoreError
-
-        try:
-            cursor = self._con.execute(sql, params or [])
-            if cursor.description is None:
-                return [], []
-            return [d[0] for d in cursor.description], cursor.fetchall()
-        except duckdb.Error as exc:
-            raise StoreError(f"query failed: {exc}") from exc
 
 
 def _execution(con: duckdb.DuckDBPyConnection, id_or_prefix: str, logs: int) -> Execution:
