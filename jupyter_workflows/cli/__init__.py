@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,6 +25,9 @@ from .common import (
 )
 from .common import fail as _fail
 from .common import warn as _warn
+
+if TYPE_CHECKING:
+    from ..store import ExecutionStore
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -223,7 +226,7 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
     )
 
 
-def _store(root: Path) -> Any:
+def _store(root: Path) -> ExecutionStore:
     from ..store import ExecutionStore, default_store_path
 
     return ExecutionStore(default_store_path(root))

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..definition.durations import format_duration
 from ..execution.records import Execution
 from ..ui.text import COLORS, ICONS, as_tree
 from ..ui.text import when as _when
+
+if TYPE_CHECKING:
+    from ..store import ExecutionStore
+    from ..store.models import ExecutionSummary
 
 RUNNING_SHOWN = 5
 RECENT_SHOWN = 10
@@ -22,7 +26,7 @@ ALERTS_SHOWN = 5
 
 
 def run_live(
-    store: Any,
+    store: ExecutionStore,
     *,
     workflow: str | None,
     since: datetime | None,
@@ -48,7 +52,7 @@ def run_live(
             pass  # Ctrl-C is how a user leaves a live view: not an error
 
 
-def frame(store: Any, *, workflow: str | None, since: datetime | None) -> Any:
+def frame(store: ExecutionStore, *, workflow: str | None, since: datetime | None) -> Any:
     """One screen: a renderable of what runs, what ran, and recent alerts."""
     from rich.console import Group
     from rich.text import Text
@@ -58,11 +62,7 @@ def frame(store: Any, *, workflow: str | None, since: datetime | None) -> Any:
     with store.snapshot() as view:
         running_rows = view.history(limit=RUNNING_SHOWN, workflow=workflow, status="running")
         running = [view.get_execution(row.id) for row in running_rows]
-        _, ((running_count,),) = view.query(
-            "SELECT count(*) FROM executions WHERE status = 'running'"
-            + (" AND workflow = ?" if workflow else ""),
-            [workflow] if workflow else [],
-        )
+        running_count = view.count_executions(workflow=workflow or None, status="running")
         recent = [
             row
             for row in view.history(
@@ -111,7 +111,7 @@ def running_table(executions: list[Execution]) -> Any:
     return table
 
 
-def recent_table(rows: list[Any]) -> Any:
+def recent_table(rows: list[ExecutionSummary]) -> Any:
     from rich.table import Table
 
     table = Table(title="recent runs", title_justify="left")

@@ -11,11 +11,14 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .common import EXIT_FAILED, friendly_errors
+
+if TYPE_CHECKING:
+    from ..store import ExecutionStore
 
 CHART_SUFFIXES = (".png", ".svg", ".html")
 
@@ -103,7 +106,9 @@ def monitor(
         print_report(report, workflow_name, since)
 
 
-def _write_chart(store: Any, path: Path, workflow: str | None, since: datetime | None) -> None:
+def _write_chart(
+    store: ExecutionStore, path: Path, workflow: str | None, since: datetime | None
+) -> None:
     from ..monitor.charts import overview, save_chart
 
     try:

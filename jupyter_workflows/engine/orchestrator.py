@@ -7,13 +7,16 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..definition.model import Workflow
 from ..execution.records import Execution
 from .executors import Executor
 from .run import WorkflowRun
 from .sync import run_sync
+
+if TYPE_CHECKING:
+    from ..store import ExecutionStore
 
 
 class WorkflowOrchestrator:
@@ -28,7 +31,7 @@ class WorkflowOrchestrator:
         self,
         project_root: str | Path | None = None,
         *,
-        store: Any = None,
+        store: ExecutionStore | None = None,
         record: bool = True,
         sinks: Iterable[Any] = (),
         kill_grace: float = 5.0,
@@ -42,7 +45,7 @@ class WorkflowOrchestrator:
         self.kill_grace = kill_grace
 
     @property
-    def store(self) -> Any:
+    def store(self) -> ExecutionStore:
         if self._store is None:
             from ..store import ExecutionStore, default_store_path
 

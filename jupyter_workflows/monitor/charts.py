@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..store.frames import Since, history_table, open_store, resolve_since, sql_table, to_records
+from ..store.frames import Since, history_table, open_store, resolve_since, to_records
 
 if TYPE_CHECKING:
     import altair as alt
 
     from ..execution.records import Execution, TaskRecord
+    from ..store import ExecutionStore
 
 STATUS_COLORS = {
     "succeeded": "#2ca02c", "failed": "#d62728", "timed_out": "#ff7f0e",
@@ -166,7 +167,7 @@ def gantt(
 
 
 def overview(
-    store: Any = None,
+    store: ExecutionStore | str | Path | None = None,
     *,
     workflow: str | None = None,
     since: Since = None,
@@ -230,21 +231,8 @@ def _task_rows(
 ) -> list[dict[str, Any]]:
     if not _is_store(source):
         return [r for r in _filtered(to_records(source), workflow, since) if _has(r, "duration_ms")]
-    clauses: list[str] = ["t.duration_ms IS NOT NULL"]
-    params: list[Any] = []
-    if workflow is not None:
-        clauses.append("e.workflow = ?")
-        params.append(workflow)
-    moment = resolve_since(since)
-    if moment is not None:
-        clauses.append("e.started_at >= to_timestamp(?)")
-        params.append(moment.timestamp())
-    query = (
-        "SELECT e.workflow, t.execution_id, t.task_id, t.status, t.duration_ms "
-        "FROM task_runs AS t JOIN executions AS e ON e.id = t.execution_id "
-        f"WHERE {' AND '.join(clauses)} ORDER BY e.workflow, t.task_id"
-    )
-    return list(sql_table(open_store(source, project_root), query, params).to_pylist())
+    store = open_store(source, project_root)
+    return [dict(row) for row in store.task_durations(workflow, resolve_since(since))]
 
 
 def _filtered(rows: list[dict[str, Any]], workflow: str | None, since: Since) -> list[dict]:

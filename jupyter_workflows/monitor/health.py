@@ -13,23 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..store.frames import Since, open_store, resolve_since
-from ..store.queries import FAILED, UNFINISHED
 
 if TYPE_CHECKING:
     from ..execution.records import Execution
     from ..store import ExecutionStore
-
-OVERALL_SQL = f"""
-SELECT count(*) AS runs,
-       count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-       count(*) FILTER (WHERE status IN {FAILED}) AS failed,
-       count(*) FILTER (WHERE status = 'succeeded')
-           / nullif(count(*) FILTER (WHERE status NOT IN {UNFINISHED}), 0) AS success_rate,
-       avg(duration_ms) AS avg_ms,
-       quantile_cont(duration_ms, 0.5) AS p50_ms,
-       quantile_cont(duration_ms, 0.95) AS p95_ms
-FROM executions
-"""
 
 
 class WorkflowMonitor:
@@ -60,10 +47,14 @@ class WorkflowMonitor:
         ``since`` is a datetime, a timedelta, or a string such as "7d" or "12h".
         """
         moment = resolve_since(since)
+        with self.store.snapshot() as view:  # one open of the index: three consistent reads
+            overall = view.run_metrics(workflow, moment)
+            workflows = view.workflow_metrics(workflow, moment)
+            tasks = view.task_metrics(workflow, moment)
         return {
-            "overall": self._overall(workflow, moment.timestamp() if moment else None),
-            "workflows": self.store.workflow_metrics(workflow, moment),
-            "tasks": self.store.task_metrics(workflow, moment),
+            "overall": overall,
+            "workflows": workflows,
+            "tasks": tasks,
             "alerts": self.alerts(workflow, since=moment),
         }
 
@@ -85,16 +76,3 @@ class WorkflowMonitor:
     def record_execution(self, execution: Execution) -> None:
         """Save ``execution`` (one built or changed outside a run) as a complete record."""
         self.store.save_execution(execution)
-
-    def _overall(self, workflow: str | None, since: float | None) -> dict[str, Any]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if workflow is not None:
-            clauses.append("workflow = ?")
-            params.append(workflow)
-        if since is not None:
-            clauses.append("started_at >= to_timestamp(?)")
-            params.append(since)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        names, rows = self.store.query(f"{OVERALL_SQL} {where}", params)
-        return dict(zip(names, rows[0], strict=True))

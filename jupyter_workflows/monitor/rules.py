@@ -1,8 +1,9 @@
 """Alert rules: functions that read the history of one finished execution and return alerts.
 
-Each rule takes the store, the finished ``Execution`` (loaded with its last log lines) and a
-``RuleConfig``, and returns a list of ``Alert`` (empty when the rule does not fire). Rules keep
-no counters: every figure comes from the store, so they cannot drift from the history.
+Each rule takes the store (or one snapshot of it), the finished ``Execution`` (loaded with its
+last log lines) and a ``RuleConfig``, and returns a list of ``Alert`` (empty when the rule does
+not fire). Rules keep no counters: every figure comes from the store's named reads, so they
+cannot drift from the history.
 
 ``evaluate_rules`` runs the rules a workflow's ``notifications`` enable; ``load_alert_config``
 reads the ``alerts`` section of ``workflows/config.json``. Log lines and messages put into an
@@ -19,7 +20,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..execution.states import State
@@ -30,17 +31,9 @@ if TYPE_CHECKING:
     from ..definition.model import Notifications
     from ..execution.records import Execution
     from ..store import ExecutionStore
+    from ..store.view import Reads
 
 
-class StoreReader(Protocol):
-    """What a rule reads: an ExecutionStore, or one snapshot of it (``store.snapshot()``)."""
-
-    def get_execution(self, id_or_prefix: str, *, logs: int = 0) -> Execution: ...
-
-    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]: ...
-
-
-FINISHED = ("succeeded", "failed", "timed_out", "cancelled", "crashed")
 # A cancelled run was stopped on purpose: it counts against the success rate but is no failure
 # to alert on by itself.
 FAILED_RUN = frozenset({State.FAILED, State.TIMED_OUT, State.CRASHED})
@@ -146,7 +139,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 # -- rules -----------------------------------------------------------------------------------
 
 
-def workflow_failed(store: StoreReader, execution: Execution, config: RuleConfig) -> list[Alert]:
+def workflow_failed(store: Reads, execution: Execution, config: RuleConfig) -> list[Alert]:
     """The run failed, timed out or crashed: name the first failed task and its last lines."""
     if execution.status not in FAILED_RUN:
         return []
@@ -171,7 +164,7 @@ def workflow_failed(store: StoreReader, execution: Execution, config: RuleConfig
     ]
 
 
-def workflow_succeeded(store: StoreReader, execution: Execution, config: RuleConfig) -> list[Alert]:
+def workflow_succeeded(store: Reads, execution: Execution, config: RuleConfig) -> list[Alert]:
     """An info alert for a successful run (only when ``notifications.on_completion``)."""
     if execution.status is not State.SUCCEEDED:
         return []
@@ -188,19 +181,15 @@ def workflow_succeeded(store: StoreReader, execution: Execution, config: RuleCon
     ]
 
 
-def success_rate(store: StoreReader, execution: Execution, config: RuleConfig) -> list[Alert]:
+def success_rate(store: Reads, execution: Execution, config: RuleConfig) -> list[Alert]:
     """Success rate of the workflow's last N finished runs (up to this one) below threshold."""
-    _, rows = store.query(
-        f"""SELECT status FROM executions
-            WHERE workflow = ? AND status IN {FINISHED}
-              AND started_at <= (SELECT started_at FROM executions WHERE id = ?)
-            ORDER BY started_at DESC LIMIT ?""",
-        [execution.workflow, execution.id, config.success_window],
+    statuses = store.finished_statuses(
+        execution.workflow, up_to=execution.id, limit=config.success_window
     )
-    window = len(rows)
+    window = len(statuses)
     if window < config.min_runs:
         return []
-    succeeded = sum(1 for (status,) in rows if status == "succeeded")
+    succeeded = statuses.count("succeeded")
     rate = succeeded / window
     if rate >= config.success_threshold:
         return []
@@ -226,7 +215,7 @@ def success_rate(store: StoreReader, execution: Execution, config: RuleConfig) -
 
 
 def slow_run(
-    store: StoreReader,
+    store: Reads,
     execution: Execution,
     config: RuleConfig,
     expected_duration: float | None = None,
@@ -270,18 +259,9 @@ def slow_run(
     ]
 
 
-def _median_ms(store: StoreReader, execution: Execution, window: int) -> float | None:
-    _, rows = store.query(
-        """SELECT count(*), median(duration_ms) FROM (
-               SELECT duration_ms FROM executions
-               WHERE workflow = ? AND status = 'succeeded' AND id <> ?
-                 AND duration_ms IS NOT NULL
-                 AND started_at < (SELECT started_at FROM executions WHERE id = ?)
-               ORDER BY started_at DESC LIMIT ?)""",
-        [execution.workflow, execution.id, execution.id, window],
-    )
-    count, median = rows[0]
-    return float(median) if count >= 3 and median is not None else None
+def _median_ms(store: Reads, execution: Execution, window: int) -> float | None:
+    baseline = store.success_median(execution.workflow, before=execution.id, limit=window)
+    return baseline.median_ms if baseline.runs >= 3 else None
 
 
 # -- evaluation ------------------------------------------------------------------------------

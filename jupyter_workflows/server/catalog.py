@@ -7,32 +7,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..definition.loader import ValidationReport, validate_file
 from ..errors import Problem
 from .discovery import find_workflow_files
 
-LAST_RUNS_SQL = """
-SELECT workflow, arg_max(id, started_at), arg_max(status, started_at), epoch(max(started_at))
-FROM executions GROUP BY workflow
-"""
+if TYPE_CHECKING:
+    from ..store import ExecutionStore
 
 
-def list_workflows(root: Path, store: Any | None) -> list[dict[str, Any]]:
+def list_workflows(root: Path, store: ExecutionStore | None) -> list[dict[str, Any]]:
     """Every workflow file under ``root`` with name, trigger, validity and latest run.
 
     ``store`` is the ExecutionStore to read latest runs from, or None when there is no history
     yet (nothing is created just by listing).
     """
     skip = store.path if store is not None else None
-    last = _last_runs(store) if store is not None else {}
+    last = store.latest_runs() if store is not None else {}
     items = []
     for rel in find_workflow_files(root, skip=skip):
         report = validate_file(root / rel)
         name = report.workflow.name if report.workflow else _name_in(report, root / rel)
         trigger = report.workflow.trigger if report.workflow else None
-        run = last.get(name, (None, None, None))
+        run = last.get(name)
         items.append(
             {
                 "path": rel,
@@ -41,17 +39,12 @@ def list_workflows(root: Path, store: Any | None) -> list[dict[str, Any]]:
                 "trigger": trigger.type if trigger is not None else None,
                 "valid": report.ok,
                 "problems": len(report.problems),
-                "last_status": run[1],
-                "last_execution_id": run[0],
-                "last_started_at": run[2],
+                "last_status": run.status if run else None,
+                "last_execution_id": run.execution_id if run else None,
+                "last_started_at": run.started_at if run else None,
             }
         )
     return items
-
-
-def _last_runs(store: Any) -> dict[str, tuple[str, str, float]]:
-    _, rows = store.query(LAST_RUNS_SQL)
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 def _name_in(report: ValidationReport, path: Path) -> str:

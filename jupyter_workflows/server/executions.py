@@ -9,24 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..execution.records import Execution
 from ..execution.states import State
 from .discovery import relative_path
 
+if TYPE_CHECKING:
+    from ..store import ExecutionStore
+    from ..store.models import ExecutionRow
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 STATUSES = tuple(state.value for state in State)
-
-PAGE_SQL = """
-SELECT id, workflow, status, "trigger", epoch(started_at), epoch(ended_at), duration_ms,
-       task_count, error, count(*) OVER () AS total
-FROM executions {where}
-ORDER BY started_at DESC NULLS LAST, id DESC
-LIMIT ? OFFSET ?
-"""
-PAGE_COLUMNS = ("id", "workflow", "status", "trigger", "started_at", "ended_at")
 
 
 class BadParameter(ValueError):
@@ -82,46 +77,37 @@ class ExecutionQuery:
             offset=int_param(arg("offset"), "offset", 0, 0, 10**9),
         )
 
-    def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if self.workflow is not None:
-            clauses.append("workflow = ?")
-            params.append(self.workflow)
-        if self.status is not None:
-            clauses.append("status = ?")
-            params.append(self.status)
-        if self.since is not None:
-            clauses.append("started_at >= to_timestamp(?)")
-            params.append(self.since.timestamp())
-        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-
-def page(store: Any, query: ExecutionQuery) -> dict[str, Any]:
+def page(store: ExecutionStore, query: ExecutionQuery) -> dict[str, Any]:
     """One page of executions, newest first, with the total matching the filters."""
-    where, params = query.where()
-    _, rows = store.query(PAGE_SQL.format(where=where), [*params, query.limit, query.offset])
-    if rows:
-        total = int(rows[0][-1])
-    elif query.offset:  # past the end: the window count has no row to ride on
-        _, counted = store.query(f"SELECT count(*) FROM executions {where}", params)
-        total = int(counted[0][0])
-    else:
-        total = 0
+    found = store.execution_page(
+        workflow=query.workflow,
+        status=query.status,
+        since=query.since,
+        limit=query.limit,
+        offset=query.offset,
+    )
     return {
-        "executions": [_row(r) for r in rows],
-        "total": total,
+        "executions": [_row(r) for r in found.executions],
+        "total": found.total,
         "limit": query.limit,
         "offset": query.offset,
     }
 
 
-def _row(r: tuple[Any, ...]) -> dict[str, Any]:
-    item = dict(zip(PAGE_COLUMNS, r[:6], strict=True))
-    item["duration"] = None if r[6] is None else r[6] / 1000
-    item["task_count"] = r[7]
-    item["error"] = r[8]
-    return item
+def _row(r: ExecutionRow) -> dict[str, Any]:
+    """The JSON of one listed execution: times in epoch seconds, the duration in seconds."""
+    return {
+        "id": r.id,
+        "workflow": r.workflow,
+        "status": r.status,
+        "trigger": r.trigger,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "duration": None if r.duration_ms is None else r.duration_ms / 1000,
+        "task_count": r.task_count,
+        "error": r.error,
+    }
 
 
 def execution_json(execution: Execution, root: Path) -> dict[str, Any]:

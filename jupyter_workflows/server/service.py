@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine.orchestrator import WorkflowOrchestrator
 from ..errors import ExecutionNotFound
@@ -24,6 +24,9 @@ from ..execution.records import Execution
 from .discovery import PathRefused, resolve_workflow_path
 from .executions import ExecutionQuery, execution_json, log_lines
 from .live import RunBroadcaster, Subscriber
+
+if TYPE_CHECKING:
+    from ..store import ExecutionStore
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -82,7 +85,7 @@ class WorkflowService:
         self.alerts = attach_alerts(self.orchestrator, warn=log.warning)
 
     @property
-    def store(self) -> Any:
+    def store(self) -> ExecutionStore:
         """The project's ExecutionStore (ConfigError when workflows/config.json is unusable)."""
         return self.orchestrator.store
 

@@ -19,20 +19,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from ..errors import StoreError
 from ..execution.records import Execution
-from . import queries
 from .crash import mark_crashed, orphaned_runs
 from .finding import JOURNAL_SUFFIX, Changes, archive, find_changed, journal_file, journal_paths
 from .ingest import ingest, ingest_tolerant
 from .journal import JournalWriter
-from .loading import load_execution, resolve_id
 from .lock import DEFAULT_TIMEOUT, IndexLock
-from .models import ExecutionSummary, LogLine
 from .schema import migrate
 from .synth import execution_events
+from .view import Reads, StoreView
 
 if TYPE_CHECKING:
     import duckdb
@@ -40,11 +38,17 @@ if TYPE_CHECKING:
 
     from .cleanup import CleanupReport
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class ExecutionStore:
-    """History of executions in one storage directory; nothing is created until needed."""
+class ExecutionStore(Reads):
+    """History of executions in one storage directory; nothing is created until needed.
+
+    The reads (``history``, ``get_execution``, ``logs``, metrics...) are ``Reads`` methods:
+    each call brings the index up to date and reads it under the lock; ``snapshot()`` gives
+    several reads in a row one open of the index.
+    """
 
     def __init__(self, path: str | Path, *, lock_timeout: float = DEFAULT_TIMEOUT):
         self.path = Path(path)
@@ -136,15 +140,6 @@ class ExecutionStore:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def get_execution(self, id_or_prefix: str, *, logs: int = 0) -> Execution:
-        """The execution with this id or unambiguous id prefix, tasks ordered by start time.
-
-        ``logs=N`` fills each task's ``log_tail`` with its last N lines. Raises
-        ExecutionNotFound or AmbiguousExecutionId.
-        """
-        with self.snapshot() as view:
-            return view.get_execution(id_or_prefix, logs=logs)
-
     @contextmanager
     def snapshot(self) -> Iterator[StoreView]:
         """One consistent, up-to-date view for several reads in a row (one lock, one open).
@@ -154,38 +149,6 @@ class ExecutionStore:
         """
         with self._session() as con:
             yield StoreView(con)
-
-    def history(
-        self,
-        limit: int | None = 20,
-        workflow: str | None = None,
-        status: str | None = None,
-        since: datetime | None = None,
-    ) -> list[ExecutionSummary]:
-        """Executions, newest first; ``since`` (naive means local time) bounds the start."""
-        with self.snapshot() as view:
-            return view.history(limit, workflow, status, since)
-
-    def logs(
-        self, execution_id: str, task_id: str | None = None, tail: int | None = None
-    ) -> list[LogLine]:
-        """Output lines of an execution (id or prefix), optionally of one task, or the last N."""
-        with self._session() as con:
-            return queries.logs(con, resolve_id(con, execution_id), task_id, tail)
-
-    def task_metrics(
-        self, workflow: str | None = None, since: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        """Per (workflow, task_id): runs, failures, retries, avg_ms, p50_ms, p95_ms."""
-        with self._session() as con:
-            return queries.task_metrics(con, workflow, since)
-
-    def workflow_metrics(
-        self, workflow: str | None = None, since: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        """Per workflow: runs, succeeded, failed, success_rate, durations, last run."""
-        with self._session() as con:
-            return queries.workflow_metrics(con, workflow, since)
 
     def cleanup(self, older_than: datetime, *, dry_run: bool = False) -> CleanupReport:
         """Remove finished executions started before ``older_than``: their index rows, journals
@@ -203,7 +166,11 @@ class ExecutionStore:
         return report
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
-        """Refresh, then run ``sql`` on a read-only connection; return column names and rows."""
+        """Refresh, then run ``sql`` on a read-only connection; return column names and rows.
+
+        For a user's own SQL (``jupyter_workflows.sql`` goes through ``query_arrow``): the
+        package's reads are the named methods, so the SQL they send lives in the store.
+        """
 
         def rows(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple]]:
             if con.description is None:
@@ -248,6 +215,15 @@ class ExecutionStore:
                 raise StoreError(f"query failed: {exc}") from exc
             finally:
                 con.close()
+
+    def _read(
+        self,
+        query: Callable[Concatenate[duckdb.DuckDBPyConnection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        with self._session() as con:
+            return query(con, *args, **kwargs)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -296,33 +272,3 @@ class ExecutionStore:
         # before its owner exited has its RunEnded picked up here.
         files = [journal_file(self.journals_dir, eid) for eid in orphans]
         ingest_tolerant(con, [f for f in files if f is not None])
-
-
-class StoreView:
-    """Reads on one open session of the index; see ``ExecutionStore.snapshot``."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self._con = con
-
-    def get_execution(self, id_or_prefix: str, *, logs: int = 0) -> Execution:
-        return load_execution(self._con, resolve_id(self._con, id_or_prefix), logs)
-
-    def history(
-        self,
-        limit: int | None = 20,
-        workflow: str | None = None,
-        status: str | None = None,
-        since: datetime | None = None,
-    ) -> list[ExecutionSummary]:
-        return queries.history(self._con, limit, workflow, status, since)
-
-    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
-        import duckdb
-
-        try:
-            cursor = self._con.execute(sql, params or [])
-            if cursor.description is None:
-                return [], []
-            return [d[0] for d in cursor.description], cursor.fetchall()
-        except duckdb.Error as exc:
-            raise StoreError(f"query failed: {exc}") from exc

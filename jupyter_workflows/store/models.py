@@ -1,10 +1,11 @@
-"""Plain result types the store's queries return."""
+"""Plain result types the store's queries return (dataclasses, and TypedDicts where callers
+have always had dicts)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 
 def to_datetime(epoch: float | None) -> datetime | None:
@@ -55,3 +56,89 @@ class LogLine:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the time as an ISO 8601 string."""
         return {key: _iso(value) for key, value in asdict(self).items()}
+
+
+@dataclass
+class ExecutionRow:
+    """One execution in a page of the execution list (``execution_page``). Times are epoch
+    seconds, as in ``Execution`` records, the form the REST API serves."""
+
+    id: str
+    workflow: str
+    status: str
+    trigger: str | None
+    started_at: float | None
+    ended_at: float | None
+    duration_ms: float | None
+    task_count: int | None
+    error: str | None
+
+
+@dataclass
+class ExecutionPage:
+    """A page of executions, newest first, and how many match the filters in all."""
+
+    executions: list[ExecutionRow]
+    total: int
+
+
+@dataclass(frozen=True)
+class LatestRun:
+    """The newest execution of one workflow; ``started_at`` in epoch seconds (see
+    ``ExecutionRow``)."""
+
+    execution_id: str
+    status: str
+    started_at: float | None
+
+
+@dataclass(frozen=True)
+class DurationMedian:
+    """The median duration of some runs, and how many runs it is over (None when none)."""
+
+    runs: int
+    median_ms: float | None
+
+
+class RunMetrics(TypedDict):
+    """Run counts and durations over a set of executions (docs/store-schema.md)."""
+
+    runs: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    avg_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class WorkflowMetrics(RunMetrics):
+    """``RunMetrics`` of one workflow, and its latest run."""
+
+    workflow: str
+    last_started_at: datetime | None
+    last_status: str | None
+
+
+class TaskMetrics(TypedDict):
+    """Runs, failures, retries and durations of one task of one workflow."""
+
+    workflow: str
+    task_id: str
+    runs: int
+    failures: int
+    retries: int
+    avg_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    most_common_failure: str | None
+
+
+class TaskDuration(TypedDict):
+    """How long one task of one execution took."""
+
+    workflow: str
+    execution_id: str
+    task_id: str
+    status: str
+    duration_ms: float

@@ -1,4 +1,4 @@
-"""Read queries over the index: history, logs and metrics.
+"""Read queries over the index: history, the execution list, logs; metrics are in ``metrics``.
 
 Times leave DuckDB as epoch seconds (``epoch(...)``) and become aware UTC datetimes here, so
 results do not depend on the session time zone.
@@ -6,11 +6,20 @@ results do not depend on the session time zone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..execution.states import FAILURES
-from .models import ExecutionSummary, LogLine, to_datetime, to_epoch
+from .models import (
+    ExecutionPage,
+    ExecutionRow,
+    ExecutionSummary,
+    LatestRun,
+    LogLine,
+    to_datetime,
+    to_epoch,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -19,11 +28,17 @@ FAILED = "(" + ", ".join(f"'{s.value}'" for s in sorted(FAILURES)) + ")"
 UNFINISHED = "('pending', 'running')"
 
 
-def _filters(
-    workflow: str | None, status: str | None, since: datetime | None, prefix: str = ""
+def filters(
+    workflow: str | None,
+    status: str | None,
+    since: datetime | None,
+    prefix: str = "",
+    *,
+    also: Iterable[str] = (),
 ) -> tuple[str, list[Any]]:
-    """A WHERE clause (possibly empty) and its parameters for the common filters."""
-    clauses: list[str] = []
+    """A WHERE clause (possibly empty) and its parameters for the common filters of
+    executions (``prefix``: the table's alias and a dot), after the conditions ``also``."""
+    clauses: list[str] = list(also)
     params: list[Any] = []
     if workflow is not None:
         clauses.append(f"{prefix}workflow = ?")
@@ -45,7 +60,7 @@ def history(
     since: datetime | None,
 ) -> list[ExecutionSummary]:
     """Executions newest first, with how many of their tasks failed."""
-    where, params = _filters(workflow, status, since)
+    where, params = filters(workflow, status, since)
     limit_sql = ""
     if limit is not None:
         limit_sql = "LIMIT ?"
@@ -116,67 +131,68 @@ def logs(
     ]
 
 
-def _dicts(cursor: duckdb.DuckDBPyConnection, times: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Rows of the last statement as dicts; columns named in ``times`` become datetimes."""
-    names = [d[0] for d in cursor.description or []]
-    out = []
-    for row in cursor.fetchall():
-        item = dict(zip(names, row, strict=True))
-        for name in times:
-            item[name] = to_datetime(item[name])
-        out.append(item)
-    return out
-
-
-def task_metrics(
-    con: duckdb.DuckDBPyConnection, workflow: str | None, since: datetime | None
-) -> list[dict[str, Any]]:
-    """Per (workflow, task_id): runs, failures, retries, duration statistics in ms, and the
-    error its failures most often ended with."""
-    where, params = _filters(workflow, None, since, prefix="e.")
-    con.execute(
+def execution_page(
+    con: duckdb.DuckDBPyConnection,
+    workflow: str | None,
+    status: str | None,
+    since: datetime | None,
+    limit: int,
+    offset: int,
+) -> ExecutionPage:
+    """``limit`` executions from ``offset`` on, newest first, with the total matching."""
+    where, params = filters(workflow, status, since)
+    rows = con.execute(
         f"""
-        SELECT e.workflow, t.task_id,
-               count(*) FILTER (WHERE t.status NOT IN ('pending', 'skipped')) AS runs,
-               count(*) FILTER (WHERE t.status IN {FAILED}) AS failures,
-               coalesce(sum(greatest(t.attempts - 1, 0)), 0)::BIGINT AS retries,
-               avg(t.duration_ms) AS avg_ms,
-               quantile_cont(t.duration_ms, 0.5) AS p50_ms,
-               quantile_cont(t.duration_ms, 0.95) AS p95_ms,
-               mode(t.error) FILTER (WHERE t.status IN {FAILED}) AS most_common_failure
-        FROM task_runs AS t JOIN executions AS e ON e.id = t.execution_id
-        {where}
-        GROUP BY e.workflow, t.task_id
-        ORDER BY e.workflow, t.task_id
-        """,
-        params,
-    )
-    return _dicts(con)
-
-
-def workflow_metrics(
-    con: duckdb.DuckDBPyConnection, workflow: str | None, since: datetime | None
-) -> list[dict[str, Any]]:
-    """Per workflow: run counts, success rate over finished runs, durations, latest run."""
-    where, params = _filters(workflow, None, since)
-    con.execute(
-        f"""
-        SELECT workflow,
-               count(*) AS runs,
-               count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-               count(*) FILTER (WHERE status IN {FAILED}) AS failed,
-               count(*) FILTER (WHERE status = 'succeeded')
-                   / nullif(count(*) FILTER (WHERE status NOT IN {UNFINISHED}), 0)
-                   AS success_rate,
-               avg(duration_ms) AS avg_ms,
-               quantile_cont(duration_ms, 0.5) AS p50_ms,
-               quantile_cont(duration_ms, 0.95) AS p95_ms,
-               epoch(max(started_at)) AS last_started_at,
-               arg_max(status, started_at) AS last_status
+        SELECT id, workflow, status, "trigger", epoch(started_at), epoch(ended_at), duration_ms,
+               task_count, error, count(*) OVER () AS total
         FROM executions {where}
-        GROUP BY workflow
-        ORDER BY workflow
+        ORDER BY started_at DESC NULLS LAST, id DESC
+        LIMIT ? OFFSET ?
         """,
-        params,
-    )
-    return _dicts(con, times=("last_started_at",))
+        [*params, limit, offset],
+    ).fetchall()
+    if rows:
+        total = int(rows[0][-1])
+    elif offset:  # past the end: the window count has no row to ride on
+        total = count_executions(con, workflow, status, since)
+    else:
+        total = 0
+    executions = [
+        ExecutionRow(
+            id=r[0],
+            workflow=r[1],
+            status=r[2],
+            trigger=r[3],
+            started_at=r[4],
+            ended_at=r[5],
+            duration_ms=r[6],
+            task_count=r[7],
+            error=r[8],
+        )
+        for r in rows
+    ]
+    return ExecutionPage(executions, total)
+
+
+def count_executions(
+    con: duckdb.DuckDBPyConnection,
+    workflow: str | None,
+    status: str | None,
+    since: datetime | None,
+) -> int:
+    """How many executions match the filters."""
+    where, params = filters(workflow, status, since)
+    row = con.execute(f"SELECT count(*) FROM executions {where}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def latest_runs(con: duckdb.DuckDBPyConnection) -> dict[str, LatestRun]:
+    """Each recorded workflow's newest execution, by workflow name."""
+    rows = con.execute(
+        """
+        SELECT workflow, arg_max(id, started_at), arg_max(status, started_at),
+               epoch(max(started_at))
+        FROM executions GROUP BY workflow
+        """
+    ).fetchall()
+    return {r[0]: LatestRun(r[1], r[2], r[3]) for r in rows}
