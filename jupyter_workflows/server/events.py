@@ -18,7 +18,7 @@ from tornado.iostream import StreamClosedError
 
 from ..errors import WorkflowError
 from ..execution.states import State
-from .handlers import WorkflowsHandler, answers
+from .base import WorkflowsHandler, answers
 from .live import KEEP_ALIVE, Subscriber, sse_message
 
 
