@@ -29,9 +29,10 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def to_json(data: Any) -> str:
+def to_json(data: Any, *, compact: bool = False) -> str:
     """``data`` as the API writes it (datetimes in ISO 8601, anything else odd as text)."""
-    return json.dumps(data, default=_jsonable)
+    separators = (",", ":") if compact else None
+    return json.dumps(data, default=_jsonable, separators=separators)
 
 
 def answers(

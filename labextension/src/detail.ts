@@ -1,7 +1,7 @@
 /**
  * One execution: its header, the tasks with their states and retries, and the log of the
- * selected task. Live runs are followed through `ExecutionFollower`; an event redraws only
- * the row of the task it is about, so a run of hundreds of tasks stays cheap to watch.
+ * selected task. Live runs are followed through `ExecutionFollower`; the records it receives
+ * replace only their own rows, so a run of hundreds of tasks stays cheap to watch.
  */
 import { Notification } from '@jupyterlab/apputils';
 
@@ -81,9 +81,9 @@ export class ExecutionView {
     }
     this._follower = new ExecutionFollower(this.executionId, {
       onExecution: execution => this.showExecution(execution),
-      onTask: (_, task) => this.updateTask(task),
+      onTasks: (_, tasks) => this.updateTasks(tasks),
       onRun: execution => this.renderHeader(execution),
-      onOutput: (taskId, stream, text) => this.appendLog(taskId, stream, text),
+      onOutput: line => this.appendLog(line.task_id, line.stream, line.line),
       onError: error => this.fail(error),
       onMode: mode => this.node.setAttribute('data-live', mode)
     });
@@ -228,17 +228,20 @@ export class ExecutionView {
     this._summary.textContent = `${total} task${total === 1 ? '' : 's'}: ${parts.join(', ')}`;
   }
 
-  private updateTask(task: ITask): void {
-    const old = this._rows.get(task.id);
-    const row = this.taskRow(task);
-    this._rows.set(task.id, row);
-    this._states.set(task.id, task.status);
-    this.renderSummary();
-    if (old) {
-      old.replaceWith(row);
-    } else {
-      this._tasks.appendChild(row);
+  private updateTasks(tasks: ITask[]): void {
+    for (const task of tasks) {
+      const old = this._rows.get(task.id);
+      const row = this.taskRow(task);
+      this._rows.set(task.id, row);
+      this._states.set(task.id, task.status);
+      if (old) {
+        old.replaceWith(row);
+      } else {
+        this._tasks.appendChild(row);
+      }
     }
+    this._tasks.setAttribute('data-count', String(this._rows.size));
+    this.renderSummary();
   }
 
   private taskRow(task: ITask): HTMLDivElement {
