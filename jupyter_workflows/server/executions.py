@@ -1,17 +1,19 @@
 """Reading the execution history for the REST API: a page of executions, one execution's detail.
 
-Everything here blocks (DuckDB): the service runs it in a worker thread.
+``page`` blocks (DuckDB): the service runs it in a worker thread. ``execution_json`` and its
+parts ``run_json`` and ``task_json`` are the JSON shapes of the detail, which the event stream
+also sends (``live.py``); they only convert records and run anywhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..execution.records import Execution
+from ..execution.records import Execution, TaskRecord
 from ..execution.states import State
 from .discovery import relative_path
 
@@ -112,16 +114,30 @@ def _row(r: ExecutionRow) -> dict[str, Any]:
 
 def execution_json(execution: Execution, root: Path) -> dict[str, Any]:
     """``Execution.to_dict()`` plus each task's ``log_tail``, the executed notebooks, and paths
-    relative to the server root when they lie inside it."""
-    data = execution.to_dict()
+    relative to the server root when they lie inside it: ``run_json`` with ``tasks``."""
+    data = run_json(execution, root)
+    data["tasks"] = [task_json(record) for record in execution.tasks.values()]
+    return data
+
+
+def run_json(execution: Execution, root: Path) -> dict[str, Any]:
+    """The run's own fields of ``execution_json``: everything but ``tasks``."""
+    data = replace(execution, tasks={}).to_dict()  # a shallow copy: no task dicts to drop
+    del data["tasks"]
+    data["file"] = relative_path(root, data["file"])
     notebooks = []
-    for item, record in zip(data["tasks"], execution.tasks.values(), strict=True):
-        item["log_tail"] = list(record.log_tail)
+    for record in execution.tasks.values():
         output = record.result.get("output") if isinstance(record.result, dict) else None
         if record.type == "notebook" and isinstance(output, str):
             notebooks.append({"task_id": record.id, "path": relative_path(root, output)})
-    data["file"] = relative_path(root, data["file"])
     data["output_notebooks"] = notebooks
+    return data
+
+
+def task_json(record: TaskRecord) -> dict[str, Any]:
+    """One task of ``execution_json``: ``TaskRecord.to_dict()`` plus its ``log_tail``."""
+    data = record.to_dict()
+    data["log_tail"] = list(record.log_tail)
     return data
 
 

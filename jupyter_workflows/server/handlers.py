@@ -1,100 +1,23 @@
 """The REST handlers under ``{base_url}jupyter-workflows/api/``: thin adapters over the service.
 
 Each handler parses its input, calls one ``WorkflowService`` method and writes JSON. Errors
-become ``{"message": ...}`` with 400 (bad body or parameter), 404 (unknown path, execution or
-task), 409 (cancel of a run not running here) or 503 (too many runs); anything unexpected is
-jupyter_server's usual 500, logged, and the server carries on. The lab extension's
-``src/api.ts`` is the client of the same contract.
+(``base.answers``) become ``{"message": ...}`` with 400 (bad body or parameter), 404 (unknown
+path, execution or task), 409 (cancel of a run not running here) or 503 (too many runs);
+anything unexpected is jupyter_server's usual 500, logged, and the server carries on. The lab
+extension's ``src/api.ts`` is the client of the same contract.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..errors import AmbiguousExecutionId, ConfigError, ExecutionNotFound, StoreError
-from .executions import BadParameter, ExecutionQuery, int_param, since_param
+from .base import API, WorkflowsHandler, answers
+from .events import EventsHandler
+from .executions import ExecutionQuery, int_param, since_param
 from .service import ApiError, WorkflowService
-
-API = "jupyter-workflows/api"
-AUTH_RESOURCE = "jupyter_workflows"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()  # as `workflow monitor --json` writes them
-    return str(value)
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(data, default=_jsonable)
-
-
-def answers(
-    method: Callable[..., Awaitable[None]],
-) -> Callable[..., Awaitable[None]]:
-    """Turn the errors a client can act on into JSON answers with the right status."""
-
-    @functools.wraps(method)
-    async def wrapper(self: WorkflowsHandler, *args: Any) -> None:
-        try:
-            await method(self, *args)
-        except ApiError as exc:
-            self.reply({"message": exc.message, **exc.extra}, exc.status)
-        except BadParameter as exc:
-            self.reply({"message": str(exc)}, 400)
-        except (ExecutionNotFound, AmbiguousExecutionId) as exc:
-            self.reply({"message": str(exc)}, 404)
-        except (ConfigError, StoreError) as exc:  # the server's side: say what, not a traceback
-            self.log.error("jupyter-workflows: %s", exc)
-            self.reply({"message": str(exc)}, 500)
-
-    return wrapper
-
-
-class WorkflowsHandler(APIHandler):
-    """Base of the handlers: the service, JSON replies and request bodies."""
-
-    auth_resource = AUTH_RESOURCE
-    service: WorkflowService
-
-    def initialize(self, service: WorkflowService) -> None:
-        self.service = service
-
-    def reply(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.finish(to_json(data))
-
-    def body(self, allowed: tuple[str, ...]) -> dict[str, Any]:
-        """The request body as a JSON object with only ``allowed`` fields (else ApiError 400)."""
-        if not self.request.body.strip():
-            raise ApiError(
-                400, 'the request body is empty; expected a JSON object like {"path": ...}'
-            )
-        try:
-            data = json.loads(self.request.body)
-        except ValueError as exc:
-            raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ApiError(
-                400, f"unknown field(s) {', '.join(unknown)}; expected {', '.join(allowed)}"
-            )
-        if "path" not in data:
-            raise ApiError(400, "'path' (a workflow file relative to the server root) is missing")
-        return data
-
-    def arg(self, name: str) -> str | None:
-        return self.get_query_argument(name, None)
 
 
 class WorkflowListHandler(WorkflowsHandler):
@@ -186,8 +109,6 @@ class HealthHandler(WorkflowsHandler):
 
 def routes(service: WorkflowService) -> list[tuple[str, type[WorkflowsHandler], dict[str, Any]]]:
     """URL patterns (without the base URL) and their handlers."""
-    from .events import EventsHandler
-
     execution = rf"{API}/executions/([^/]+)"
     patterns: list[tuple[str, type[WorkflowsHandler]]] = [
         (rf"{API}/workflows", WorkflowListHandler),

@@ -1,44 +1,68 @@
-"""Live events of the runs this server started, fanned out to server-sent-event streams.
+"""Live runs of this server, sent to event streams as the records ``Execution.apply`` folds.
 
 A ``RunBroadcaster`` is the event sink of one run: it folds each event into its own
-``Execution`` (the snapshot a late subscriber starts from) and hands the event to every
-``Subscriber``. Snapshot and subscription happen in one step on the server's loop, the same
-loop the engine emits on, so a subscriber neither misses nor repeats an event.
+``Execution``, the one place events become state, and tells every ``Subscriber`` what the
+event changed. A subscriber queues no events: it notes which tasks changed and whether the
+run's own fields did, and when its stream flushes it renders their records from the
+``Execution`` as they stand (``executions.task_json`` and ``run_json``, the shapes of the REST
+detail). A task that changed ten times between two flushes is sent once, and a client only ever
+replaces what it holds with what it receives. Output lines are the exception: each is queued as
+one small ``output`` message, since sending a whole record per line would be wasteful; a line
+alone does not resend its task, so a record's ``log_tail`` is as of the flush that sent it.
+
+Snapshot and subscription happen in one step on the server's loop, the same loop the engine
+emits on, so a subscriber neither misses nor repeats an update: whatever changes after its
+snapshot is marked for its next flush.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-from collections import deque
+from pathlib import Path
 from typing import Any
 
-from ..execution.events import Event, RunEnded
+from ..execution.events import Event, OutputLine, RunEnded, RunStarted
 from ..execution.records import Execution
+from .executions import execution_json, run_json, task_json
 
-# Events queued for one slow client before it is dropped (it reconnects and gets a snapshot).
+# Output lines queued for one slow client before it is dropped (it starts again from a snapshot).
 MAX_PENDING = 10_000
 
 
 class Subscriber:
-    """The events one stream has yet to send."""
+    """What one stream has yet to send: output lines in order, and which records changed."""
 
-    def __init__(self, limit: int = MAX_PENDING):
-        self._items: deque[tuple[str, dict[str, Any]]] = deque()
+    def __init__(self, execution: Execution, root: Path, limit: int = MAX_PENDING):
+        self._execution = execution
+        self._root = root
+        self._lines: list[dict[str, Any]] = []
+        self._tasks: dict[str, None] = {}  # ids of the changed tasks, in the order first seen
+        self._run = False
         self._ready = asyncio.Event()
         self._limit = limit
         self.overflowed = False
         self.closed = False
 
-    def put(self, kind: str, data: dict[str, Any]) -> None:
+    def changed(self, event: Event) -> None:
+        """Note what ``event`` (already folded into the execution) changed."""
         if self.closed or self.overflowed:
             return
-        if len(self._items) >= self._limit:
-            self.overflowed = True  # too slow: the stream ends, the client starts again
-            self._items.clear()
+        if isinstance(event, OutputLine):
+            if len(self._lines) >= self._limit:
+                self.overflowed = True  # too slow: the stream ends, the client starts again
+                self._lines.clear()
+            else:
+                self._lines.append(output_json(event))
+        elif isinstance(event, (RunStarted, RunEnded)):
+            self._run = True
+            if isinstance(event, RunStarted):  # it declares the tasks
+                self._tasks.update(dict.fromkeys(spec["id"] for spec in event.tasks))
         else:
-            self._items.append((kind, data))
+            task_id = getattr(event, "task_id", None)
+            if task_id is None:
+                return
+            self._tasks[task_id] = None
         self._ready.set()
 
     def close(self) -> None:
@@ -46,28 +70,54 @@ class Subscriber:
         self.closed = True
         self._ready.set()
 
-    async def next_batch(self, timeout: float) -> list[tuple[str, dict[str, Any]]]:
-        """Every pending event, waiting up to ``timeout`` seconds for one ([] on timeout)."""
-        if not self._items and not self.closed and not self.overflowed:
+    async def next_batch(self, timeout: float) -> list[tuple[str, Any]]:
+        """The messages due, waiting up to ``timeout`` seconds for a change ([] on timeout).
+
+        In order: the ``output`` lines, one ``tasks`` message with the record of every task
+        that changed, then ``run`` with the run's fields if they changed (so a run that ended
+        is always the last message).
+        """
+        if not self._pending() and not self.closed and not self.overflowed:
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except asyncio.TimeoutError:
                 return []
         self._ready.clear()
-        batch = list(self._items)
-        self._items.clear()
+        batch: list[tuple[str, Any]] = [("output", line) for line in self._lines]
+        if self._tasks:
+            tasks = self._execution.tasks
+            batch.append(("tasks", [task_json(tasks[task_id]) for task_id in self._tasks]))
+        if self._run:
+            batch.append(("run", run_json(self._execution, self._root)))
+        self._lines, self._tasks, self._run = [], {}, False
         return batch
+
+    def _pending(self) -> bool:
+        return bool(self._lines or self._tasks or self._run)
+
+
+def output_json(event: OutputLine) -> dict[str, Any]:
+    """An ``output`` message: one line of a task's log."""
+    return {
+        "task_id": event.task_id,
+        "attempt": event.attempt,
+        "stream": event.stream,
+        "line": event.line,
+        "at": event.at,
+    }
 
 
 class RunBroadcaster:
     """Event sink of one run: its live Execution, and the streams watching it.
 
     Must be created on the loop the run's engine uses; events emitted from another thread
-    are moved onto that loop.
+    are moved onto that loop. ``root`` is the server's root (paths in records are relative
+    to it).
     """
 
-    def __init__(self, execution_id: str, workflow: str):
+    def __init__(self, execution_id: str, workflow: str, root: Path):
         self.execution = Execution(id=execution_id, workflow=workflow)
+        self.root = root
         self.ended = False
         self._subscribers: set[Subscriber] = set()
         self._loop = asyncio.get_running_loop()
@@ -83,20 +133,21 @@ class RunBroadcaster:
         if self.ended:
             return
         self.execution.apply(event)
-        data = event.to_dict()
         for subscriber in self._subscribers:
-            subscriber.put(event.kind, data)
+            subscriber.changed(event)
         if isinstance(event, RunEnded):
             self.ended = True
             self._subscribers.clear()
 
-    def subscribe(self) -> tuple[Execution, Subscriber | None]:
-        """The run as it stands, and a subscriber for what follows (None once it ended)."""
+    def subscribe(self) -> tuple[dict[str, Any], Subscriber | None]:
+        """The run as it stands (``execution_json``), and a subscriber for what follows
+        (None once it ended)."""
+        snapshot = execution_json(self.execution, self.root)
         if self.ended:
-            return self.execution, None
-        subscriber = Subscriber()
+            return snapshot, None
+        subscriber = Subscriber(self.execution, self.root)
         self._subscribers.add(subscriber)
-        return self.execution, subscriber
+        return snapshot, subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
@@ -106,12 +157,3 @@ class RunBroadcaster:
         while it waited for a slot, or a fault of ours)."""
         if not self.ended:
             self._publish(RunEnded(execution_id=self.execution.id, status=status, error=error))
-
-
-def sse_message(kind: str, data: Any) -> bytes:
-    """One server-sent event: ``event: kind`` and its data as one line of JSON."""
-    payload = json.dumps(data, default=str, separators=(",", ":"))
-    return f"event: {kind}\ndata: {payload}\n\n".encode()
-
-
-KEEP_ALIVE = b": keep-alive\n\n"

@@ -1,10 +1,11 @@
 """``WorkflowService``: what the REST handlers do, over the same engine and store as the CLI.
 
 One per server. Runs go through one ``RunQueue`` on the server's event loop (trigger "api"),
-so they run in the server process without blocking it; each gets a ``RunBroadcaster`` for its
-live events. Reads of the store (DuckDB, which blocks) and of workflow files run in a small
-thread pool of their own. Errors a client can act on are raised as ``ApiError`` (status and
-message) or as the package's own errors, which the handlers map to statuses.
+so they run in the server process without blocking it; each gets a ``RunBroadcaster`` that
+folds its events and feeds the event streams. Reads of the store (DuckDB, which blocks) and
+of workflow files run in a small thread pool of their own. Errors a client can act on are
+raised as ``ApiError`` (status and message) or as the package's own errors, which the
+handlers map to statuses.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class WorkflowService:
                 self.orchestrator, concurrency=self.concurrency, max_waiting=self.max_waiting
             )
         execution_id = str(uuid.uuid4())
-        live = RunBroadcaster(execution_id, workflow=file.stem)
+        live = RunBroadcaster(execution_id, workflow=file.stem, root=self.root)
         try:
             workflow, _ = await self._blocking(self.orchestrator.load, file)
             queued = self._queue.submit(
@@ -255,11 +256,11 @@ class WorkflowService:
     # -- live events -------------------------------------------------------------------------
 
     async def open_stream(self, execution_id: str) -> tuple[dict[str, Any], Subscriber | None]:
-        """The execution now, and a subscriber to its events when it runs in this server."""
+        """The execution now (``execution_json``), and a subscriber to what changes after it
+        when it runs in this server."""
         live = self._live.get(execution_id)
         if live is not None:
-            execution, subscriber = live.subscribe()
-            return execution_json(execution, self.root), subscriber
+            return live.subscribe()
         return await self.execution(execution_id), None
 
     def close_stream(self, execution_id: str, subscriber: Subscriber) -> None:

@@ -89,10 +89,24 @@ export interface IAttempt {
   error: string | null;
 }
 
+/** The latest step a task reported (a notebook's cell, a data processor's file). */
+export interface ITaskProgress {
+  step: number;
+  total: number | null;
+  label: string | null;
+  /** That step's own state: running, succeeded or failed. */
+  status: string;
+}
+
+/**
+ * One task as the server folded it (`TaskRecord.to_dict()` plus `log_tail`): the entries of
+ * an execution's `tasks`, and what a `tasks` message of the event stream carries.
+ */
 export interface ITask {
   id: string;
   name: string | null;
   type: string;
+  /** The composite task (parallel, loop, conditional) this one ran under. */
   parent: string | null;
   depends_on: string[];
   status: string;
@@ -100,15 +114,16 @@ export interface ITask {
   ended_at: number | null;
   duration: number | null;
   exit_code: number | null;
-  result?: unknown;
-  outputs?: Record<string, unknown>;
+  result: unknown;
+  outputs: Record<string, unknown>;
   error: string | null;
   attempts: IAttempt[];
-  log_tail?: string[];
-  progress?: { step: number; total: number | null; label: string | null } | null;
+  log_tail: string[];
+  progress: ITaskProgress | null;
 }
 
-export interface IExecution {
+/** The run's own fields: an execution without its tasks (a `run` message of the stream). */
+export interface IRun {
   id: string;
   workflow: string;
   version?: string | null;
@@ -119,8 +134,20 @@ export interface IExecution {
   ended_at: number | null;
   duration: number | null;
   error: string | null;
-  tasks: ITask[];
   output_notebooks?: { task_id: string; path: string }[];
+}
+
+export interface IExecution extends IRun {
+  tasks: ITask[];
+}
+
+/** A line of a task's log as the event stream sends it (an `output` message). */
+export interface IOutputLine {
+  task_id: string;
+  attempt: number;
+  stream: string;
+  line: string;
+  at: number;
 }
 
 export interface ILogLine {
@@ -248,8 +275,10 @@ export function openableNotebook(id: string, taskId: string): Promise<IOpenableN
 }
 
 /**
- * The URL of an execution's event stream. EventSource cannot send headers, so the token
- * goes in the query string when the page has one; without a token the cookie authenticates.
+ * The URL of an execution's event stream (`snapshot`, then `tasks`, `run` and `output`
+ * messages: see `jupyter_workflows/server/events.py`). EventSource cannot send headers, so the
+ * token goes in the query string when the page has one; without a token the cookie
+ * authenticates.
  */
 export function eventsUrl(
   id: string,

@@ -1,7 +1,8 @@
 /**
- * One execution: its header, the tasks with their states and retries, and the log of the
- * selected task. Live runs are followed through `ExecutionFollower`; an event redraws only
- * the row of the task it is about, so a run of hundreds of tasks stays cheap to watch.
+ * One execution: its header, the tasks with their states and retries (a composite's children
+ * nested under it), and the log of the selected task. Live runs are followed through
+ * `ExecutionFollower`; the records it receives replace only their own rows, so a run of
+ * hundreds of tasks stays cheap to watch.
  */
 import { Notification } from '@jupyterlab/apputils';
 
@@ -81,9 +82,9 @@ export class ExecutionView {
     }
     this._follower = new ExecutionFollower(this.executionId, {
       onExecution: execution => this.showExecution(execution),
-      onTask: (_, task) => this.updateTask(task),
+      onTasks: (_, tasks) => this.updateTasks(tasks),
       onRun: execution => this.renderHeader(execution),
-      onOutput: (taskId, stream, text) => this.appendLog(taskId, stream, text),
+      onOutput: line => this.appendLog(line.task_id, line.stream, line.line),
       onError: error => this.fail(error),
       onMode: mode => this.node.setAttribute('data-live', mode)
     });
@@ -206,7 +207,7 @@ export class ExecutionView {
     const fragment = document.createDocumentFragment();
     this._rows.clear();
     this._states.clear();
-    for (const task of execution.tasks) {
+    for (const task of nested(execution.tasks)) {
       const row = this.taskRow(task);
       this._rows.set(task.id, row);
       this._states.set(task.id, task.status);
@@ -228,17 +229,40 @@ export class ExecutionView {
     this._summary.textContent = `${total} task${total === 1 ? '' : 's'}: ${parts.join(', ')}`;
   }
 
-  private updateTask(task: ITask): void {
-    const old = this._rows.get(task.id);
-    const row = this.taskRow(task);
-    this._rows.set(task.id, row);
-    this._states.set(task.id, task.status);
-    this.renderSummary();
-    if (old) {
-      old.replaceWith(row);
-    } else {
-      this._tasks.appendChild(row);
+  private updateTasks(tasks: ITask[]): void {
+    for (const task of tasks) {
+      const old = this._rows.get(task.id);
+      const row = this.taskRow(task);
+      this._rows.set(task.id, row);
+      this._states.set(task.id, task.status);
+      if (old) {
+        old.replaceWith(row);
+      } else {
+        this.insertRow(task, row);
+      }
     }
+    this._tasks.setAttribute('data-count', String(this._rows.size));
+    this.renderSummary();
+  }
+
+  /** A new task's row: after its parent's last descendant (as `nested` orders them), else last. */
+  private insertRow(task: ITask, row: HTMLDivElement): void {
+    const parent = task.parent ? this._rows.get(task.parent) : undefined;
+    if (!parent) {
+      this._tasks.appendChild(row);
+      return;
+    }
+    let last: HTMLElement = parent;
+    const subtree = new Set([task.parent]);
+    for (let next = parent.nextElementSibling; next; next = next.nextElementSibling) {
+      const item = next as HTMLElement;
+      if (!subtree.has(item.dataset.parent ?? null)) {
+        break;
+      }
+      subtree.add(item.dataset.taskId ?? null);
+      last = item;
+    }
+    last.after(row);
   }
 
   private taskRow(task: ITask): HTMLDivElement {
@@ -249,7 +273,12 @@ export class ExecutionView {
         cls: `jp-Workflows-task${task.parent ? ' jp-Workflows-child' : ''}${
           this._selected === task.id ? ' jp-mod-selected' : ''
         }`,
-        attrs: { 'data-task-id': task.id, 'data-status': task.status, 'data-testid': 'task' },
+        attrs: {
+          'data-task-id': task.id,
+          'data-status': task.status,
+          'data-testid': 'task',
+          ...(task.parent ? { 'data-parent': task.parent } : {})
+        },
         title: task.error ?? ''
       },
       [
@@ -267,7 +296,8 @@ export class ExecutionView {
           : null,
         el('span', {
           cls: 'jp-Workflows-duration',
-          text: task.status === 'running' ? '…' : formatDuration(task.duration)
+          text: task.status === 'running' ? progressText(task) : formatDuration(task.duration),
+          title: task.status === 'running' ? task.progress?.label ?? '' : ''
         })
       ]
     );
@@ -351,4 +381,40 @@ export class ExecutionView {
   private _follower: ExecutionFollower | null = null;
   private _endReported = false;
   private _disposed = false;
+}
+
+/** Where a running task is: its latest step ("3/12") when it reports steps (notebook cells,
+ * data processor files); the step's label goes in the title. */
+function progressText(task: ITask): string {
+  const progress = task.progress;
+  if (!progress) {
+    return '…';
+  }
+  return progress.total ? `${progress.step}/${progress.total}` : `step ${progress.step}`;
+}
+
+/** Tasks in display order: each composite's children right after it, depth first. */
+function nested(tasks: ITask[]): ITask[] {
+  const ids = new Set(tasks.map(task => task.id));
+  const children = new Map<string | null, ITask[]>();
+  for (const task of tasks) {
+    const parent = task.parent !== null && ids.has(task.parent) ? task.parent : null;
+    const siblings = children.get(parent) ?? [];
+    siblings.push(task);
+    children.set(parent, siblings);
+  }
+  const ordered: ITask[] = [];
+  const seen = new Set<string>();
+  const visit = (parent: string | null) => {
+    for (const task of children.get(parent) ?? []) {
+      if (!seen.has(task.id)) {
+        seen.add(task.id);
+        ordered.push(task);
+        visit(task.id);
+      }
+    }
+  };
+  visit(null);
+  // Tasks under a parent cycle (the engine makes none) are not reached: show them last.
+  return [...ordered, ...tasks.filter(task => !seen.has(task.id))];
 }

@@ -55,6 +55,15 @@ SYNTHETIC_NAMES = (
     "backup-warehouse",
 )
 
+
+def gate(name: str) -> str:
+    """A command that waits (up to a minute) until the test creates the file ``name``."""
+    return (
+        f'echo waiting-for-{name}; for i in $(seq 1200); do [ -f "$WORKFLOW_PROJECT_ROOT/{name}" ]'
+        " && exit 0; sleep 0.05; done; exit 1"
+    )
+
+
 WORKFLOWS: dict[str, dict[str, Any]] = {
     "workflows/definitions/hello.json": {
         "name": "hello",
@@ -99,6 +108,36 @@ WORKFLOWS: dict[str, dict[str, Any]] = {
             },
         ],
     },
+    "workflows/definitions/fanout.json": {
+        "name": "fanout",
+        "description": "two branches at once; the test opens the gates",
+        "tasks": [
+            {"id": "ready", "type": "shell", "command": gate("fan-start")},
+            {
+                "id": "fan",
+                "type": "parallel",
+                "depends_on": ["ready"],
+                "tasks": [
+                    {"id": "quick", "type": "shell", "command": "echo quick-done"},
+                    {"id": "gated", "type": "shell", "command": gate("fan-open")},
+                ],
+            },
+            {"id": "after", "type": "shell", "command": "echo after", "depends_on": ["fan"]},
+        ],
+    },
+    "workflows/definitions/files.json": {
+        "name": "files",
+        "description": "one file at a time; the second waits until the test opens its gate",
+        "tasks": [
+            {
+                "id": "files",
+                "type": "data_processor",
+                "input": {"path": "data/*.json"},
+                "processor": {"type": "python", "script": "scripts/wait_for_gate.py"},
+                "max_parallel": 1,
+            },
+        ],
+    },
     "workflows/definitions/long.json": {
         "name": "long",
         "tasks": [{"id": "nap", "type": "shell", "command": "echo napping; sleep 60"}],
@@ -116,6 +155,21 @@ WORKFLOWS: dict[str, dict[str, Any]] = {
         "name": "broken",
         "tasks": [{"id": "a", "type": "shell", "command": "true", "depends_on": ["missing"]}],
     },
+}
+
+# The inputs and processor of the files workflow: data/b.json waits for its gate file.
+DATA_FILES = {
+    "data/a.json": '{"n": 1}',
+    "data/b.json": '{"n": 2, "gate": "files-open"}',
+    "scripts/wait_for_gate.py": (
+        "import json, os, sys, time\n"
+        "data = json.load(sys.stdin)\n"
+        "gate = data.get('gate')\n"
+        "root = os.environ['WORKFLOW_PROJECT_ROOT']\n"
+        "while gate and not os.path.exists(os.path.join(root, gate)):\n"
+        "    time.sleep(0.05)\n"
+        "print(json.dumps(data['n']))\n"
+    ),
 }
 
 
@@ -243,6 +297,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2))
     tiny_notebook(root / "notebooks" / "tiny.ipynb")
+    for rel, text in DATA_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
     (root / "nightly" / "settings.json").write_text('{"not": "a workflow"}')
     synthetic_history(root)
     settings = base / "settings"

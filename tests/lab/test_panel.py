@@ -108,6 +108,46 @@ def test_states_update_live_through_the_event_stream(page: Any, lab: Lab) -> Non
     expect(detail).to_have_attribute("data-live", "ended")
 
 
+def test_composite_children_are_nested_under_their_parent_while_live(page: Any, lab: Lab) -> None:
+    """The children of a parallel task exist only once it runs: their records come from the
+    stream with their parent, so they show nested under it before the run ends."""
+    workflow_row(page, "workflows/definitions/fanout.json").get_by_test_id("run").click()
+    detail = page.get_by_test_id("execution-detail")
+    expect(task_row(page, "ready")).to_have_attribute("data-status", "running")
+    expect(detail).to_have_attribute("data-live", "events")
+    (lab.root / "fan-start").touch()  # the children start now, followed through the stream
+
+    expect(task_row(page, "quick")).to_have_attribute("data-status", "succeeded")
+    expect(task_row(page, "gated")).to_have_attribute("data-status", "running")
+    order = "rows => rows.map(r => r.dataset.taskId)"
+    rows = page.locator('[data-testid="task"]')
+    for child in ("quick", "gated"):
+        expect(task_row(page, child)).to_have_class(re.compile(r"\bjp-Workflows-child\b"))
+        expect(task_row(page, child)).to_have_attribute("data-parent", "fan")
+    assert rows.evaluate_all(order) == ["ready", "fan", "quick", "gated", "after"]
+    expect(page.get_by_test_id("task-summary")).to_contain_text("2 running")  # fan, gated
+    expect(detail).to_have_attribute("data-live", "events")
+
+    (lab.root / "fan-open").touch()
+    expect(task_row(page, "after")).to_have_attribute("data-status", "succeeded")
+    expect(detail).to_have_attribute("data-live", "ended")
+    # The final record from the store nests them the same way.
+    expect(task_row(page, "gated")).to_have_attribute("data-parent", "fan")
+    assert rows.evaluate_all(order) == ["ready", "fan", "quick", "gated", "after"]
+
+
+def test_a_running_task_shows_its_progress(page: Any, lab: Lab) -> None:
+    workflow_row(page, "workflows/definitions/files.json").get_by_test_id("run").click()
+    files = task_row(page, "files")
+    # The first file is done, the second waits: step 1 of 2, labelled with the file.
+    expect(files.locator(".jp-Workflows-duration")).to_have_text("1/2")
+    expect(files.locator(".jp-Workflows-duration")).to_have_attribute("title", "data/a.json")
+    expect(files).to_have_attribute("data-status", "running")
+    (lab.root / "files-open").touch()
+    expect(files).to_have_attribute("data-status", "succeeded")
+    expect(files.locator(".jp-Workflows-duration")).not_to_have_text("1/2")
+
+
 def test_cancel_a_running_run(page: Any, lab: Lab) -> None:
     workflow_row(page, "workflows/definitions/long.json").get_by_test_id("run").click()
     expect(task_row(page, "nap")).to_have_attribute("data-status", "running")

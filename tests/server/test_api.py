@@ -321,9 +321,9 @@ async def test_events_stream_a_running_execution_until_it_ends(api: Fetch) -> No
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "snapshot"
     assert events[0][1]["id"] == execution_id
-    assert kinds[-1] == "run_ended"
+    assert kinds[-1] == "run"
     assert events[-1][1]["status"] == "succeeded"
-    assert {"task_started", "attempt_started", "attempt_ended", "task_ended"} <= set(kinds)
+    assert set(kinds) == {"snapshot", "run", "tasks", "output"}
     snapshot_lines = [line for t in events[0][1]["tasks"] for line in t["log_tail"]]
     streamed = [data["line"] for kind, data in events if kind == "output"]
     lines = [f"tick{i}" for i in range(1, 6)] + ["finished"]
@@ -345,12 +345,122 @@ async def test_a_late_subscriber_gets_the_snapshot_then_the_rest(api: Fetch) -> 
     assert tick["status"] == "running" and tick["log_tail"][0] == "tick1"
     streamed = [data["line"] for kind, data in events if kind == "output"]
     assert tick["log_tail"] + streamed == [f"tick{i}" for i in range(1, 6)] + ["finished"]
-    assert events[-1][0] == "run_ended"
+    assert events[-1][0] == "run"
 
     # After the end: the snapshot alone, from the store.
     after = await stream(api, execution_id)
     assert [kind for kind, _ in after] == ["snapshot"]
     assert after[0][1]["status"] == "succeeded"
+
+
+def follow(events: list[tuple[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a client holds at the end of a stream: the snapshot's tasks, each replaced by the
+    records that came after it (new ids appended), checking each is sent once per flush."""
+    kind, snapshot = events[0]
+    assert kind == "snapshot"
+    held = {task["id"]: task for task in snapshot["tasks"]}
+    for kind, data in events[1:]:
+        if kind == "tasks":
+            ids = [task["id"] for task in data]
+            assert len(ids) == len(set(ids)), ids
+            held.update(zip(ids, data, strict=True))
+    return held
+
+
+def record_broadcasters(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The RunBroadcasters the service makes from now on (to see the runs' own Executions)."""
+    from jupyter_workflows.server import live, service
+
+    made: list[Any] = []
+
+    class Recorded(live.RunBroadcaster):
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(service, "RunBroadcaster", Recorded)
+    return made
+
+
+async def test_the_stream_carries_the_records_execution_apply_folded(
+    api: Fetch, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replacing the snapshot's tasks with the streamed records ends exactly where the run's
+    own Execution ended: results, outputs, a composite child's parent, a stepped task's
+    progress with its status, attempts and log tails."""
+    (jp_root_dir / "data").mkdir()
+    (jp_root_dir / "data" / "a.json").write_text('{"n": 2}')
+    (jp_root_dir / "data" / "b.json").write_text('{"n": -1}')
+    (jp_root_dir / "double.py").write_text(
+        "import json, sys\n"
+        "n = json.load(sys.stdin)['n']\n"
+        "if n < 0: sys.exit('negative')\n"
+        "print(json.dumps(n * 2))\n"
+    )
+    workflow = {
+        "name": "records",
+        "tasks": [
+            {
+                "id": "fan",
+                "type": "parallel",
+                "tasks": [
+                    {"id": "left", "type": "shell",
+                     "command": "echo left; echo side=left >> $WORKFLOW_OUTPUT"},
+                    {"id": "right", "type": "shell", "command": "echo right"},
+                ],
+            },
+            {
+                "id": "files",
+                "type": "data_processor",
+                "input": {"path": "data/*.json"},
+                "processor": {"type": "python", "script": "double.py"},
+                "max_parallel": 1,
+                "depends_on": ["fan"],
+            },
+        ],
+    }  # fmt: skip
+    (jp_root_dir / "records.workflow.json").write_text(json.dumps(workflow))
+    made = record_broadcasters(monkeypatch)
+    execution_id = await start(api, "records.workflow.json")
+    events = await stream(api, execution_id)
+    assert events[-1][0] == "run" and events[-1][1]["status"] == "failed"
+
+    execution = made[0].execution
+    held = follow(events)
+    expected = execution.to_dict()["tasks"]
+    assert [t["id"] for t in expected] == ["fan", "files", "left", "right"]
+    assert [{k: v for k, v in held[t["id"]].items() if k != "log_tail"} for t in expected] == (
+        expected
+    )
+    for task_id, record in execution.tasks.items():
+        assert held[task_id]["log_tail"] == record.log_tail
+    left = held["left"]
+    assert (left["parent"], left["result"], left["outputs"]) == ("fan", "left", {"side": "left"})
+    assert held["files"]["progress"] == {
+        "step": 2, "total": 2, "label": "data/b.json", "status": "failed"
+    }  # fmt: skip
+
+
+async def test_a_big_run_is_sent_in_batches(api: Fetch, jp_root_dir: Path) -> None:
+    """500 tasks: a few messages of many records each, not one message per event."""
+    tasks = 500
+    workflow = {
+        "name": "wide",
+        "defaults": {"max_parallel": 50},
+        "tasks": [{"id": f"t{i}", "type": "shell", "command": "true"} for i in range(tasks)],
+    }
+    (jp_root_dir / "wide.workflow.json").write_text(json.dumps(workflow))
+    execution_id = await start(api, "wide.workflow.json")
+    started = time.monotonic()
+    events = await stream(api, execution_id, timeout=60)
+    elapsed = time.monotonic() - started
+    held = follow(events)
+    assert len(held) == tasks and {t["status"] for t in held.values()} == {"succeeded"}
+    messages = len(events) - 1
+    # Each flush is at most three messages (output, tasks, run) and flushes are batch_interval
+    # apart; a message per event would be over 2,000 (start, attempt start and end, end).
+    assert messages <= 3 * (elapsed / 0.1 + 2), (messages, elapsed)
+    print(f"{tasks} tasks in {elapsed:.1f} s: {messages} messages")
 
 
 async def test_a_quiet_stream_keeps_alive_and_ends_when_the_run_is_cancelled(
@@ -388,7 +498,7 @@ async def test_a_quiet_stream_keeps_alive_and_ends_when_the_run_is_cancelled(
     text = b"".join(chunks).decode()
     assert text.count(": keep-alive") >= 2
     events = parse_sse(text)
-    assert events[-1][0] == "run_ended" and events[-1][1]["status"] == "cancelled"
+    assert events[-1][0] == "run" and events[-1][1]["status"] == "cancelled"
 
 
 async def test_a_run_of_another_process_is_followed_through_the_store(
@@ -422,9 +532,9 @@ async def test_a_run_of_another_process_is_followed_through_the_store(
         await process.wait()
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "snapshot" and events[0][1]["status"] == "running"
-    assert kinds[-2:] == ["snapshot", "run_ended"]
+    assert set(kinds) == {"snapshot"}  # the store's view whenever it changed, to the end
     assert events[-1][1]["status"] == "succeeded"
-    assert events[-2][1]["tasks"][-1]["log_tail"] == ["finished"]
+    assert events[-1][1]["tasks"][-1]["log_tail"] == ["finished"]
 
 
 async def test_events_of_an_unknown_execution_are_404(api: Fetch) -> None:
