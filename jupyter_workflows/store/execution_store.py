@@ -9,6 +9,9 @@ Layout of the storage directory::
 
 No process keeps ``index.duckdb`` open between operations: each one takes the lock, opens,
 works, closes and releases, so cron runs, daemons, kernels and servers can share a store.
+
+Reading never creates a store: until something is recorded (no index, no journals folder),
+reads see an empty history and leave the directory as it is (not even a lock file).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class ExecutionStore:
     def __init__(self, path: str | Path, *, lock_timeout: float = DEFAULT_TIMEOUT):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+
+    def exists(self) -> bool:
+        """Whether anything was recorded here: the index or the journals folder exists."""
+        return self.index_path.exists() or self.journals_dir.is_dir()
 
     @property
     def journals_dir(self) -> Path:
@@ -92,7 +99,7 @@ class ExecutionStore:
 
     def refresh(self) -> None:
         """Ingest every changed journal and mark runs whose runner died as crashed."""
-        with self._session():
+        with self._session(create=False):
             pass
 
     def record(self, execution_id: str) -> None:
@@ -152,7 +159,7 @@ class ExecutionStore:
         Meant for short bursts (the alert rules of a finished run): writers of the index wait
         while it is open, runners never do (they only append to their journals).
         """
-        with self._session() as con:
+        with self._session(create=False) as con:
             yield StoreView(con)
 
     def history(
@@ -170,21 +177,21 @@ class ExecutionStore:
         self, execution_id: str, task_id: str | None = None, tail: int | None = None
     ) -> list[LogLine]:
         """Output lines of an execution (id or prefix), optionally of one task, or the last N."""
-        with self._session() as con:
+        with self._session(create=False) as con:
             return queries.logs(con, resolve_id(con, execution_id), task_id, tail)
 
     def task_metrics(
         self, workflow: str | None = None, since: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Per (workflow, task_id): runs, failures, retries, avg_ms, p50_ms, p95_ms."""
-        with self._session() as con:
+        with self._session(create=False) as con:
             return queries.task_metrics(con, workflow, since)
 
     def workflow_metrics(
         self, workflow: str | None = None, since: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Per workflow: runs, succeeded, failed, success_rate, durations, last run."""
-        with self._session() as con:
+        with self._session(create=False) as con:
             return queries.workflow_metrics(con, workflow, since)
 
     def cleanup(self, older_than: datetime, *, dry_run: bool = False) -> CleanupReport:
@@ -193,7 +200,7 @@ class ExecutionStore:
         from .cleanup import CleanupReport, old_executions, remove
 
         report = CleanupReport(cutoff=older_than, dry_run=dry_run)
-        with self._session() as con:
+        with self._session(create=False) as con:
             report.executions = old_executions(con, older_than)
             files = [
                 (journal_paths(self.journals_dir, self.journal_path(i).stem), self.artifacts_dir(i))
@@ -232,22 +239,13 @@ class ExecutionStore:
     def _read_only(
         self, sql: str, params: list[Any] | None, fetch: Callable[[duckdb.DuckDBPyConnection], T]
     ) -> T:
-        import duckdb
-
+        if not self.exists():
+            with _empty_index() as path:
+                return _query_read_only(path, sql, params, fetch)
         with self._locked():
             with self._connected() as con:
                 self._refresh(con)
-            try:
-                con = duckdb.connect(str(self.index_path), read_only=True)
-            except duckdb.Error as exc:
-                raise StoreError(f"cannot open {self.index_path}: {exc}") from exc
-            try:
-                con.execute(sql, params or [])
-                return fetch(con)
-            except duckdb.Error as exc:
-                raise StoreError(f"query failed: {exc}") from exc
-            finally:
-                con.close()
+            return _query_read_only(self.index_path, sql, params, fetch)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -275,8 +273,24 @@ class ExecutionStore:
             con.close()
 
     @contextmanager
-    def _session(self, refresh: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Lock, open, optionally refresh; the unit every operation runs in."""
+    def _session(
+        self, refresh: bool = True, *, create: bool = True
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Lock, open, optionally refresh; the unit every operation runs in.
+
+        ``create=False`` (reads): a store where nothing was recorded yet is not created; the
+        session is on an empty in-memory index instead.
+        """
+        if not create and not self.exists():
+            import duckdb
+
+            con = duckdb.connect(":memory:")
+            try:
+                migrate(con)
+                yield con
+            finally:
+                con.close()
+            return
         with self._locked(), self._connected() as con:
             if refresh:
                 self._refresh(con)
@@ -296,6 +310,42 @@ class ExecutionStore:
         # before its owner exited has its RunEnded picked up here.
         files = [journal_file(self.journals_dir, eid) for eid in orphans]
         ingest_tolerant(con, [f for f in files if f is not None])
+
+
+def _query_read_only(
+    index: Path, sql: str, params: list[Any] | None, fetch: Callable[[duckdb.DuckDBPyConnection], T]
+) -> T:
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(index), read_only=True)
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open {index}: {exc}") from exc
+    try:
+        con.execute(sql, params or [])
+        return fetch(con)
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {exc}") from exc
+    finally:
+        con.close()
+
+
+@contextmanager
+def _empty_index() -> Iterator[Path]:
+    """An empty index in a temporary folder (not the project's), for read-only queries of a
+    store where nothing was recorded yet: the same tables, the same read-only refusals."""
+    import tempfile
+
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="jupyter-workflows-empty-") as folder:
+        path = Path(folder) / "index.duckdb"
+        con = duckdb.connect(str(path))
+        try:
+            migrate(con)
+        finally:
+            con.close()
+        yield path
 
 
 class StoreView:
