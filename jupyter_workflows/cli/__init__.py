@@ -185,8 +185,8 @@ def status(root: Path, execution_id: str, log_lines: int, as_json: bool) -> None
 
 @main.command()
 @click.option("--days", type=click.IntRange(min=0), default=None,
-              help="Keep this many days (default: cleanup.daysToKeep in workflows/config.json, "
-              "else 30).")  # fmt: skip
+              help="Keep this many days (default: cleanup.daysToKeep in the project's "
+              "configuration, else 30).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
@@ -197,7 +197,7 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
     from datetime import datetime, timedelta, timezone
 
     from ..definition.durations import format_size
-    from ..store.location import days_to_keep, output_copies
+    from ..project import days_to_keep, output_copies
 
     keep = days if days is not None else days_to_keep(root)
     cutoff = datetime.now(timezone.utc) - timedelta(days=keep)

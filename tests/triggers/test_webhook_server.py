@@ -26,13 +26,9 @@ from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.engine.queue import RunQueue
 from jupyter_workflows.errors import ConfigError
 from jupyter_workflows.execution.states import State
+from jupyter_workflows.project import discover_workflows
 from jupyter_workflows.store import ExecutionStore, default_store_path
-from jupyter_workflows.triggers.discovery import (
-    Hook,
-    build_hooks,
-    default_secret_env,
-    discover_workflows,
-)
+from jupyter_workflows.triggers.hooks import Hook, build_hooks, default_secret_env
 from jupyter_workflows.triggers.signature import sign
 from jupyter_workflows.triggers.webhook_server import DeliveryLog, WebhookServer
 from tests.conftest import cli, make_workflow, write_workflow
