@@ -33,17 +33,23 @@ from .common import warn as _warn
     type=click.Path(file_okay=False, path_type=Path),
     envvar="WORKFLOW_PROJECT_ROOT",
     default=None,
-    help="Where relative paths in workflows resolve and history is kept (default: current dir).",
+    help="Where relative paths in workflows resolve and history is kept (default: the nearest "
+    "folder at or above the current one with workflows/config.json, .workflow-config.json or "
+    "workflows/definitions/, else the current one). File arguments are relative to the "
+    "current directory.",
 )
 @click.version_option(package_name="jupyter-workflows")
 @click.pass_context
 def main(ctx: click.Context, project_root: Path | None) -> None:
     """Load, validate and run workflows; query their history."""
+    from ..errors import ConfigError
+    from ..project import project_root as find_project_root
+
     skip_pydantic_plugin_lookup()
-    root = (project_root or Path(os.getcwd())).resolve()
-    if not root.is_dir():
-        _fail(f"project root {root} is not a directory")
-    ctx.obj = root
+    try:
+        ctx.obj = find_project_root(project_root)
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
 @main.command()
@@ -224,7 +230,8 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
 
 
 def _store(root: Path) -> Any:
-    from ..store import ExecutionStore, default_store_path
+    from ..project import default_store_path
+    from ..store import ExecutionStore
 
     return ExecutionStore(default_store_path(root))
 

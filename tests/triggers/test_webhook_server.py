@@ -497,6 +497,35 @@ def test_workflow_serve_runs_hooks_and_stops_cleanly_on_sigterm(project: Path) -
     assert "broken" not in rows
 
 
+def test_workflow_serve_serves_the_files_the_panel_lists(project: Path) -> None:
+    """One discovery rule: a ``*.workflow.yaml`` outside workflows/definitions/ is served too,
+    from a sub-folder as well (the project is found above it)."""
+    from jupyter_workflows.server.discovery import find_workflow_files
+
+    definitions = project / "workflows" / "definitions"
+    definitions.mkdir(parents=True)
+    write_workflow(definitions, webhook_workflow("quick", "/quick", "echo hi"), "quick.json")
+    analysis = project / "analysis"
+    analysis.mkdir()
+    (analysis / "deploy.workflow.yaml").write_text(
+        "name: deploy\ntrigger:\n  type: webhook\n  config: {webhook: /deploy}\n"
+        "tasks:\n  - {id: t, type: shell, command: pwd}\n"
+    )
+    listed = find_workflow_files(project.resolve())
+    assert listed == ["analysis/deploy.workflow.yaml", "workflows/definitions/quick.json"]
+    daemon = Daemon(analysis)
+    try:
+        answer = httpx.post(daemon.url + "/deploy", timeout=10)
+        assert answer.status_code == 202
+        run_id = answer.json()["execution_id"]
+        assert finished(project, run_id).tasks["t"].result == str(project.resolve())
+    finally:
+        code, out, err = daemon.stop()
+    assert code == 0, err
+    assert "/deploy -> deploy" in out and "/quick -> quick" in out
+    assert os.listdir(analysis) == ["deploy.workflow.yaml"]
+
+
 def test_workflow_serve_with_an_explicit_workflow_and_bad_options(project: Path) -> None:
     plain = {"name": "plain", "tasks": [{"id": "t", "type": "shell", "command": "true"}]}
     write_workflow(project, plain, "plain.json")
