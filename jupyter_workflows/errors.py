@@ -11,7 +11,7 @@
     ├── StoreError                 the execution history cannot be read or written
     │   ├── ExecutionNotFound      no execution has that id (or prefix)
     │   └── AmbiguousExecutionId   a prefix matches several executions
-    └── ConfigError                ``workflows/config.json`` is unusable
+    └── ConfigError                the project's configuration (or its root) is unusable
 
 Cancellation is not here on purpose: the engine uses ``asyncio.CancelledError`` (a
 ``BaseException``), so ``except Exception`` in user-facing code cannot swallow it.
@@ -152,7 +152,8 @@ class AmbiguousExecutionId(StoreError):
 
 
 class ConfigError(WorkflowError):
-    """``workflows/config.json`` cannot be read or has bad values."""
+    """The project's configuration file cannot be read or has bad values, or a named project
+    root is not a directory."""
 
 
 class UnknownPlugin(WorkflowError):

@@ -15,6 +15,13 @@ from jupyter_workflows.definition.model import Workflow
 from jupyter_workflows.engine import WorkflowOrchestrator
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests find their project themselves, even when the suite runs as a workflow's task
+    (whose environment names the project running it)."""
+    monkeypatch.delenv("WORKFLOW_PROJECT_ROOT", raising=False)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """An empty project root with its own store."""

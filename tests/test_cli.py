@@ -237,3 +237,94 @@ def test_project_root_option(tmp_path):
     assert json.loads(result.stdout)["tasks"][0]["result"] == str(root.resolve())
     assert (root / "workflows" / ".executions").is_dir()
     assert os.listdir(tmp_path) == ["elsewhere"]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every path under ``folder`` with its mode and, for files, its bytes."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        data = path.read_bytes() if path.is_file() else b""
+        found[path.relative_to(folder).as_posix()] = (path.stat().st_mode, data)
+    return found
+
+
+def test_the_project_is_found_from_a_sub_folder(project):
+    definitions = project / "workflows" / "definitions"
+    definitions.mkdir(parents=True)
+    write_workflow(definitions, simple(shell("a", "pwd")))
+    sub = project / "notebooks" / "deeper"
+    sub.mkdir(parents=True)
+    result = cli(sub, "run", "../../workflows/definitions/wf.json", "--json")
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout)
+    assert ran["tasks"][0]["result"] == str(project.resolve())  # tasks run in the root
+    assert ran["file"] == str(definitions / "wf.json")
+    assert os.listdir(sub) == []
+    listed = cli(sub, "history", "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == [ran["id"]]
+    assert [r["id"] for r in json.loads(cli(project, "history", "--json").stdout)] == [ran["id"]]
+
+
+def test_the_environment_names_the_root_and_the_option_wins_over_it(project, tmp_path):
+    env_root, option_root = tmp_path / "env-root", tmp_path / "option-root"
+    env_root.mkdir()
+    option_root.mkdir()
+    write_workflow(project, simple(shell("a", "pwd")))
+    env = {"WORKFLOW_PROJECT_ROOT": str(env_root)}
+    by_env = json.loads(cli(project, "run", "wf.json", "--json", env=env).stdout)
+    assert by_env["tasks"][0]["result"] == str(env_root.resolve())
+    option = ["--project-root", str(option_root)]
+    by_option = json.loads(cli(project, *option, "run", "wf.json", "--json", env=env).stdout)
+    assert by_option["tasks"][0]["result"] == str(option_root.resolve())
+    history = json.loads(cli(project, "history", "--json", env=env).stdout)
+    assert [r["id"] for r in history] == [by_env["id"]]
+    assert sorted(os.listdir(project)) == ["wf.json"]
+    missing = cli(project, "history", env={"WORKFLOW_PROJECT_ROOT": str(tmp_path / "nope")})
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
+
+
+def test_file_arguments_are_relative_to_the_cwd_with_the_root_elsewhere(project, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    write_workflow(project, simple(shell("a", "echo from-cwd")))
+    write_workflow(root, simple(shell("a", "echo from-root")))
+    option = ["--project-root", str(root)]
+    result = cli(project, *option, "run", "wf.json", "--json")
+    assert json.loads(result.stdout)["tasks"][0]["result"] == "from-cwd"
+    assert cli(project, *option, "run", "wf.json", "--dry-run").returncode == 0
+    assert cli(project, *option, "serve", "--workflow", "nope.json", "--path", "/x").returncode == 2
+    (project / "wf.json").unlink()
+    missing = cli(project, *option, "run", "wf.json")
+    assert missing.returncode == 2
+    assert "wf.json: no such workflow file" in missing.stderr
+    assert str(root / "wf.json") in missing.stderr  # the hint: the file it meant before
+
+
+READ_ONLY = [
+    ("history",),
+    ("history", "--json", "--workflow", "x"),
+    ("status", "abc"),
+    ("status", "abc", "--json"),
+    ("monitor",),
+    ("monitor", "--json"),
+    ("monitor", "--live", "--frames", "1", "--interval", "0.1"),
+    ("cleanup", "--dry-run"),
+    ("cleanup", "--json"),
+    ("validate", "workflows/definitions/wf.json"),
+]
+
+
+@pytest.mark.parametrize("with_definitions", [False, True], ids=["empty", "no-store-yet"])
+def test_read_only_commands_create_nothing(project, with_definitions):
+    if with_definitions:
+        (project / "workflows" / "definitions").mkdir(parents=True)
+        write_workflow(project / "workflows" / "definitions", simple(shell("a", "true")))
+    before = snapshot(project)
+    for args in READ_ONLY:
+        result = cli(project, *args)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        assert snapshot(project) == before, args
+    assert "no executions recorded yet" in cli(project, "history").stdout
+    assert "no runs recorded yet" in cli(project, "monitor").stdout
+    assert "would remove 0 execution(s)" in cli(project, "cleanup", "--dry-run").stdout
+    assert cli(project, "status", "abc").stderr == "error: no execution with id 'abc'\n"

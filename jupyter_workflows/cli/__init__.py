@@ -36,17 +36,23 @@ if TYPE_CHECKING:
     type=click.Path(file_okay=False, path_type=Path),
     envvar="WORKFLOW_PROJECT_ROOT",
     default=None,
-    help="Where relative paths in workflows resolve and history is kept (default: current dir).",
+    help="Where relative paths in workflows resolve and history is kept (default: the nearest "
+    "folder at or above the current one with workflows/config.json, .workflow-config.json or "
+    "workflows/definitions/, else the current one). File arguments are relative to the "
+    "current directory.",
 )
 @click.version_option(package_name="jupyter-workflows")
 @click.pass_context
 def main(ctx: click.Context, project_root: Path | None) -> None:
     """Load, validate and run workflows; query their history."""
+    from ..errors import ConfigError
+    from ..project import project_root as find_project_root
+
     skip_pydantic_plugin_lookup()
-    root = (project_root or Path(os.getcwd())).resolve()
-    if not root.is_dir():
-        _fail(f"project root {root} is not a directory")
-    ctx.obj = root
+    try:
+        ctx.obj = find_project_root(project_root)
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
 @main.command()
@@ -188,8 +194,8 @@ def status(root: Path, execution_id: str, log_lines: int, as_json: bool) -> None
 
 @main.command()
 @click.option("--days", type=click.IntRange(min=0), default=None,
-              help="Keep this many days (default: cleanup.daysToKeep in workflows/config.json, "
-              "else 30).")  # fmt: skip
+              help="Keep this many days (default: cleanup.daysToKeep in the project's "
+              "configuration, else 30).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
@@ -200,7 +206,7 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
     from datetime import datetime, timedelta, timezone
 
     from ..definition.durations import format_size
-    from ..store.location import days_to_keep, output_copies
+    from ..project import days_to_keep, output_copies
 
     keep = days if days is not None else days_to_keep(root)
     cutoff = datetime.now(timezone.utc) - timedelta(days=keep)
@@ -227,7 +233,8 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
 
 
 def _store(root: Path) -> ExecutionStore:
-    from ..store import ExecutionStore, default_store_path
+    from ..project import default_store_path
+    from ..store import ExecutionStore
 
     return ExecutionStore(default_store_path(root))
 

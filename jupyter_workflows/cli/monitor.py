@@ -7,7 +7,6 @@ registering it on the ``workflow`` group costs the other commands nothing.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -80,7 +79,7 @@ def monitor(
     """Health of recorded runs: success rates and durations per workflow and task."""
     from ..store.frames import open_store
 
-    store = open_store(project_root=root or Path(os.getcwd()))
+    store = open_store(project_root=root)  # None: the project the current directory is in
     if live:
         if as_json or chart is not None:
             raise click.UsageError("--live cannot be combined with --json or --chart")

@@ -1,10 +1,12 @@
 """``workflow serve``: one daemon for the project's triggers, until SIGTERM or Ctrl-C.
 
-It discovers the workflows under ``workflows/definitions/`` (broken files are reported and
-left out), serves the webhook ones (plus ``--workflow FILE --path /hook``) and starts every
-run through one bounded ``RunQueue``. On SIGTERM/SIGINT it stops listening, cancels what runs
-or waits (each cancelled run is recorded) and exits 0. Only click is imported at module level
-(asyncio alone would cost every ``workflow`` start ~20 ms): the rest loads inside the command.
+It discovers the project's workflows (``workflows/definitions/`` and ``*.workflow.*`` files
+anywhere, as ``jupyter_workflows.project`` finds them for every surface; broken files are
+reported and left out), serves the webhook ones (plus ``--workflow FILE --path /hook``) and
+starts every run through one bounded ``RunQueue``. On SIGTERM/SIGINT it stops listening,
+cancels what runs or waits (each cancelled run is recorded) and exits 0. Only click is imported
+at module level (asyncio alone would cost every ``workflow`` start ~20 ms): the rest loads
+inside the command.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
     import asyncio
 
     from ..engine.queue import RunQueue
-    from ..triggers.discovery import DiscoveredWorkflow, Hook
+    from ..project import DiscoveredWorkflow
+    from ..triggers.hooks import Hook
 
 Log = Callable[[str], None]
 
@@ -109,9 +112,10 @@ def serve(
     max_waiting: int,
     max_body: int,
 ) -> None:
-    """Serve the project's triggers (workflows/definitions/) until stopped: webhooks, file
-    changes and cron schedules, all through one bounded run queue."""
-    from ..triggers.discovery import build_hooks, default_secret_env, discover_workflows
+    """Serve the project's triggers (workflows/definitions/ and *.workflow.* files) until
+    stopped: webhooks, file changes and cron schedules, all through one bounded run queue."""
+    from ..project import discover_workflows
+    from ..triggers.hooks import build_hooks, default_secret_env
 
     def problem(line: str) -> None:
         _log(line, err=True)
@@ -138,7 +142,7 @@ def _explicit_hook(root: Path, file: Path | None, path: str | None) -> Hook | No
     """The ``--workflow FILE --path P`` hook (P defaults to the file's own webhook path)."""
     from ..definition.model import WebhookTrigger
     from ..engine.orchestrator import WorkflowOrchestrator
-    from ..triggers.discovery import Hook
+    from ..triggers.hooks import Hook
 
     if file is None:
         if path is not None:

@@ -41,13 +41,12 @@ _CRON_NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|m
 
 
 def _workflow_file(root: Path, file: Path) -> tuple[Path, Any]:
-    """The absolute definition path (as given, else under the root) and its validated model."""
+    """The absolute definition path (relative to the current directory) and its validated
+    model."""
     from ..definition.loader import load_workflow
+    from ..project import file_argument
 
-    path = file if file.exists() or file.is_absolute() else root / file
-    path = path.absolute()
-    if not path.is_file():
-        _fail(f"workflow file {file} not found (looked in the current directory and {root})")
+    path = file_argument(file, root)
     return path, load_workflow(path)
 
 
@@ -170,7 +169,7 @@ def cron_install(root: Path, file: Path, expr: str, log: Path | None, dry_run: b
         _fail(f"invalid --cron '{expr}': {problem}")
     path, workflow = _workflow_file(root, file)
     if log is None:
-        from ..store import default_store_path
+        from ..project import default_store_path
 
         log = default_store_path(root) / "cron" / f"{_safe_name(workflow.name)}.log"
     line = cron_line(expr, root, path, log.absolute())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..definition.model import Workflow
 from ..execution.records import Execution
+from ..project import default_store_path, file_argument
+from ..project import project_root as find_project_root
 from .executors import Executor
 from .run import WorkflowRun
 from .sync import run_sync
@@ -22,9 +23,10 @@ if TYPE_CHECKING:
 class WorkflowOrchestrator:
     """Runs workflows and records them in the execution store.
 
-    ``project_root`` is where relative paths in workflows resolve (default: the current
-    directory). ``store`` is an ``ExecutionStore``; by default the one configured in
-    ``workflows/config.json`` under the project root. ``record=False`` runs without a history.
+    ``project_root`` is where relative paths in workflows resolve (default: the project the
+    working directory is in, see ``jupyter_workflows.project``). ``store`` is an
+    ``ExecutionStore``; by default the one the project configures. ``record=False`` runs
+    without a history. Workflow files given by path resolve against the working directory.
     """
 
     def __init__(
@@ -38,7 +40,9 @@ class WorkflowOrchestrator:
         executor: str | Executor | None = None,
     ):
         self.executor = executor  # where attempts run: "local" (default) or an executor
-        self.project_root = Path(project_root or os.getcwd()).resolve()
+        self.project_root = (
+            Path(project_root).expanduser().resolve() if project_root else find_project_root()
+        )
         self._store = store
         self.record = record
         self.sinks = list(sinks)
@@ -47,7 +51,7 @@ class WorkflowOrchestrator:
     @property
     def store(self) -> ExecutionStore:
         if self._store is None:
-            from ..store import ExecutionStore, default_store_path
+            from ..store import ExecutionStore
 
             self._store = ExecutionStore(default_store_path(self.project_root))
         return self._store
@@ -59,10 +63,8 @@ class WorkflowOrchestrator:
 
         if isinstance(workflow, dict):
             return load_workflow(workflow, project_root=self.project_root), None
-        path = Path(workflow)
-        if not path.is_absolute() and not path.exists():
-            path = self.project_root / path
-        return load_workflow(path, project_root=self.project_root), str(path)
+        path = file_argument(workflow, self.project_root)
+        return load_workflow(path), str(path)
 
     def prepare(
         self,

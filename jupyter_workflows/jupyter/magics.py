@@ -36,7 +36,10 @@ __all__ = ["WorkflowMagics", "load_ipython_extension"]
 # the `%%workflow` line itself is line 1: the body's first line is line 2.
 CELL_LINE_OFFSET = 1
 
-_ROOT_HELP = "where relative paths resolve and history is kept (default: the current directory)"
+_ROOT_HELP = (
+    "where relative paths in workflows resolve and history is kept (default: the project the "
+    "notebook's folder is in); FILE is relative to the notebook's folder"
+)
 
 
 @magic_arguments(name="workflow run")
@@ -53,7 +56,6 @@ def _run_parser(line: str) -> None:
 
 @magic_arguments(name="workflow validate")
 @argument("file", metavar="FILE", help="the workflow file (JSON or YAML)")
-@argument("--project-root", metavar="DIR", help=_ROOT_HELP)
 def _validate_parser(line: str) -> None:
     """Check a workflow file: every problem with its line, task and field."""
 
@@ -143,11 +145,7 @@ def _validate(args: Any) -> Any:
     from ..definition.loader import validate_file
     from .display import ReportView
 
-    root = _project_root(args.project_root)
-    path = Path(args.file).expanduser()
-    if not path.is_absolute() and not path.exists():
-        path = root / path  # as the orchestrator finds files
-    return ReportView(validate_file(path))
+    return ReportView(validate_file(Path(args.file).expanduser()))
 
 
 def _history(args: Any) -> Any:
@@ -387,14 +385,20 @@ def _run_options(args: Any) -> tuple[dict[str, str], int | None]:
 
 
 def _project_root(value: str | None) -> Path:
-    root = Path(os.path.expanduser(value) if value else os.getcwd()).resolve()
-    if not root.is_dir():
-        raise UsageError(f"project root {root} is not a directory")
-    return root
+    """``--project-root``, else ``$WORKFLOW_PROJECT_ROOT``, else the project the kernel's
+    working directory (the notebook's folder) is in."""
+    from ..errors import ConfigError
+    from ..project import project_root
+
+    try:
+        return project_root(value)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _store(root: Path) -> Any:
-    from ..store import ExecutionStore, default_store_path
+    from ..project import default_store_path
+    from ..store import ExecutionStore
 
     return ExecutionStore(default_store_path(root))
 

@@ -2,7 +2,7 @@
 
 Each function returns an Altair chart: displayed in a notebook as is, saved offline with
 ``chart.save("x.png")`` (vl-convert) or ``save_chart``. Data comes from the project's store
-by default (``project_root``, else the current directory), or from ``store_or_df``: an
+by default (``project_root``, else the working directory's project), or from ``store_or_df``: an
 ``ExecutionStore`` (or its directory), or a DataFrame (pandas, polars, pyarrow) such as
 ``jupyter_workflows.history(limit=None)`` for the run charts, or a ``task_runs`` query with a
 ``workflow`` column for ``task_durations``. Charts raise ValueError when there is nothing to

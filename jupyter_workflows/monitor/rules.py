@@ -13,7 +13,6 @@ alert are redacted: the value of any environment variable whose name looks secre
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -66,21 +65,15 @@ class AlertConfig:
 
 
 def load_alert_config(project_root: str | Path) -> AlertConfig:
-    """The ``alerts`` section of ``<project_root>/workflows/config.json`` (defaults if absent).
+    """The ``alerts`` section of the project's configuration file (defaults if absent).
 
     Keys: enabled (bool), channels (list of names), success_rate_threshold (0..1),
     success_window (int >= 1), slow_factor (> 1). Raises ConfigError naming the bad key.
     """
-    from ..store.location import CONFIG_FILE
+    from ..project import config_file, read_config
 
-    path = Path(project_root) / CONFIG_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return AlertConfig()
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot be read as JSON: {exc}") from exc
-    section = data.get("alerts") if isinstance(data, dict) else None
+    path = config_file(Path(project_root))
+    section = read_config(Path(project_root)).get("alerts")
     if section is None:
         return AlertConfig()
     if not isinstance(section, dict):

@@ -17,16 +17,18 @@ if TYPE_CHECKING:
     from ..store import ExecutionStore
 
 
-def list_workflows(root: Path, store: ExecutionStore | None) -> list[dict[str, Any]]:
+def list_workflows(
+    root: Path, store: ExecutionStore | None, project_root: Path | None = None
+) -> list[dict[str, Any]]:
     """Every workflow file under ``root`` with name, trigger, validity and latest run.
 
     ``store`` is the ExecutionStore to read latest runs from, or None when there is no history
-    yet (nothing is created just by listing).
+    yet (nothing is created just by listing). ``project_root``: see ``find_workflow_files``.
     """
     skip = store.path if store is not None else None
     last = store.latest_runs() if store is not None else {}
     items = []
-    for rel in find_workflow_files(root, skip=skip):
+    for rel in find_workflow_files(root, skip=skip, project_root=project_root):
         report = validate_file(root / rel)
         name = report.workflow.name if report.workflow else _name_in(report, root / rel)
         trigger = report.workflow.trigger if report.workflow else None

@@ -1,22 +1,17 @@
-"""Find the workflow files under the server's root, and check that a path given by a client is one.
+"""The workflow files the server lists, and the check that a path given by a client is one.
 
-Workflows are every JSON/YAML file under ``workflows/definitions/`` plus ``*.workflow.json``,
-``*.workflow.yaml`` and ``*.workflow.yml`` anywhere. The walk skips hidden directories (the
-store lives in ``workflows/.executions``), virtual environments and ``node_modules``, and stops
-after ``MAX_DIRS`` directories so a server started in a large home directory still answers.
+The files are the project's, by the one rule of ``jupyter_workflows.project.workflow_files``
+(``workflows/definitions/`` plus ``*.workflow.json|yaml|yml`` anywhere, hidden folders, virtual
+environments, ``node_modules`` and the store skipped, the walk capped), limited to those under
+the server's root: the only ones a client can open or name.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-SUFFIXES = (".json", ".yaml", ".yml")
-WORKFLOW_SUFFIXES = tuple(".workflow" + suffix for suffix in SUFFIXES)
-DEFINITIONS = ("workflows", "definitions")
-SKIP_DIRS = frozenset({"node_modules", ".venv", "venv", "__pycache__", "site-packages"})
-MAX_DIRS = 20_000
+from ..project import SUFFIXES, workflow_files
 
 
 class PathRefused(ValueError):
@@ -27,37 +22,17 @@ class PathRefused(ValueError):
         self.status = status
 
 
-def find_workflow_files(root: Path, *, skip: Path | None = None) -> list[str]:
+def find_workflow_files(
+    root: Path, *, skip: Path | None = None, project_root: Path | None = None
+) -> list[str]:
     """Workflow files under ``root`` (a resolved path) as sorted POSIX paths relative to it.
 
-    ``skip`` is a directory never entered (the execution store, when configured somewhere
-    not hidden).
+    They are the files of the project at ``project_root`` (default: ``root``), which may lie
+    above the server's root (a server started in a project's sub-folder). ``skip`` is a
+    directory never entered (default: the project's store).
     """
-    found: list[str] = []
-    for walked, (current, dirs, files) in enumerate(os.walk(root), start=1):
-        here = Path(current)
-        dirs[:] = sorted(
-            d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and here / d != skip
-        )
-        in_definitions = here.relative_to(root).parts[:2] == DEFINITIONS
-        for name in files:
-            lower = name.lower()
-            wanted = lower.endswith(WORKFLOW_SUFFIXES) or (
-                in_definitions and lower.endswith(SUFFIXES)
-            )
-            # _inside: not a symlink to a file elsewhere
-            if wanted and not name.startswith(".") and _inside(here / name, root):
-                found.append((here / name).relative_to(root).as_posix())
-        if walked >= MAX_DIRS:
-            break
-    return sorted(found)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(root)
-    except (OSError, RuntimeError):
-        return False
+    found = workflow_files(project_root or root, skip=skip)
+    return sorted(path.relative_to(root).as_posix() for path in found if path.is_relative_to(root))
 
 
 def resolve_workflow_path(root: Path, path: Any, *, allow_hidden: bool = False) -> Path:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ..execution.records import Execution
-from ..store.location import OUTPUTS
+from ..project import OUTPUTS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

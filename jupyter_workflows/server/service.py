@@ -55,10 +55,13 @@ def empty_health_report() -> dict[str, Any]:
 
 
 class WorkflowService:
-    """Workflows, runs and history of the project at ``root_dir`` (the server's root).
+    """Workflows, runs and history of the project the server's root ``root_dir`` is in.
 
-    ``concurrency`` and ``max_waiting`` bound the runs (see ``RunQueue``); ``allow_hidden``
-    mirrors the contents manager's setting for paths clients give.
+    The project root is found from ``root_dir`` as the command line finds it from its working
+    directory (``jupyter_workflows.project.project_root``); paths to and from clients stay
+    relative to ``root_dir``, the folder the contents API serves. ``concurrency`` and
+    ``max_waiting`` bound the runs (see ``RunQueue``); ``allow_hidden`` mirrors the contents
+    manager's setting for paths clients give.
     """
 
     def __init__(
@@ -69,8 +72,11 @@ class WorkflowService:
         max_waiting: int = 100,
         allow_hidden: bool = False,
     ):
+        from ..project import project_root
+
         self.root = Path(root_dir).expanduser().resolve()
-        self.orchestrator = WorkflowOrchestrator(self.root)
+        self.project_root = project_root(start=self.root)
+        self.orchestrator = WorkflowOrchestrator(self.project_root)
         self.concurrency = concurrency
         self.max_waiting = max_waiting
         self.allow_hidden = allow_hidden
@@ -112,7 +118,8 @@ class WorkflowService:
         from .catalog import list_workflows
 
         def listing() -> list[dict[str, Any]]:
-            return list_workflows(self.root, self.store if self._history_exists() else None)
+            store = self.store if self._history_exists() else None
+            return list_workflows(self.root, store, self.project_root)
 
         return {"workflows": await self._blocking(listing)}
 

@@ -10,9 +10,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..project import default_store_path
     from .execution_store import ExecutionStore
     from .journal import JournalWriter, read_journal
-    from .location import default_store_path
     from .models import ExecutionSummary, LogLine
 
 _EXPORTS = {
@@ -21,7 +21,7 @@ _EXPORTS = {
     "LogLine": "models",
     "JournalWriter": "journal",
     "read_journal": "journal",
-    "default_store_path": "location",
+    "default_store_path": "..project",  # the project owns the layout; kept here for callers
 }
 
 __all__ = [
@@ -38,7 +38,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    relative = module if module.startswith(".") else f".{module}"
+    value = getattr(import_module(relative, __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -9,6 +9,9 @@ Layout of the storage directory::
 
 No process keeps ``index.duckdb`` open between operations: each one takes the lock, opens,
 works, closes and releases, so cron runs, daemons, kernels and servers can share a store.
+
+Reading never creates a store: until something is recorded (no index, no journals folder),
+reads see an empty history and leave the directory as it is (not even a lock file).
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class ExecutionStore(Reads):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
 
+    def exists(self) -> bool:
+        """Whether anything was recorded here: the index or the journals folder exists."""
+        return self.index_path.exists() or self.journals_dir.is_dir()
+
     @property
     def journals_dir(self) -> Path:
         return self.path / "journals"
@@ -96,7 +103,7 @@ class ExecutionStore(Reads):
 
     def refresh(self) -> None:
         """Ingest every changed journal and mark runs whose runner died as crashed."""
-        with self._session():
+        with self._session(create=False):
             pass
 
     def record(self, execution_id: str) -> None:
@@ -147,7 +154,7 @@ class ExecutionStore(Reads):
         Meant for short bursts (the alert rules of a finished run): writers of the index wait
         while it is open, runners never do (they only append to their journals).
         """
-        with self._session() as con:
+        with self._session(create=False) as con:
             yield StoreView(con)
 
     def cleanup(self, older_than: datetime, *, dry_run: bool = False) -> CleanupReport:
@@ -156,7 +163,7 @@ class ExecutionStore(Reads):
         from .cleanup import CleanupReport, old_executions, remove
 
         report = CleanupReport(cutoff=older_than, dry_run=dry_run)
-        with self._session() as con:
+        with self._session(create=False) as con:
             report.executions = old_executions(con, older_than)
             files = [
                 (journal_paths(self.journals_dir, self.journal_path(i).stem), self.artifacts_dir(i))
@@ -199,22 +206,13 @@ class ExecutionStore(Reads):
     def _read_only(
         self, sql: str, params: list[Any] | None, fetch: Callable[[duckdb.DuckDBPyConnection], T]
     ) -> T:
-        import duckdb
-
+        if not self.exists():
+            with _empty_index() as path:
+                return _query_read_only(path, sql, params, fetch)
         with self._locked():
             with self._connected() as con:
                 self._refresh(con)
-            try:
-                con = duckdb.connect(str(self.index_path), read_only=True)
-            except duckdb.Error as exc:
-                raise StoreError(f"cannot open {self.index_path}: {exc}") from exc
-            try:
-                con.execute(sql, params or [])
-                return fetch(con)
-            except duckdb.Error as exc:
-                raise StoreError(f"query failed: {exc}") from exc
-            finally:
-                con.close()
+            return _query_read_only(self.index_path, sql, params, fetch)
 
     def _read(
         self,
@@ -222,7 +220,7 @@ class ExecutionStore(Reads):
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        with self._session() as con:
+        with self._session(create=False) as con:
             return query(con, *args, **kwargs)
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -251,8 +249,24 @@ class ExecutionStore(Reads):
             con.close()
 
     @contextmanager
-    def _session(self, refresh: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Lock, open, optionally refresh; the unit every operation runs in."""
+    def _session(
+        self, refresh: bool = True, *, create: bool = True
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Lock, open, optionally refresh; the unit every operation runs in.
+
+        ``create=False`` (reads): a store where nothing was recorded yet is not created; the
+        session is on an empty in-memory index instead.
+        """
+        if not create and not self.exists():
+            import duckdb
+
+            con = duckdb.connect(":memory:")
+            try:
+                migrate(con)
+                yield con
+            finally:
+                con.close()
+            return
         with self._locked(), self._connected() as con:
             if refresh:
                 self._refresh(con)
@@ -272,3 +286,39 @@ class ExecutionStore(Reads):
         # before its owner exited has its RunEnded picked up here.
         files = [journal_file(self.journals_dir, eid) for eid in orphans]
         ingest_tolerant(con, [f for f in files if f is not None])
+
+
+def _query_read_only(
+    index: Path, sql: str, params: list[Any] | None, fetch: Callable[[duckdb.DuckDBPyConnection], T]
+) -> T:
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(index), read_only=True)
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open {index}: {exc}") from exc
+    try:
+        con.execute(sql, params or [])
+        return fetch(con)
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {exc}") from exc
+    finally:
+        con.close()
+
+
+@contextmanager
+def _empty_index() -> Iterator[Path]:
+    """An empty index in a temporary folder (not the project's), for read-only queries of a
+    store where nothing was recorded yet: the same tables, the same read-only refusals."""
+    import tempfile
+
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="jupyter-workflows-empty-") as folder:
+        path = Path(folder) / "index.duckdb"
+        con = duckdb.connect(str(path))
+        try:
+            migrate(con)
+        finally:
+            con.close()
+        yield path

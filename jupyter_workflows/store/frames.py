@@ -7,13 +7,13 @@ queryable by name in ``sql``, and every call first brings the index up to date f
 journals, so a run that just ended is there.
 
 The store is the project's (``workflows/.executions`` under ``project_root``, by default the
-current directory) unless ``store`` names another (an ``ExecutionStore`` or its directory).
+project the working directory is in) unless ``store`` names another (an ``ExecutionStore`` or
+its directory).
 pyarrow and pandas are imported on first call, never at import.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,13 +71,15 @@ def open_store(
     store: ExecutionStore | str | Path | None = None, project_root: str | Path | None = None
 ) -> ExecutionStore:
     """``store`` itself when it is a store, one at that directory, else the project's."""
-    from . import ExecutionStore, default_store_path
+    from ..project import default_store_path
+    from ..project import project_root as find_project_root
+    from . import ExecutionStore
 
     if isinstance(store, (str, Path)):
         return ExecutionStore(store)
     if store is not None:
         return store
-    root = Path(project_root) if project_root is not None else Path(os.getcwd())
+    root = Path(project_root) if project_root is not None else find_project_root()
     return ExecutionStore(default_store_path(root))
 
 

@@ -42,7 +42,7 @@ from tornado.netutil import bind_sockets
 
 from ..engine.queue import QueueFull, RunQueue
 from ..errors import WorkflowError
-from .discovery import RESERVED_PATHS, Hook, normalize_path
+from .hooks import RESERVED_PATHS, Hook, normalize_path
 from .signature import HEADER, LEGACY_HEADER, check_signature
 
 DEFAULT_MAX_BODY = 1024 * 1024

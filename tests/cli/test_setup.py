@@ -186,7 +186,7 @@ def test_bad_cron_expressions_are_refused(project, fake_crontab, expr, message):
 
 def test_a_missing_or_broken_workflow_is_refused_before_the_crontab(project, fake_crontab):
     missing = cli(project, "cron", "install", "nope.json", "--cron", "@daily", env=fake_crontab)
-    assert missing.returncode == 2 and "workflow file nope.json not found" in missing.stderr
+    assert missing.returncode == 2 and "nope.json: no such workflow file" in missing.stderr
     broken = write_workflow(project, {"name": "b", "tasks": [{"id": "x", "type": "shel"}]})
     refused = cli(project, "cron", "install", str(broken), "--cron", "@daily", env=fake_crontab)
     assert refused.returncode == 2 and "task 'x'" in refused.stderr

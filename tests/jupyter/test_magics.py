@@ -63,7 +63,7 @@ def shell() -> InteractiveShell:
 
 @pytest.fixture
 def ip(shell: InteractiveShell, project: Path, monkeypatch: pytest.MonkeyPatch) -> InteractiveShell:
-    monkeypatch.chdir(project)  # the project root defaults to the kernel's cwd
+    monkeypatch.chdir(project)  # the project root is found from the kernel's cwd
     return shell
 
 
@@ -144,23 +144,49 @@ def test_run_returns_the_execution_into_underscore(ip: InteractiveShell, project
     assert view.tasks["shout"].result == "hi there"
     recorded = store(project).get_execution(view.execution.id)
     assert recorded.status is State.SUCCEEDED
-    assert recorded.file == "wf.json"  # as typed: it resolves against the project root
+    assert recorded.file == str(project / "wf.json")  # resolved against the working directory
     text = repr(view)
     assert "workflow 'greet'" in text and "succeeded" in text and "shout" in text
     assert "tasks" in dir(view)  # tab completion reaches the Execution's attributes
     assert copy.copy(view).execution is view.execution
 
 
-def test_project_root_option_resolves_files_and_keeps_history_there(
+def test_project_root_option_keeps_history_there_while_files_stay_relative_to_the_cwd(
     ip: InteractiveShell, project: Path, tmp_path: Path
 ) -> None:
     other = tmp_path / "other"
     other.mkdir()
-    write_workflow(other, GREET)
-    view = cell(ip, f"%workflow run wf.json --env GREETING=x --project-root {other}")
+    write_workflow(project, one_task("pwd"))
+    view = cell(ip, f"%workflow run wf.json --project-root {other}")
     assert view.status is State.SUCCEEDED
+    assert view.tasks["nap"].result == str(other)  # tasks run in the project root
     assert store(other).history()[0].id == view.execution.id
     assert store(project).history() == []
+
+
+def test_in_a_sub_folder_the_project_is_found_above(
+    ip: InteractiveShell, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "workflows" / "definitions").mkdir(parents=True)
+    write_workflow(project / "workflows" / "definitions", one_task("pwd"))
+    notebooks = project / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.chdir(notebooks)  # a kernel started for notebooks/x.ipynb
+    view = cell(ip, "%workflow run ../workflows/definitions/wf.json")
+    assert view.tasks["nap"].result == str(project)
+    history = cell(ip, "%workflow history")
+    assert [row["id"] for row in history.rows] == [view.execution.id]
+    assert sorted(os.listdir(notebooks)) == []
+
+
+def test_read_only_magics_in_an_empty_folder_create_nothing(
+    ip: InteractiveShell, project: Path
+) -> None:
+    assert cell(ip, "%workflow history").rows == []
+    assert cell(ip, "%workflow monitor") is not None
+    with pytest.raises(UsageError, match="no execution with id"):
+        ip.run_line_magic("workflow", "status abc")
+    assert os.listdir(project) == []
 
 
 def test_html_escapes_names_and_shows_task_ids_and_states(

@@ -1,7 +1,9 @@
 """The example notebooks run top to bottom on a real kernel, and say what they should.
 
 They run with nbclient in a copy of the project (so their builds and history stay out of the
-checkout), in order: 03 explores the history that 01 and 02 made.
+checkout), in order: 03 explores the history that 01 and 02 made. Each kernel starts in
+``notebooks/``, as JupyterLab starts a notebook's kernel in the notebook's folder: the project
+root is found above it.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ def repo_copy(tmp_path_factory) -> Path:
 
 
 def _execute(name: str, root: Path) -> Any:
-    """Run the notebook ``name`` on a fresh kernel with ``root`` as its working directory."""
-    notebook = nbformat.read(root / "notebooks" / name, as_version=4)
+    """Run ``notebooks/name`` of the project at ``root`` on a fresh kernel whose working
+    directory is the notebook's folder."""
+    folder = root / "notebooks"
+    notebook = nbformat.read(folder / name, as_version=4)
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root)}}
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
     )
     client.execute()  # a failing cell raises CellExecutionError with its traceback
     return notebook

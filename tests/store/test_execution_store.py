@@ -20,9 +20,33 @@ DAY = 86400.0
 def test_nothing_is_created_until_needed(tmp_path) -> None:
     store = ExecutionStore(tmp_path / "executions")
     assert store.journal_path("abc") == tmp_path / "executions" / "journals" / "abc.jsonl"
-    assert not store.path.exists()
-    assert store.history() == []
-    assert (store.path / "index.duckdb").exists()
+    assert not store.path.exists() and not store.exists()
+    write_events(store, run_events("r1", start=T0), "r1")
+    assert store.exists() and not store.index_path.exists()
+    assert [r.id for r in store.history()] == ["r1"]
+    assert store.index_path.exists()
+
+
+def test_reads_of_a_store_where_nothing_was_recorded_create_nothing(tmp_path) -> None:
+    store = ExecutionStore(tmp_path / "executions")
+    store.path.mkdir()
+    (store.path / "alerts.jsonl").write_text("")  # written by others; not a history yet
+    before = sorted(p.name for p in store.path.iterdir())
+    assert store.history() == [] and store.workflow_metrics() == [] and not store.task_metrics()
+    with store.snapshot() as view:
+        assert view.history() == []
+    store.refresh()
+    assert store.query("SELECT count(*) FROM executions") == (["count_star()"], [(0,)])
+    assert store.query_arrow("SELECT id FROM executions").num_rows == 0
+    assert store.cleanup(datetime.now(timezone.utc), dry_run=True).executions == []
+    assert store.cleanup(datetime.now(timezone.utc)).executions == []
+    with pytest.raises(ExecutionNotFound):
+        store.get_execution("abc")
+    with pytest.raises(ExecutionNotFound):
+        store.logs("abc")
+    with pytest.raises(StoreError, match="read-only"):  # as on a real index
+        store.query("DELETE FROM executions")
+    assert sorted(p.name for p in store.path.iterdir()) == before
 
 
 def test_history_is_newest_first_and_filters(store: ExecutionStore) -> None:

@@ -34,6 +34,7 @@ def test_every_documented_table_exists(store: ExecutionStore) -> None:
 def test_an_index_from_a_newer_version_is_refused(store: ExecutionStore) -> None:
     import duckdb
 
+    store.journals_dir.mkdir(parents=True)  # a store with a history (reads create none)
     store.refresh()
     con = duckdb.connect(str(store.index_path))
     con.execute("INSERT INTO schema_migrations VALUES (?, now())", [SCHEMA_VERSION + 1])

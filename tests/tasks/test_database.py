@@ -16,8 +16,8 @@ import pytest
 
 from jupyter_workflows.definition.templates import Scope
 from jupyter_workflows.execution.states import State
+from jupyter_workflows.store import default_store_path
 from jupyter_workflows.store.execution_store import ExecutionStore
-from jupyter_workflows.store.location import default_store_path
 from jupyter_workflows.tasks.database.failures import DatabaseFailure
 from jupyter_workflows.tasks.database.templating import render_sql
 from jupyter_workflows.tasks.database.urls import redact

@@ -26,13 +26,9 @@ from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.engine.queue import RunQueue
 from jupyter_workflows.errors import ConfigError
 from jupyter_workflows.execution.states import State
+from jupyter_workflows.project import discover_workflows
 from jupyter_workflows.store import ExecutionStore, default_store_path
-from jupyter_workflows.triggers.discovery import (
-    Hook,
-    build_hooks,
-    default_secret_env,
-    discover_workflows,
-)
+from jupyter_workflows.triggers.hooks import Hook, build_hooks, default_secret_env
 from jupyter_workflows.triggers.signature import sign
 from jupyter_workflows.triggers.webhook_server import DeliveryLog, WebhookServer
 from tests.conftest import cli, make_workflow, write_workflow
@@ -499,6 +495,35 @@ def test_workflow_serve_runs_hooks_and_stops_cleanly_on_sigterm(project: Path) -
     rows = {r["workflow"]: r for r in history(project)}
     assert rows["quick"]["status"] == "succeeded" and rows["slow"]["status"] == "cancelled"
     assert "broken" not in rows
+
+
+def test_workflow_serve_serves_the_files_the_panel_lists(project: Path) -> None:
+    """One discovery rule: a ``*.workflow.yaml`` outside workflows/definitions/ is served too,
+    from a sub-folder as well (the project is found above it)."""
+    from jupyter_workflows.server.discovery import find_workflow_files
+
+    definitions = project / "workflows" / "definitions"
+    definitions.mkdir(parents=True)
+    write_workflow(definitions, webhook_workflow("quick", "/quick", "echo hi"), "quick.json")
+    analysis = project / "analysis"
+    analysis.mkdir()
+    (analysis / "deploy.workflow.yaml").write_text(
+        "name: deploy\ntrigger:\n  type: webhook\n  config: {webhook: /deploy}\n"
+        "tasks:\n  - {id: t, type: shell, command: pwd}\n"
+    )
+    listed = find_workflow_files(project.resolve())
+    assert listed == ["analysis/deploy.workflow.yaml", "workflows/definitions/quick.json"]
+    daemon = Daemon(analysis)
+    try:
+        answer = httpx.post(daemon.url + "/deploy", timeout=10)
+        assert answer.status_code == 202
+        run_id = answer.json()["execution_id"]
+        assert finished(project, run_id).tasks["t"].result == str(project.resolve())
+    finally:
+        code, out, err = daemon.stop()
+    assert code == 0, err
+    assert "/deploy -> deploy" in out and "/quick -> quick" in out
+    assert os.listdir(analysis) == ["deploy.workflow.yaml"]
 
 
 def test_workflow_serve_with_an_explicit_workflow_and_bad_options(project: Path) -> None:

@@ -1,11 +1,9 @@
-"""Find the workflows of a project (``workflows/definitions/``) and the webhooks they declare.
+"""The webhooks a project's workflows declare, each with the variable holding its secret.
 
-``discover_workflows`` loads each ``.json``, ``.yaml`` and ``.yml`` file (sub-folders included,
-hidden ones skipped, in sorted order so that results do not depend on the file system) and
-returns the valid ones. A file that does not load is reported through ``log`` with every
-located problem and left out: one broken definition never stops a daemon from serving the
-others. ``build_hooks`` picks the webhook paths to serve out of them, each with the variable
-that holds its secret (its own ``secret_env``, else ``webhook.secretEnv`` of the project).
+The workflows themselves are found by ``jupyter_workflows.project.discover_workflows`` (the one
+rule every surface uses). ``build_hooks`` picks the webhook paths to serve out of them, each
+with the variable that holds its secret (its own ``secret_env``, else ``webhook.secretEnv`` of
+the project).
 """
 
 from __future__ import annotations
@@ -14,64 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..definition.model import Trigger, WebhookTrigger, Workflow
+from ..definition.model import WebhookTrigger, Workflow
 from ..errors import ConfigError
+from ..project import DiscoveredWorkflow
 
-DEFINITIONS_DIR = Path("workflows") / "definitions"
-SUFFIXES = (".json", ".yaml", ".yml")
 RESERVED_PATHS = ("/health", "/hooks")  # the webhook server's own endpoints
 
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class DiscoveredWorkflow:
-    """A valid definition file and the workflow it holds."""
-
-    file: Path
-    workflow: Workflow
-
-    @property
-    def trigger(self) -> Trigger | None:
-        """The workflow's trigger model (None for a workflow without one)."""
-        return self.workflow.trigger
-
-    @property
-    def trigger_type(self) -> str | None:
-        """``"cron"``, ``"webhook"``, ``"file_change"``, ``"manual"`` or None."""
-        trigger = self.workflow.trigger
-        return None if trigger is None else trigger.type
-
-
-def definition_files(root: Path) -> list[Path]:
-    """The definition files under ``<root>/workflows/definitions/``, sorted; [] without it."""
-    folder = Path(root) / DEFINITIONS_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.suffix.lower() in SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
-
-
-def discover_workflows(root: Path, *, log: Log = print) -> list[DiscoveredWorkflow]:
-    """Load every definition of the project; report (not raise) the broken ones through ``log``."""
-    from ..definition.loader import validate_file
-
-    found: list[DiscoveredWorkflow] = []
-    for path in definition_files(root):
-        report = validate_file(path)
-        if report.workflow is None or not report.ok:
-            errors = report.errors
-            log(f"skipping {path}: {len(errors)} problem(s) in the definition")
-            for problem in errors:
-                log(f"  {problem}")
-            continue
-        found.append(DiscoveredWorkflow(path, report.workflow))
-    return found
 
 
 @dataclass(frozen=True)
@@ -90,8 +37,8 @@ def normalize_path(path: str) -> str:
 
 
 def default_secret_env(root: Path) -> str | None:
-    """``webhook.secretEnv`` from ``workflows/config.json``: the secret of hooks without one."""
-    from ..store.location import CONFIG_FILE, read_config
+    """``webhook.secretEnv`` from the project's configuration: the secret of hooks without one."""
+    from ..project import config_file, read_config
 
     section = read_config(root).get("webhook")
     if section is None:
@@ -99,7 +46,7 @@ def default_secret_env(root: Path) -> str | None:
     name = section.get("secretEnv") if isinstance(section, dict) else None
     if not isinstance(section, dict) or (name is not None and not isinstance(name, str)):
         raise ConfigError(
-            f"{Path(root) / CONFIG_FILE}: 'webhook' must be an object like "
+            f"{config_file(Path(root))}: 'webhook' must be an object like "
             '{"secretEnv": "NAME_OF_THE_VARIABLE"}'
         )
     return name or None
