@@ -96,10 +96,6 @@ class WorkflowService:
         """The project's ExecutionStore (ConfigError when workflows/config.json is unusable)."""
         return self.orchestrator.store
 
-    def _history_exists(self) -> bool:
-        store = self.store
-        return store.index_path.exists() or store.journals_dir.is_dir()
-
     async def _blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` in the service's threads so the server's loop never waits on it."""
         loop = asyncio.get_running_loop()
@@ -118,7 +114,7 @@ class WorkflowService:
         from .catalog import list_workflows
 
         def listing() -> list[dict[str, Any]]:
-            store = self.store if self._history_exists() else None
+            store = self.store if self.store.exists() else None
             return list_workflows(self.root, store, self.project_root)
 
         return {"workflows": await self._blocking(listing)}
@@ -189,7 +185,7 @@ class WorkflowService:
         """
         if self._queue is not None and self._queue.cancel(execution_id):
             return {"execution_id": execution_id, "cancelled": True}
-        if not self._history_exists():
+        if not self.store.exists():
             raise ExecutionNotFound(execution_id)
         execution = await self._blocking(self.store.get_execution, execution_id)
         raise ApiError(
@@ -207,7 +203,7 @@ class WorkflowService:
     async def executions(self, query: ExecutionQuery) -> dict[str, Any]:
         from .executions import page
 
-        if not self._history_exists():
+        if not self.store.exists():
             return {"executions": [], "total": 0, "limit": query.limit, "offset": query.offset}
         return await self._blocking(page, self.store, query)
 
@@ -215,7 +211,7 @@ class WorkflowService:
         """One execution with tasks, attempts and log tails; a run of this server that has not
         reached the store yet (still waiting for a slot) comes from its live record."""
         try:
-            if not self._history_exists():
+            if not self.store.exists():
                 raise ExecutionNotFound(execution_id)
             execution = await self._blocking(self.store.get_execution, execution_id, logs=logs)
         except ExecutionNotFound:
@@ -230,7 +226,7 @@ class WorkflowService:
         hidden store on first request). 404 unknown execution or task, 409 none kept."""
         from .notebooks import NotebookUnavailable, openable_copy
 
-        if not self._history_exists():
+        if not self.store.exists():
             raise ExecutionNotFound(execution_id)
         execution = await self._blocking(self.store.get_execution, execution_id)
         try:
@@ -242,7 +238,7 @@ class WorkflowService:
 
     async def task_log(self, execution_id: str, task_id: str, tail: int) -> dict[str, Any]:
         """The last ``tail`` output lines of one task (404 for an unknown task)."""
-        if not self._history_exists():
+        if not self.store.exists():
             raise ExecutionNotFound(execution_id)
         lines = await self._blocking(self.store.logs, execution_id, task_id, tail)
         if not lines:
@@ -253,7 +249,7 @@ class WorkflowService:
 
     async def health(self, workflow: str | None, since: Any) -> dict[str, Any]:
         """``workflow monitor --json``'s report (datetimes are left for the JSON encoder)."""
-        if not self._history_exists():
+        if not self.store.exists():
             return empty_health_report()
         from ..monitor.health import WorkflowMonitor
 

@@ -8,7 +8,7 @@ import sys
 
 from jupyter_workflows.definition.model import TaskBase
 from jupyter_workflows.plugins import TASK_TYPES
-from jupyter_workflows.tasks.registry import get_task_type
+from jupyter_workflows.tasks.base import TaskType
 
 HEAVY = [
     "asyncio",
@@ -28,7 +28,7 @@ def test_every_builtin_type_declares_its_model_under_its_name() -> None:
         assert declared.name == name
         assert issubclass(declared.model, TaskBase)
         assert declared.model.model_fields["type"].annotation.__args__ == (name,)
-        assert isinstance(get_task_type(name), declared)
+        assert isinstance(declared(), TaskType)
 
 
 def test_declaring_every_builtin_type_imports_nothing_heavy() -> None:
