@@ -13,7 +13,7 @@ from jupyter_workflows.cli.monitor import monitor
 from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.monitor import WorkflowMonitor
 from tests.conftest import cli
-from tests.test_frames import SLOWER, History, make_history
+from tests.store.test_frames import SLOWER, History, make_history
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,15 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..definition.model import Workflow
 from ..errors import WorkflowError
 from ..execution.records import Execution
 from ..execution.states import State
+
+if TYPE_CHECKING:
+    from .orchestrator import WorkflowOrchestrator
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,9 @@ class RunQueue:
     from one event loop (the daemon's).
     """
 
-    def __init__(self, orchestrator: Any, *, concurrency: int = 4, max_waiting: int = 100):
+    def __init__(
+        self, orchestrator: WorkflowOrchestrator, *, concurrency: int = 4, max_waiting: int = 100
+    ):
         if concurrency < 1 or max_waiting < 0:
             raise ValueError("concurrency must be >= 1 and max_waiting >= 0")
         self.orchestrator = orchestrator
@@ -200,7 +205,7 @@ class RunQueue:
 
 
 def record_unstarted(
-    orchestrator: Any,
+    orchestrator: WorkflowOrchestrator,
     workflow: Workflow,
     *,
     execution_id: str | None = None,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..definition.model import Workflow
     from ..engine.orchestrator import WorkflowOrchestrator
     from ..engine.run import WorkflowRun
+    from ..store import ExecutionStore
     from .display import ExecutionView
 
 __all__ = ["WorkflowMagics", "load_ipython_extension"]
@@ -396,7 +397,7 @@ def _project_root(value: str | None) -> Path:
         raise UsageError(str(exc)) from None
 
 
-def _store(root: Path) -> Any:
+def _store(root: Path) -> ExecutionStore:
     from ..project import default_store_path
     from ..store import ExecutionStore
 

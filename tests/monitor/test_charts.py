@@ -14,7 +14,7 @@ import pytest
 
 from jupyter_workflows.monitor import charts
 from jupyter_workflows.store.frames import history, sql
-from tests.test_frames import SLEEPS, History, make_history
+from tests.store.test_frames import SLEEPS, History, make_history
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Tests for ``${...}`` templates, scopes, rendering (plain, typed, shell) and conditions."""
+"""${...} templates, shell quoting and conditions (definition/templates.py, shell_quoting.py,
+conditions.py)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from jupyter_workflows.definition.loader import (
 from jupyter_workflows.definition.model import Workflow
 from jupyter_workflows.errors import DefinitionError, Problem, ValidationError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "validate"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "validate"
 SPEC_EXAMPLES = ["ci-cd-workflow.json", "scheduled-tasks.json", "development-workflow.json"]
 
 
