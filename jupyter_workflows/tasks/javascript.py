@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +26,8 @@ def _find(program: str, project_root: Path, path: str | None) -> str | None:
     local = project_root / "node_modules" / ".bin" / program
     if local.exists():
         return str(local)
+    import shutil  # not at import: every `workflow validate` imports this module
+
     return shutil.which(program, path=path)
 
 
