@@ -155,8 +155,7 @@ def _explicit_hook(root: Path, file: Path | None, path: str | None) -> Hook | No
             _fail(f"{file}: no webhook trigger in the workflow; give its path with --path /...")
         assert isinstance(trigger, WebhookTrigger)
         path = trigger.config.webhook
-    secret_env = trigger.config.secret_env if isinstance(trigger, WebhookTrigger) else None
-    return Hook(path, workflow, Path(loaded_from or file), secret_env)
+    return Hook.serving(path, workflow, Path(loaded_from or file))
 
 
 async def _daemon(

@@ -30,6 +30,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from ..errors import UnknownPlugin
@@ -248,9 +249,38 @@ class CronTrigger(Strict):
     config: CronConfig
 
 
+DEFAULT_TOLERANCE = 300.0  # seconds a signed timestamp may differ from the server's clock
+DEFAULT_REPLAY_WINDOW = 86400.0  # seconds a signed request is remembered
+
+
 class WebhookConfig(Strict):
     webhook: str = Field(description="The path to serve, e.g. /trigger/deploy.")
     secret_env: str | None = Field(None, description="Environment variable holding the secret.")
+    signature: Literal["github", "stripe", "slack"] = Field(
+        "github",
+        description="How requests are signed: github (X-Hub-Signature-256), stripe "
+        "(Stripe-Signature: t=...,v1=...) or slack (X-Slack-Signature and its timestamp).",
+    )
+    tolerance: Seconds = Field(
+        DEFAULT_TOLERANCE,
+        gt=0,
+        description="stripe and slack: how far a request's timestamp may be from now (number: s).",
+    )
+    replay_window: Seconds = Field(
+        DEFAULT_REPLAY_WINDOW,
+        gt=0,
+        description="How long a request is remembered: the same signature or delivery id again "
+        "within it is answered with the first run (number: seconds).",
+    )
+
+    @model_validator(mode="after")
+    def _tolerance_needs_a_timestamp(self) -> WebhookConfig:
+        if self.signature == "github" and "tolerance" in self.model_fields_set:
+            raise ValueError(
+                "'tolerance' applies to timestamped signatures (signature: stripe or slack); "
+                "github signatures carry no time"
+            )
+        return self
 
 
 class WebhookTrigger(Strict):

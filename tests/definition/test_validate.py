@@ -388,3 +388,24 @@ def test_unknown_alert_channel_is_a_located_error(tmp_path: Path) -> None:
     assert (problem.line, problem.field) == (7, "notifications.channels[1]")
     assert problem.message.startswith("unknown alert channel 'teams'; expected one of console")
     assert "slack" in problem.message
+
+
+def test_webhook_signature_settings_are_checked(tmp_path: Path) -> None:
+    def problems(config: str) -> list[tuple[object, ...]]:
+        text = (
+            f"name: demo\ntrigger:\n  type: webhook\n  config: {config}\n"
+            + tasks("- {id: a, type: shell, command: x}\n").split("\n", 1)[1]
+        )
+        return [(p.field, p.message) for p in check(tmp_path, text).problems]
+
+    assert problems("{webhook: /x, signature: slack, tolerance: 2m, replay_window: 1h}") == []
+    assert problems("{webhook: /x, signature: gitlab}") == [
+        ("trigger.config.signature", "expected 'github', 'stripe' or 'slack', got 'gitlab'")
+    ]
+    assert problems("{webhook: /x, replay_window: 0}") == [
+        ("trigger.config.replay_window", "expected greater than 0, got 0")
+    ]
+    assert problems("{webhook: /x, tolerance: 10}") == [
+        ("trigger.config", "'tolerance' applies to timestamped signatures (signature: stripe or "
+         "slack); github signatures carry no time"),
+    ]  # fmt: skip
