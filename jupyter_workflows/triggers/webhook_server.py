@@ -3,11 +3,12 @@
 Endpoints (JSON out, errors as ``{"message": ...}``):
 - ``POST <hook path>``: 202 ``{"execution_id", "workflow"}`` as soon as the run is queued (it
   runs later, through the ``RunQueue``); 200 with the original id and ``"replayed": true`` for a
-  delivery id (``X-GitHub-Delivery`` or ``X-Delivery-Id``) already run on that path; 401 for a
-  missing or bad signature when the hook has a secret; 413 for a body over ``max_body`` (decided
-  from Content-Length before the body is read, or while a chunked body streams in); 503 with
-  Retry-After when the wait list is full, or when the hook's secret variable is not set (a hook
-  with a secret is never run unsigned).
+  repeat (below); 401 for a missing or bad signature when the hook has a secret; 403 for a
+  genuine stripe or slack signature whose timestamp is beyond the hook's tolerance; 413 for a
+  body over ``max_body`` (decided from Content-Length before the body is read, or while a
+  chunked body streams in); 503 with Retry-After when the wait list is full or the replay record
+  cannot be used, or when the hook's secret variable is not set (a hook with a secret is never
+  run unsigned).
 - ``GET /health``: status, uptime, queue counts. ``GET /hooks``: the registered hooks.
 - Any other path is 404; another method on a known path is 405 with ``Allow``.
 
@@ -19,31 +20,39 @@ as it came (the workflow decides). ``WEBHOOK_PAYLOAD`` is left unset, with a log
 body cannot be an environment value: not UTF-8, containing NUL, or over 127 KiB (execve refuses
 one variable of 128 KiB or more); ``WEBHOOK_PAYLOAD_FILE`` always has it.
 
-Replays are remembered in memory (the last ``delivery_capacity``) and in
-``<store>/webhooks/deliveries.jsonl``, so a restart keeps them. Hooks are loaded at start-up:
-restart the server to serve edited definitions.
+A repeat is a request carrying, within the hook's ``replay_window`` (24 h by default) of an
+accepted one, the same delivery id (``X-GitHub-Delivery`` or ``X-Delivery-Id``) on that path or,
+on a signed hook, the same signature, whatever its delivery id: the delivery id is not signed, so
+a captured request resent with another one is the same request. A GitHub signature is a function
+of the body alone, so two requests with byte-identical bodies are one request within the window
+(GitHub's bodies differ from one delivery to the next; a sender that means a second run sends a
+different body, or signs a timestamp: stripe, slack). Stripe and slack requests are also
+remembered until their timestamp is out of tolerance, after which it refuses them. The record
+(``triggers.replay``) lives in the store and is shared by every server on it, so a restart or a
+second server behind the same load balancer does not run a repeat either. Hooks are loaded at
+start-up: restart the server to serve edited definitions.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import re
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from ..engine.queue import QueueFull, RunQueue
-from ..errors import WorkflowError
+from ..engine.queue import QueuedRun, QueueFull, RunQueue
+from ..errors import StoreError, WorkflowError
 from .hooks import RESERVED_PATHS, Hook, normalize_path
-from .signature import HEADER, LEGACY_HEADER, check_signature
+from .replay import ReplayRecord
+from .signature import SignatureRefused, Signed, verify
 
 DEFAULT_MAX_BODY = 1024 * 1024
 ENV_VALUE_LIMIT = 127 * 1024
@@ -53,79 +62,6 @@ PAYLOAD_FILE = "webhook-payload"
 _DELIVERY_ID = re.compile(r"[!-~]{1,200}")  # printable ASCII, no spaces: it lands in logs/files
 
 Log = Callable[[str], None]
-
-
-class DeliveryLog:
-    """Delivery ids already run: the last ``capacity`` in memory, appended to a JSON-lines file.
-
-    The file is read back at start-up (a torn last line is ignored) and rewritten, newest
-    ``capacity`` entries only, when it holds twice that many lines. It is per server process:
-    two servers on one store do not see each other's deliveries.
-    """
-
-    def __init__(self, path: Path | None, *, capacity: int = 10_000, log: Log = print):
-        self.path = path
-        self.capacity = capacity
-        self._seen: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._lines = 0
-        self._file: TextIO | None = None
-        if path is not None:
-            self._load(path, log)
-
-    def _load(self, path: Path, log: Log) -> None:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            log(f"cannot read earlier deliveries from {path}: {exc} (starting without them)")
-            return
-        for line in lines:
-            try:
-                record = json.loads(line)
-                self._remember(record["key"], record)
-            except (ValueError, KeyError, TypeError):
-                continue  # a line torn by a crash: the rest still counts
-        self._lines = len(lines)
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        record = self._seen.get(key)
-        if record is not None:
-            self._seen.move_to_end(key)
-        return record
-
-    def add(self, key: str, **fields: Any) -> None:
-        record = {"key": key, **fields}
-        self._remember(key, record)
-        if self.path is None:
-            return
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-        # Flushed at once: a crash of the server loses no accepted delivery.
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-        self._lines += 1
-        if self._lines > 2 * self.capacity:
-            self._compact(self.path)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def _remember(self, key: str, record: dict[str, Any]) -> None:
-        self._seen[key] = record
-        self._seen.move_to_end(key)
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
-
-    def _compact(self, path: Path) -> None:
-        self.close()
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text("".join(json.dumps(r) + "\n" for r in self._seen.values()))
-        os.replace(temporary, path)
-        self._lines = len(self._seen)
 
 
 class _Refusal(tornado.web.HTTPError):
@@ -142,8 +78,8 @@ class WebhookServer:
 
     Use from the queue's event loop: ``port = server.listen(0)`` then, to stop,
     ``await server.close()`` (the caller shuts the queue down). ``store_dir`` keeps the
-    delivery record (None: memory only). ``environ`` is where secrets are read from, at each
-    request.
+    replay record (None: memory only). ``environ`` is where secrets are read from, at each
+    request; ``clock`` (Unix seconds) judges signed timestamps and the replay window.
     """
 
     def __init__(
@@ -155,7 +91,7 @@ class WebhookServer:
         max_body: int = DEFAULT_MAX_BODY,
         log: Log = print,
         environ: Mapping[str, str] = os.environ,
-        delivery_capacity: int = 10_000,
+        clock: Callable[[], float] = time.time,
         idle_timeout: float = 60.0,
     ):
         self.queue = queue
@@ -163,9 +99,10 @@ class WebhookServer:
         self.max_body = max_body
         self.log = log
         self.environ = environ
+        self.clock = clock
         self.started = time.monotonic()
         record = store_dir / "webhooks" / "deliveries.jsonl" if store_dir else None
-        self.deliveries = DeliveryLog(record, capacity=delivery_capacity, log=log)
+        self.replays = ReplayRecord(record, clock=clock)
         self.app = tornado.web.Application(
             [(r".*", _HookHandler, {"server": self})], log_function=self._log_request
         )
@@ -190,7 +127,6 @@ class WebhookServer:
         if self._http is not None:
             self._http.stop()
             await self._http.close_all_connections()
-        self.deliveries.close()
 
     def missing_secrets(self) -> list[Hook]:
         """Hooks whose secret variable is not set (they refuse every request)."""
@@ -238,32 +174,85 @@ class WebhookServer:
         request = handler.request
         self.log(f"{status} {request.method} {request.path} ({request.remote_ip}): {reason}")
 
-    def authenticate(self, hook: Hook, body: bytes, headers: Any) -> None:
-        """Raise _Refusal unless the hook has no secret or the body is signed with it."""
+    def authenticate(self, hook: Hook, body: bytes, headers: Any) -> Signed | None:
+        """The verified signature (None for a hook without a secret); raises _Refusal."""
         if hook.secret_env is None:
-            return
+            return None
         secret = self._secret(hook)
         if secret is None:
             self.log(f"{hook.path}: refused, the secret variable {hook.secret_env} is not set")
             raise _Refusal(503, "this hook's secret is not configured on the server")
-        problem = check_signature(
-            secret, body, headers.get(HEADER), legacy_header=headers.get(LEGACY_HEADER)
-        )
-        if problem is not None:
-            raise _Refusal(401, problem)
+        try:
+            return verify(
+                hook.signature, secret, body, headers, now=self.clock(), tolerance=hook.tolerance
+            )
+        except SignatureRefused as refused:
+            raise _Refusal(refused.status, refused.reason) from None
 
-    def trigger(self, hook: Hook, body: bytes, headers: Any) -> tuple[int, dict[str, Any]]:
-        """Queue a run for a verified delivery; (status, answer). Raises _Refusal."""
+    def trigger(
+        self, hook: Hook, body: bytes, headers: Any, signed: Signed | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Queue a run for a verified request, unless it is a repeat; (status, answer).
+
+        Raises _Refusal. ``signed`` is what ``authenticate`` verified.
+        """
         delivery = _delivery_id(headers)
-        key = f"{hook.path} {delivery}"
-        if delivery and (seen := self.deliveries.get(key)) is not None:
-            self.log(f"{hook.path}: delivery {delivery} already run as {seen['execution_id']}")
+        keys = _replay_keys(hook, delivery, signed)
+        execution_id = str(uuid.uuid4())
+        seen = self._claim(hook, keys, execution_id, signed) if keys else None
+        by = f" (delivery {delivery})" if delivery else ""
+        if seen is not None:
+            same = "signature" if seen["key"].startswith("signature ") else "delivery id"
+            run = seen["execution_id"]
+            self.log(f"{hook.path}: same {same} as a request already run as {run}{by}; not run")
             return 200, {
                 "execution_id": seen["execution_id"],
                 "workflow": seen["workflow"],
                 "replayed": True,
             }
-        execution_id = str(uuid.uuid4())
+        try:
+            queued = self._submit(hook, body, delivery, headers, execution_id)
+        except _Refusal:
+            self._forget(hook, keys, execution_id)  # a retry of this request may run
+            raise
+        queued.done.add_done_callback(lambda done: self._log_end(hook, execution_id, done))
+        self.log(f"{hook.path}: queued {queued.workflow.name} as {execution_id}{by}")
+        return 202, {"execution_id": execution_id, "workflow": queued.workflow.name}
+
+    def _claim(
+        self, hook: Hook, keys: list[str], execution_id: str, signed: Signed | None
+    ) -> dict[str, Any] | None:
+        expires = self.clock() + hook.replay_window
+        if signed is not None and signed.timestamp is not None:
+            # Remembered at least as long as its timestamp is accepted (whole seconds).
+            expires = max(expires, signed.timestamp + hook.tolerance + 1)
+        try:
+            return self.replays.claim(
+                keys, execution_id=execution_id, workflow=hook.workflow.name, expires=expires
+            )
+        except (StoreError, OSError) as exc:
+            # Never run what cannot be checked: it might be a replay.
+            self.log(f"{hook.path}: cannot check the request against the replay record: {exc}")
+            raise _Refusal(
+                503,
+                "the server cannot check this request against earlier ones; try again later",
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from None
+
+    def _forget(self, hook: Hook, keys: list[str], execution_id: str) -> None:
+        if not keys:
+            return
+        try:
+            self.replays.release(keys, execution_id)
+        except (StoreError, OSError) as exc:
+            self.log(
+                f"{hook.path}: cannot release {execution_id}, which did not run ({exc}): "
+                "a repeat of this request is answered with that id until it expires"
+            )
+
+    def _submit(
+        self, hook: Hook, body: bytes, delivery: str, headers: Any, execution_id: str
+    ) -> QueuedRun:
         payload_file = self._payload_file(execution_id)
         env = self._environment(hook, body, delivery, headers, payload_file)
         # The definition as it is now, like cron and file-change runs: an edit applies from
@@ -285,12 +274,7 @@ class WebhookServer:
             raise _Refusal(500, message) from None
         # The run starts on a later turn of the loop, so what follows happens before it.
         self._keep_payload(queued.execution_id, payload_file, body)
-        if delivery:
-            self.deliveries.add(key, execution_id=execution_id, workflow=queued.workflow.name)
-        queued.done.add_done_callback(lambda done: self._log_end(hook, execution_id, done))
-        by = f" (delivery {delivery})" if delivery else ""
-        self.log(f"{hook.path}: queued {queued.workflow.name} as {execution_id}{by}")
-        return 202, {"execution_id": execution_id, "workflow": queued.workflow.name}
+        return queued
 
     def _environment(
         self, hook: Hook, body: bytes, delivery: str, headers: Any, payload_file: Path | None
@@ -335,6 +319,16 @@ class WebhookServer:
             execution = done.result()
             took = f" in {execution.duration:.2f}s" if execution.duration is not None else ""
             self.log(f"{hook.path}: {execution_id} {execution.status.value}{took}")
+
+
+def _replay_keys(hook: Hook, delivery: str, signed: Signed | None) -> list[str]:
+    """What a repeat of this request would share with it: delivery id first, then signature."""
+    keys = [f"{hook.path} {delivery}"] if delivery else []
+    if signed is not None:
+        # A hash of it: the record never holds a signature that could be sent again.
+        covered = f"{hook.path}\n{signed.digest}".encode()
+        keys.append("signature " + hashlib.sha256(covered).hexdigest())
+    return keys
 
 
 def _delivery_id(headers: Any) -> str:
@@ -408,8 +402,8 @@ class _HookHandler(tornado.web.RequestHandler):
             raise self._pending
         if self.hook is not None:
             body = b"".join(self._chunks)
-            self.server.authenticate(self.hook, body, self.request.headers)
-            status, answer = self.server.trigger(self.hook, body, self.request.headers)
+            signed = self.server.authenticate(self.hook, body, self.request.headers)
+            status, answer = self.server.trigger(self.hook, body, self.request.headers, signed)
             self.set_status(status)
             self.write(answer)
         elif normalize_path(self.request.path) == "/health":

@@ -30,7 +30,7 @@ from jupyter_workflows.project import discover_workflows
 from jupyter_workflows.store import ExecutionStore, default_store_path
 from jupyter_workflows.triggers.hooks import Hook, build_hooks, default_secret_env
 from jupyter_workflows.triggers.signature import sign
-from jupyter_workflows.triggers.webhook_server import DeliveryLog, WebhookServer
+from jupyter_workflows.triggers.webhook_server import WebhookServer
 from tests.conftest import cli, make_workflow, write_workflow
 
 # Waits until a file named "release" exists in the project root (the task's working directory).
@@ -361,17 +361,45 @@ def test_a_repeated_delivery_id_does_not_run_twice_even_after_a_restart(
     assert (project / "runs.txt").read_text() == "ran\nran\n"  # first and "another-one"
 
 
-def test_delivery_log_is_bounded_and_survives_a_torn_line(tmp_path: Path) -> None:
-    path = tmp_path / "webhooks" / "deliveries.jsonl"
-    log = DeliveryLog(path, capacity=3)
-    for n in range(10):
-        log.add(f"/h d{n}", execution_id=f"e{n}", workflow="w")
-    assert log.get("/h d0") is None and log.get("/h d9")["execution_id"] == "e9"
-    assert len(path.read_text().splitlines()) <= 6  # compacted at twice the capacity
-    with open(path, "a") as file:
-        file.write('{"key": "/h torn", "execu')
-    reread = DeliveryLog(path, capacity=3)
-    assert reread.get("/h d9")["execution_id"] == "e9" and reread.get("/h torn") is None
+def test_a_signed_request_refused_for_a_full_queue_can_be_retried(serve, project: Path) -> None:
+    secret = "s3cret"
+    live = serve(hook("/s", f"echo $WEBHOOK_DELIVERY_ID >> runs.txt; {BLOCK}", secret_env="K"),
+                 environ={"K": secret}, concurrency=1, max_waiting=0)  # fmt: skip
+    first, second = b'{"n": 1}', b'{"n": 2}'
+    running = live.post("/s", first, X_Hub_Signature_256=sign(secret, first), X_Delivery_Id="a")
+    assert running.status_code == 202
+    wait_for(lambda: (project / "runs.txt").exists())
+    full = live.post("/s", second, X_Hub_Signature_256=sign(secret, second), X_Delivery_Id="b")
+    assert full.status_code == 503 and full.headers["Retry-After"] == "5"
+    (project / "release").touch()
+    finished(project, running.json()["execution_id"])
+    # The refused request was not run, so its retry (same signature, same id) is no replay.
+    retry = live.post("/s", second, X_Hub_Signature_256=sign(secret, second), X_Delivery_Id="b")
+    assert retry.status_code == 202, retry.text
+    finished(project, retry.json()["execution_id"])
+    assert (project / "runs.txt").read_text() == "a\nb\n"
+    record = (default_store_path(project) / "webhooks" / "deliveries.jsonl").read_text()
+    # The record holds a hash of each signature, never one that could be sent again.
+    assert sign(secret, second)[7:] not in record and sign(secret, first)[7:] not in record
+
+
+def test_a_request_that_cannot_be_checked_for_replay_is_not_run(serve, project: Path) -> None:
+    from jupyter_workflows.store.lock import IndexLock
+
+    secret = "s3cret"
+    live = serve(hook("/s", "echo ran >> runs.txt", secret_env="K"), environ={"K": secret})
+    live.server.replays.lock_timeout = 0.2
+    lock = default_store_path(project) / "webhooks" / "deliveries.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    body = b"{}"
+    with IndexLock(lock):  # another server holds the record (or hangs holding it)
+        answer = live.post("/s", body, X_Hub_Signature_256=sign(secret, body))
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert "cannot check this request against earlier ones" in answer.json()["message"]
+    assert any("cannot check the request against the replay record" in line for line in live.logs)
+    time.sleep(0.2)
+    assert not (project / "runs.txt").exists()
+    assert live.post("/s", body, X_Hub_Signature_256=sign(secret, body)).status_code == 202
 
 
 def test_runs_are_bounded_and_a_full_wait_list_answers_503(serve, project: Path) -> None:
