@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -193,13 +194,13 @@ def _check_time(timestamp: int, now: float, tolerance: float) -> None:
     age = now - timestamp
     if age > tolerance:
         raise SignatureRefused(
-            f"the request's timestamp is {age:.0f} s old, beyond the tolerance of "
+            f"the request's timestamp is {math.ceil(age)} s old, beyond the tolerance of "
             f"{tolerance:g} s (a replay, or the sender's clock is wrong)",
             403,
         )
     if -age > tolerance:
         raise SignatureRefused(
-            f"the request's timestamp is {-age:.0f} s in the future, beyond the tolerance of "
-            f"{tolerance:g} s (the sender's or the server's clock is wrong)",
+            f"the request's timestamp is {math.ceil(-age)} s in the future, beyond the "
+            f"tolerance of {tolerance:g} s (the sender's or the server's clock is wrong)",
             403,
         )
