@@ -10,7 +10,8 @@ command line or to the API resolve against the working directory, as with any to
 
 The configuration is ``workflows/config.json``, else ``.workflow-config.json`` at the root (the
 original Node system's name). When both exist, ``workflows/config.json`` is used and the other
-is ignored whole: one file, never a blend of two.
+is ignored whole: one file, never a blend of two. Its ``allowedPaths`` lists the folders
+outside the root that tasks may read, write, run or work in (``tasks.paths`` holds the policy).
 
 Workflows are every ``.json``/``.yaml``/``.yml`` file under ``workflows/definitions/`` plus
 ``*.workflow.json|yaml|yml`` anywhere under the root. The walk skips hidden folders, virtual
@@ -147,6 +148,21 @@ def default_store_path(project_root: Path) -> Path:
     if not isinstance(storage, str) or not storage.strip():
         raise ConfigError(f"{config_file(root)}: 'storagePath' must be a non-empty string")
     return root / Path(storage).expanduser()
+
+
+def allowed_paths(project_root: Path) -> tuple[Path, ...]:
+    """Folders outside the root that tasks may use: ``allowedPaths`` from the config, each
+    absolute or relative to the root, ``~`` expanded, resolved (symlinks followed)."""
+    root = Path(project_root)
+    entries = read_config(root).get("allowedPaths", [])
+    if not isinstance(entries, list) or not all(
+        isinstance(entry, str) and entry.strip() for entry in entries
+    ):
+        raise ConfigError(
+            f"{config_file(root)}: 'allowedPaths' must be a list of folder paths (absolute, "
+            'or relative to the project root), such as ["../shared-data", "/srv/exports"]'
+        )
+    return tuple((root / Path(entry).expanduser()).resolve() for entry in entries)
 
 
 def days_to_keep(project_root: Path) -> int:

@@ -115,12 +115,18 @@ def run(
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
 @friendly_errors
-def validate(files: tuple[Path, ...], as_json: bool) -> None:
-    """Check workflow files; report every problem with its place."""
-    from ..definition.loader import validate_file
+def validate(root: Path, files: tuple[Path, ...], as_json: bool) -> None:
+    """Check workflow files; report every problem with its place.
 
-    reports = [validate_file(path) for path in files]
+    Literal paths are checked against the project's path policy too (templated ones when
+    the workflow runs)."""
+    from ..definition.loader import validate_file
+    from ..tasks.paths import PathPolicy, check_workflow
+
+    policy = PathPolicy.for_project(root)
+    reports = [validate_file(path, checks=lambda d: check_workflow(d, policy)) for path in files]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:

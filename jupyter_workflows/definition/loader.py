@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ForwardRef, Union, get_args, get_origin
@@ -98,10 +99,16 @@ def load_workflow(
     return report.workflow
 
 
-def validate_file(path: str | Path) -> ValidationReport:
-    """Every problem in a workflow file, each located; never raises for a bad file."""
+Check = Callable[[dict[str, Any]], list[Finding]]
+
+
+def validate_file(path: str | Path, *, checks: Check | None = None) -> ValidationReport:
+    """Every problem in a workflow file, each located; never raises for a bad file.
+
+    ``checks`` adds findings of a caller that knows more than the file (the project's path
+    policy, for ``workflow validate``)."""
     try:
-        return _validate_path(Path(path))
+        return _validate_path(Path(path), checks)
     except _Unreadable as exc:
         return ValidationReport(str(path), [Problem(exc.reason, file=str(path))])
 
@@ -127,13 +134,13 @@ def parse_text(
     return _parse(text, source, fmt, 0)
 
 
-def _validate_path(path: Path) -> ValidationReport:
+def _validate_path(path: Path, checks: Check | None = None) -> ValidationReport:
     text = _read(path)
     try:
         data, locator = _parse(text, str(path), _FORMATS.get(path.suffix.lower()), 0)
     except ValidationError as exc:
         return ValidationReport(str(path), exc.problems)
-    return _validate(data, str(path), locator)
+    return _validate(data, str(path), locator, checks)
 
 
 class _Unreadable(DefinitionError):
@@ -197,7 +204,9 @@ def _parse_yaml(text: str, source: str, line_offset: int) -> Any:
         raise ValidationError([problem]) from None
 
 
-def _validate(data: Any, source: str, locator: Locator) -> ValidationReport:
+def _validate(
+    data: Any, source: str, locator: Locator, checks: Check | None = None
+) -> ValidationReport:
     """Model validation and the graph, expression and unit checks, all reported together."""
     if not isinstance(data, dict):
         got = "an empty document" if data is None else f"a {type(data).__name__}"
@@ -212,6 +221,8 @@ def _validate(data: Any, source: str, locator: Locator) -> ValidationReport:
     except PydanticValidationError as exc:
         findings += _translate(exc, data)
     findings += validate.check(data)
+    if checks is not None:
+        findings += checks(data)
     problems = [to_problem(f, data, locator, source) for f in findings]
     problems.sort(key=lambda p: (p.line is None, p.line or 0, p.column or 0))
     report = ValidationReport(source, problems)

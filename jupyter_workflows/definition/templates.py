@@ -14,6 +14,8 @@ allowed)::
     ${tasks.ID.exit_code|status|error|duration|started_at}
     ${webhook.payload[.path...]}        the webhook trigger's context
     ${item} ${item.field} ${input}      variables (loop items, inputs, any bound name)
+    ${env.BASE_URL|raw}                 a filter after '|': ``raw`` inserts the value into an
+                                        http task's ``url`` as it is (``url_templates``)
 
 A bare ``${name}`` is always a variable; ``${name.more}`` is a scope lookup when ``name`` is
 ``env``, ``tasks``, ``secret`` or ``webhook``, else a variable with a path. ``$${`` is a
@@ -31,6 +33,7 @@ from typing import Any
 from ..errors import ExpressionError
 
 __all__ = [
+    "FILTERS",
     "SCOPES",
     "TASK_FIELDS",
     "Reference",
@@ -47,6 +50,9 @@ __all__ = [
 ]
 
 SCOPES = frozenset({"env", "tasks", "secret", "webhook"})
+# Filters a reference may carry (``${env.X|raw}``); where each is allowed is checked by
+# ``validate`` (``raw``: only in an http task's url), other renderers ignore them.
+FILTERS = frozenset({"raw"})
 TASK_FIELDS = ("result", "exit_code", "status", "outputs", "error", "duration", "started_at")
 # Fields that are plain values: a path below them can never resolve, so it is a parse error.
 _LEAF_FIELDS = frozenset({"exit_code", "status", "error", "duration", "started_at"})
@@ -67,6 +73,7 @@ class Reference:
     text: str  # the original "${...}" text
     start: int  # offset of "$" in the source string
     end: int  # offset just after "}"
+    filters: tuple[str, ...] = ()  # ("raw",) for ${env.X|raw}
 
     @property
     def task_id(self) -> str | None:
@@ -102,10 +109,25 @@ def parse_reference(source: str, start: int) -> Reference:
     body = source[start + 2 : close]
     if not body.strip():
         raise ExpressionError("empty reference '${}'", source, start)
-    segments = body.strip().split(".")
-    _check_names(segments, source, start + 2 + len(body) - len(body.lstrip()))
+    name, *filters = body.split("|")
+    if not name.strip():
+        raise ExpressionError("missing reference before '|'", source, start)
+    segments = name.strip().split(".")
+    _check_names(segments, source, start + 2 + len(name) - len(name.lstrip()))
     scope, path = _classify(segments, source, start)
-    return Reference(scope, path, source[start : close + 1], start, close + 1)
+    position = start + 2 + len(name)
+    for text in filters:
+        if text.strip() not in FILTERS:
+            shown = repr(text.strip()) if text.strip() else "nothing"
+            raise ExpressionError(
+                f"unknown filter {shown} after '|': the one filter is 'raw' "
+                "(${env.BASE_URL|raw} puts a value into an http url unencoded)",
+                source,
+                position,
+            )
+        position += len(text) + 1
+    named = tuple(text.strip() for text in filters)
+    return Reference(scope, path, source[start : close + 1], start, close + 1, named)
 
 
 def _check_names(segments: list[str], source: str, position: int) -> None:

@@ -242,6 +242,12 @@ def _check_expressions(tasks: list[tuple[int, dict[str, Any]]], graph: Graph) ->
                 message = _reference_problem(ref, scope, in_handler, graph)
                 if message:
                     findings.append(Finding(message, path))
+                if ref.filters and not _is_http_url(node, rel):
+                    message = (
+                        f"{ref.text}: the 'raw' filter is only for an http task's url, where "
+                        "it inserts a value unencoded; remove '|raw'"
+                    )
+                    findings.append(Finding(message, path))
     return list(dict.fromkeys(findings))  # one finding for a reference repeated in a value
 
 
@@ -267,6 +273,20 @@ def _strings(
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _strings(item, (*path, i), task=False, handler=handler)
+
+
+def _is_http_url(node: dict[str, Any], path: DataPath) -> bool:
+    """Whether ``path`` (below the task ``node``) is the ``url`` of an http task."""
+    task, index = node, 0
+    while index < len(path):
+        key = path[index]
+        if key in ("then", "else", "on_failure") and isinstance(task.get(key), dict):
+            task, index = task[key], index + 1
+        elif key == "tasks" and isinstance(task.get(key), list) and index + 1 < len(path):
+            task, index = task[key][path[index + 1]], index + 2
+        else:
+            break
+    return task.get("type") == "http" and tuple(path[index:]) == ("url",)
 
 
 def _reference_problem(ref: Reference, scope: _Scope, in_handler: bool, graph: Graph) -> str | None:

@@ -55,4 +55,5 @@ def last_message(stderr: Sequence[str]) -> str | None:
 
 
 def task_cwd(cwd: str | None, ctx: TaskContext) -> Path:
-    return ctx.resolve_path(cwd) if cwd else ctx.project_root
+    """The working directory: ``cwd`` under the project's path policy, else the root."""
+    return ctx.resolve_path(cwd, "cwd") if cwd else ctx.project_root

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import TaskTypeNotImplemented
 from ..execution.states import State
+from .paths import PathPolicy
 
 if TYPE_CHECKING:
     from ..definition.model import TaskBase
@@ -70,11 +71,16 @@ class TaskContext:
     # cancellation); ``ctx.skip_child(task, child_id, reason, name=...)`` records one not run.
     run_child: ChildRunner | None = None
     skip_child: Callable[..., None] | None = None
+    # The project's path policy (``tasks.paths``); read from its config on first use.
+    paths: PathPolicy | None = None
 
-    def resolve_path(self, path: str | Path) -> Path:
-        """Relative paths in a workflow are relative to the project root, not the file."""
-        candidate = Path(path).expanduser()
-        return candidate if candidate.is_absolute() else self.project_root / candidate
+    def resolve_path(self, path: str | Path, field: str | None = None) -> Path:
+        """``path`` resolved against the project root (not the workflow file's folder), ``..``
+        and symlinks followed; ``PathRefused`` (naming this task and ``field``) when it leads
+        outside the project and the folders its config allows."""
+        if self.paths is None:
+            self.paths = PathPolicy.for_project(self.project_root)
+        return self.paths.resolve(path, task_id=self.task_id, field=field)
 
 
 class TaskType:
@@ -88,12 +94,27 @@ class TaskType:
 
     name: ClassVar[str] = ""
     model: ClassVar[type[TaskBase]]
+    # The fields naming files or folders (dotted when nested): `workflow validate` checks
+    # their literal values against the project's path policy (``tasks.paths``), and ``run``
+    # resolves each through ``ctx.resolve_path``. Override ``path_fields`` for values that
+    # hold a path inside other text (a URL, a volume spec).
+    path_keys: ClassVar[tuple[str, ...]] = ()
     # Whether an attempt holds one of the run's max_parallel slots. Composite types do not:
     # their children take slots, and a parent holding one could deadlock them.
     uses_slot: ClassVar[bool] = True
 
     async def run(self, task: TaskBase, ctx: TaskContext) -> TaskResult:
         raise NotImplementedError
+
+    @classmethod
+    def path_fields(cls, task: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        """(field, path) for each path a task's raw data names (``path_keys`` by default)."""
+        for key in cls.path_keys:
+            value: Any = task
+            for name in key.split("."):
+                value = value.get(name) if isinstance(value, Mapping) else None
+            if value is not None:
+                yield key, value
 
     async def after_run(self) -> None:
         """Called once when a run that used this type ends (also when cancelled), on the

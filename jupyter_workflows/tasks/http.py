@@ -2,8 +2,12 @@
 
 ``url``, header names and values, ``query`` values and ``body``/``json`` are templates
 (``Authorization: Bearer ${env.API_TOKEN}``); ``${env.X}`` also sees the task's own
-``environment``. A ``body`` that is a string is sent as it is; an object or a list is sent as
-JSON, like ``json``. ``result`` is the response body, parsed when the response says it is JSON;
+``environment``. A value in the ``url`` is encoded for the part it lands in, so it can never
+add a path segment, a parameter or a host (``definition.url_templates``: a reference at the
+very start holds a whole base URL; ``${env.X|raw}`` inserts a value as it is).
+
+A ``body`` that is a string is sent as it is; an object or a list is sent as JSON, like
+``json``. ``result`` is the response body, parsed when the response says it is JSON;
 ``outputs`` are ``status`` and ``headers`` (lower-case names, repeated headers joined with ", ",
 ``set-cookie`` left out).
 
@@ -31,12 +35,14 @@ import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Union
+from urllib.parse import quote, quote_plus
 
 from pydantic import Field, field_validator
 
 from ..definition.durations import format_duration
 from ..definition.model import TaskBase
 from ..definition.templates import Scope, render, render_value, to_text
+from ..definition.url_templates import UrlTemplateError, render_url
 from ..execution.states import State
 from .base import TaskContext, TaskResult, TaskType
 
@@ -184,9 +190,17 @@ def _build(task: HttpTask, scope: Scope) -> _Request:
     """Render the templates and collect what must never be shown."""
     import httpx
 
-    redact = _Redactor({s for s in scope.secrets.values() if s})
+    redact = _Redactor()
+    for secret in scope.secrets.values():
+        redact.add(secret)
+        # As it appears in a URL: encoded in the path, and in the query as httpx writes it.
+        redact.add(quote(secret, safe="", errors="replace"))
+        redact.add(quote_plus(secret, safe="", errors="replace"))
     headers = _render_headers(task.headers, scope, redact)
-    raw_url = render(task.url, scope)
+    try:
+        raw_url = render_url(task.url, scope)
+    except UrlTemplateError as exc:
+        raise _BadRequest(redact(str(exc))) from None
     try:
         url = httpx.URL(raw_url).copy_merge_params(_query(task.query, scope))
     except httpx.InvalidURL as exc:

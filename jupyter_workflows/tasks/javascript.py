@@ -34,11 +34,12 @@ def _find(program: str, project_root: Path, path: str | None) -> str | None:
 class JavaScriptType(TaskType):
     name = "javascript"
     model = JavaScriptTask
+    path_keys = ("script", "cwd")
 
     async def run(self, task: JavaScriptTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]
         from ._spawn import run_argv, task_cwd
 
-        script = ctx.resolve_path(render(task.script, ctx.scope))
+        script = ctx.resolve_path(render(task.script, ctx.scope), "script")
         if not script.is_file():
             return TaskResult.failure(f"script {script} not found", exit_code=2)
         search_path = ctx.env.get("PATH", os.defpath)

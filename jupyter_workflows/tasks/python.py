@@ -43,6 +43,7 @@ def interpreter(env: dict[str, str] | None) -> str:
 class PythonType(TaskType):
     name = "python"
     model = PythonTask
+    path_keys = ("script", "cwd")
 
     async def run(self, task: PythonTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]
         from ._spawn import run_argv, task_cwd
@@ -53,7 +54,7 @@ class PythonType(TaskType):
             return TaskResult.failure(f"VIRTUAL_ENV={venv} has no bin/python", exit_code=127)
         args = [render(a, ctx.scope) for a in task.args]
         if task.script is not None:
-            script = ctx.resolve_path(render(task.script, ctx.scope))
+            script = ctx.resolve_path(render(task.script, ctx.scope), "script")
             if not script.is_file():
                 return TaskResult.failure(f"script {script} not found", exit_code=2)
             argv = [python, str(script), *args]

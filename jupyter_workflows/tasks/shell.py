@@ -19,6 +19,7 @@ class ShellTask(TaskBase):
 class ShellType(TaskType):
     name = "shell"
     model = ShellTask
+    path_keys = ("cwd",)
 
     async def run(self, task: ShellTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]
         from ..definition.shell_quoting import render_shell

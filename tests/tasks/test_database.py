@@ -535,8 +535,8 @@ def test_connection_is_templated_from_the_environment(project, run_workflow):
     )
 
 
-def test_bad_connections_fail_with_one_clear_message(project, run_workflow, tmp_path):
-    absolute = tmp_path / "abs.db"
+def test_bad_connections_fail_with_one_clear_message(project, run_workflow):
+    absolute = project / "abs.db"  # the absolute form (outside the project: test_path_escapes)
     execution = run_workflow(
         make_workflow(
             task("scheme", "mysql://root:hunter22@localhost/app", query="SELECT 1"),

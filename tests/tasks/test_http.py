@@ -349,3 +349,19 @@ def test_requests_that_cannot_be_sent_fail_clearly(run_workflow, fields, expecte
     assert task.status is State.FAILED and expected in task.error
     assert task.exit_code == 3
     assert len(task.attempts) == 1  # the same request would fail the same way again
+
+
+def test_a_secret_in_the_url_is_masked_in_its_encoded_form_too():
+    from jupyter_workflows.definition.templates import Scope
+    from jupyter_workflows.tasks.http import HttpTask, _build
+
+    secret = "p@ss/w rd&1"
+    scope = Scope(env={}, secrets={"TOKEN": secret})
+    task = HttpTask(id="t", type="http", url="http://127.0.0.1:9/x?q=${secret.TOKEN}")
+    request = _build(task, scope)
+    assert request.url.params["q"] == secret
+    assert request.shown_url == "http://127.0.0.1:9/x?q=***"
+    task = HttpTask(id="t", type="http", url="http://127.0.0.1:9/${secret.TOKEN}/x")
+    request = _build(task, scope)
+    assert request.url.path == f"/{secret}/x"
+    assert request.shown_url == "http://127.0.0.1:9/***/x"

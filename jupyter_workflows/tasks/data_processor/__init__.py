@@ -16,8 +16,10 @@ environment:
 
 and the same JSON on stdin. The processor prints one JSON value on stdout (log messages go to
 stderr, which is streamed to the task's log prefixed with the file's name). With ``output``,
-that value is written pretty-printed to ``output.path`` rendered with ``${input}``; paths that
-resolve outside the project root are refused. Without ``output`` it is the item's ``result``.
+that value is written pretty-printed to ``output.path`` rendered with ``${input}``. Inputs,
+outputs, the processor and ``cwd`` follow the project's path policy (``tasks.paths``): a path,
+or a matched file, that resolves outside the project and its allowed folders is refused.
+Without ``output`` it is the item's ``result``.
 
 Up to ``max_parallel`` files are processed at once. One bad file (unreadable, processor exits
 non-zero, prints something that is not JSON) fails its item and the others still run; the task
@@ -28,7 +30,8 @@ far more often a wrong path than a folder meant to be empty.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -63,3 +66,14 @@ class DataProcessorType(DeferredTaskType):
     name = "data_processor"
     model = DataProcessorTask
     implementation = "jupyter_workflows.tasks.data_processor.runner:DataProcessorRunner"
+    path_keys = ("processor.script", "output.path", "cwd")
+
+    @classmethod
+    def path_fields(cls, task: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        from ..paths import glob_folder
+
+        yield from super().path_fields(task)
+        given = task.get("input")
+        pattern = given.get("path") if isinstance(given, Mapping) else None
+        if isinstance(pattern, str):
+            yield "input.path", glob_folder(pattern)  # the folder the pattern searches

@@ -62,20 +62,6 @@ def read_input(path: Path) -> Any:
     return text
 
 
-def inside(path: str | Path, root: Path) -> Path:
-    """``path`` (relative to ``root`` unless absolute) resolved; refused when outside ``root``.
-
-    Resolving follows ``..`` and symlinks, so neither can lead a write out of the project.
-    """
-    candidate = Path(path)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise ItemError(
-            f"output path {path} resolves to {resolved}, outside the project root {root}: refused"
-        )
-    return resolved
-
-
 def shown(path: Path, root: Path) -> str:
     """How a path appears in results and messages: relative to the project when inside it."""
     try:

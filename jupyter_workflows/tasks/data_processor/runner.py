@@ -19,12 +19,12 @@ from ...execution.states import State
 from .._spawn import last_message, task_cwd
 from ..base import TaskContext, TaskResult, TaskType
 from ..javascript import TS_SUFFIXES, _find
+from ..paths import PathRefused, glob_folder
 from ..process import ProcessOutcome, run_process
 from ..python import interpreter
 from .files import (
     ItemError,
     find_inputs,
-    inside,
     parse_output,
     read_input,
     shown,
@@ -61,6 +61,7 @@ class DataProcessorRunner(TaskType):
 
     async def run(self, task: DataProcessorTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]
         pattern = render(task.input.path, ctx.scope)
+        ctx.resolve_path(glob_folder(pattern), "input.path")  # what the pattern can reach
         sources = find_inputs(pattern, ctx.project_root)
         if not sources:
             # Left retryable: with `retry`, a task can wait for files another process delivers.
@@ -97,7 +98,7 @@ def _final(error: str, exit_code: int | None = 1) -> TaskResult:
 
 def _runner(task: DataProcessorTask, ctx: TaskContext) -> list[str] | TaskResult:
     """The argv that runs the processor script, or why it cannot run."""
-    script = ctx.resolve_path(render(task.processor.script, ctx.scope))
+    script = ctx.resolve_path(render(task.processor.script, ctx.scope), "processor.script")
     if not script.is_file():
         return _final(f"processor script {script} not found", exit_code=2)
     if task.processor.type == "python":
@@ -127,9 +128,9 @@ def _targets(
     for source in sources:
         rendered = render(task.output.path, ctx.scope.child(input=source.stem))
         try:
-            target = inside(rendered, ctx.project_root)
-        except ItemError as exc:
-            targets.append(exc)
+            target = ctx.resolve_path(rendered, "output.path")
+        except PathRefused as exc:
+            targets.append(ItemError(str(exc)))
             continue
         targets.append(target)
         claimed.setdefault(target, []).append(source)
@@ -160,7 +161,7 @@ async def _item(
         try:
             if isinstance(target, ItemError):
                 raise target
-            data = await asyncio.to_thread(read_input, source)
+            data = await asyncio.to_thread(read_input, _checked(job.ctx, source))
             value = await _process(job, index, source, data)
             if target is None:
                 item["result"] = value
@@ -208,6 +209,15 @@ async def _process(job: _Job, index: int, source: Path, data: Any) -> Any:
         raise ItemError(_exit_error(outcome, too_big))
     text = await asyncio.to_thread(stdout_file.read_text, encoding="utf-8", errors="replace")
     return parse_output(text)
+
+
+def _checked(ctx: TaskContext, source: Path) -> Path:
+    """The input file under the path policy: one matched through a symlink to elsewhere is
+    refused (its item fails, the others go on)."""
+    try:
+        return ctx.resolve_path(source, "input.path")
+    except PathRefused as exc:
+        raise ItemError(str(exc)) from None
 
 
 def _exit_error(outcome: ProcessOutcome, too_big: bool) -> str:

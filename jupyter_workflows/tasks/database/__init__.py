@@ -31,6 +31,7 @@ run in a worker thread; a timeout or cancellation interrupts the running stateme
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal, Union
 
 from pydantic import Field, model_validator
@@ -70,3 +71,15 @@ class DatabaseType(DeferredTaskType):
     name = "database"
     model = DatabaseTask
     implementation = "jupyter_workflows.tasks.database.runner:DatabaseRunner"
+    path_keys = ("config.migrations_path",)
+
+    @classmethod
+    def path_fields(cls, task: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        from .urls import file_path
+
+        yield from super().path_fields(task)
+        config = task.get("config")
+        connection = config.get("connection") if isinstance(config, Mapping) else None
+        path = file_path(connection) if isinstance(connection, str) else None
+        if path is not None:
+            yield "config.connection", path

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ...definition.templates import find_references, render, render_value
 from ..base import TaskContext, TaskResult, TaskType
 from .base import Adapter, DatabaseFailure, StatementError, one_line
-from .operations import OPERATIONS, Answer, Plan, ms_since
+from .operations import OPERATIONS, Answer, Plan, migration_files, ms_since
 from .templating import render_sql
 from .urls import Connection, parse_connection, redact
 
@@ -47,7 +47,7 @@ def _connection(config: DatabaseConfig, ctx: TaskContext) -> Connection:
     url = render(config.connection, ctx.scope).strip()
     if not url and find_references(config.connection):  # say which variable was empty
         raise DatabaseFailure(f"database connection is empty: '{config.connection}' rendered to ''")
-    connection = parse_connection(url, lambda path: ctx.resolve_path(path))
+    connection = parse_connection(url, lambda path: ctx.resolve_path(path, "config.connection"))
     if connection.scheme == "postgresql":
         from .postgres_backend import libpq_passwords
 
@@ -73,9 +73,13 @@ def _plan(config: DatabaseConfig, ctx: TaskContext, dialect: str) -> Plan:
         ]
         plan.query_params = _per_query(params, len(plan.queries))
     else:
-        folder = ctx.resolve_path(render(config.migrations_path or "", ctx.scope))
+        field = "config.migrations_path"
+        folder = ctx.resolve_path(render(config.migrations_path or "", ctx.scope), field)
         if not folder.exists():
             raise DatabaseFailure(f"migrations folder {folder} does not exist")
+        if folder.is_dir():
+            for file in migration_files(folder):  # a file may be a symlink to elsewhere
+                ctx.resolve_path(file, field)
         plan.migrations = folder
     return plan
 

@@ -5,6 +5,8 @@ Accepted forms (the scheme is case-insensitive)::
     sqlite:///relative/path.db      relative to the project root
     sqlite:////absolute/path.db     absolute
     sqlite:///:memory:              a private in-memory database (same forms for duckdb://)
+                                    (a file must be inside the project or an allowed folder:
+                                    ``tasks.paths``)
     postgresql://user:pass@host:port/db?options   also postgres://, handed to libpq as written
 
 ``redact(url)`` hides the password (``user:***@host``, ``password=***``); a ``Connection``'s
@@ -125,6 +127,18 @@ def parse_connection(url: str, resolve: Callable[[str], Path]) -> Connection:
     if scheme == "postgresql":
         return Connection(scheme, url.strip(), display, secrets)
     return Connection(scheme, _file_target(url.strip(), scheme, resolve), display, secrets)
+
+
+def file_path(url: str) -> str | None:
+    """The file a sqlite or duckdb URL names, as written (``x.db``, ``/abs/x.db``); None for
+    other URLs, ``:memory:`` and malformed ones (whose problem ``parse_connection`` reports)."""
+    match = _SCHEME_RE.match(url.strip())
+    if not match or SCHEMES.get(match.group(1).lower()) not in ("sqlite", "duckdb"):
+        return None
+    rest = url.strip()[match.end() :]
+    if not rest.startswith("/") or rest[1:] in ("", MEMORY):
+        return None
+    return rest[1:]
 
 
 def _file_target(url: str, scheme: str, resolve: Callable[[str], Path]) -> str:

@@ -11,7 +11,8 @@
   string split like a shell would (templated values stay one word, no shell runs it: write
   ``["sh", "-c", "..."]`` for shell syntax). The container sees only the task's
   ``environment``, not the host's. ``volumes`` are ``HOST:CONTAINER[:MODE]`` bind mounts, HOST
-  relative to the project root (named volumes are not supported). Its output is streamed,
+  relative to the project root and inside the project or an allowed folder, like ``context``
+  and ``dockerfile`` (``tasks.paths``; named volumes are not supported). Its output is streamed,
   stdout becomes ``result``, its exit code the task's; it is removed afterwards, also on
   failure, timeout and cancellation (SIGTERM, ``kill_grace``, then SIGKILL).
 - Current limitation: containers and RUN steps get network "none" (no bridge is assumed).
@@ -21,7 +22,8 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, Union
 
 from pydantic import Field, model_validator
 
@@ -55,3 +57,12 @@ class DockerType(DeferredTaskType):
     name = "docker"
     model = DockerTask
     implementation = "jupyter_workflows.tasks.docker.runner:DockerRunner"
+    path_keys = ("context", "dockerfile")
+
+    @classmethod
+    def path_fields(cls, task: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        yield from super().path_fields(task)
+        volumes = task.get("volumes")
+        for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
+            if isinstance(volume, str):
+                yield f"volumes.{index}", volume.split(":", 1)[0]  # the HOST of HOST:CONTAINER

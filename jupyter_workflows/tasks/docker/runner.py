@@ -168,7 +168,7 @@ def _plan(task: DockerTask, ctx: TaskContext) -> _Plan:
             image=image,
             command=None if task.command is None else command_argv(task.command, scope),
             environment={key: render(value, scope) for key, value in task.environment.items()},
-            binds=[_bind(volume, ctx) for volume in task.volumes],
+            binds=[_bind(volume, ctx, f"volumes[{i}]") for i, volume in enumerate(task.volumes)],
             working_dir=render(task.working_dir, scope) if task.working_dir else None,
             labels=labels,
         )
@@ -176,11 +176,11 @@ def _plan(task: DockerTask, ctx: TaskContext) -> _Plan:
 
 
 def _build_spec(task: DockerTask, ctx: TaskContext) -> BuildSpec:
-    context = ctx.resolve_path(render(task.context or ".", ctx.scope))
+    context = ctx.resolve_path(render(task.context or ".", ctx.scope), "context")
     if not context.is_dir():
         raise DockerFailure(f"build context {context} is not a directory", retryable=False)
     dockerfile = (
-        ctx.resolve_path(render(task.dockerfile, ctx.scope))
+        ctx.resolve_path(render(task.dockerfile, ctx.scope), "dockerfile")
         if task.dockerfile
         else context / "Dockerfile"
     )
@@ -196,7 +196,7 @@ def _build_spec(task: DockerTask, ctx: TaskContext) -> BuildSpec:
     return BuildSpec(dockerfile=dockerfile, context=context, tags=tags, build_args=build_args)
 
 
-def _bind(volume: str, ctx: TaskContext) -> str:
+def _bind(volume: str, ctx: TaskContext, field: str) -> str:
     """``HOST:CONTAINER[:MODE]`` with HOST made absolute (relative to the project root)."""
     parts = render(volume, ctx.scope).split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
@@ -204,7 +204,7 @@ def _bind(volume: str, ctx: TaskContext) -> str:
             f"volume {volume!r}: expected HOST:CONTAINER or HOST:CONTAINER:MODE (ro, rw)",
             retryable=False,
         )
-    parts[0] = str(ctx.resolve_path(parts[0]))
+    parts[0] = str(ctx.resolve_path(parts[0], field))
     return ":".join(parts)
 
 

@@ -58,4 +58,5 @@ class NotebookTask(TaskBase):
 class NotebookType(DeferredTaskType):
     name = "notebook"
     model = NotebookTask
+    path_keys = ("notebook", "output", "cwd")
     implementation = "jupyter_workflows.tasks.notebook.runner:NotebookRunner"

@@ -102,7 +102,7 @@ class NotebookRunner(TaskType):
 
     # -- steps ----------------------------------------------------------------------------
     def _job(self, task: NotebookTask, ctx: TaskContext) -> Job:
-        path = ctx.resolve_path(render(task.notebook, ctx.scope))
+        path = ctx.resolve_path(render(task.notebook, ctx.scope), "notebook")
         nb = document.read_notebook(path)
         parameters = render_value(task.parameters, ctx.scope)
         name = render(task.kernel, ctx.scope) if task.kernel else document.kernel_name(nb)
@@ -111,7 +111,7 @@ class NotebookRunner(TaskType):
         if not cwd.is_dir():
             raise WorkflowError(f"working directory {cwd} does not exist")
         if task.output:
-            output = ctx.resolve_path(render(task.output, ctx.scope))
+            output = ctx.resolve_path(render(task.output, ctx.scope), "output")
         else:
             output = ctx.artifacts_dir / ctx.task_id / path.name
         reuse = self._reuse(task)
