@@ -10,7 +10,9 @@
     ├── TaskFailed                 a task ended unsuccessfully (``.task_id``, ``.exit_code``)
     ├── StoreError                 the execution history cannot be read or written
     │   ├── ExecutionNotFound      no execution has that id (or prefix)
-    │   └── AmbiguousExecutionId   a prefix matches several executions
+    │   ├── AmbiguousExecutionId   a prefix matches several executions
+    │   ├── StoreUnavailable       the store's folder cannot be used as it is (``.path``)
+    │   └── StoreWriteFailed       a write to the store failed: disk full, I/O error
     └── ConfigError                the project's configuration (or its root) is unusable
 
 Cancellation is not here on purpose: the engine uses ``asyncio.CancelledError`` (a
@@ -149,6 +151,25 @@ class AmbiguousExecutionId(StoreError):
         super().__init__(
             f"execution id prefix '{prefix}' matches {len(matches)} executions: {shown}"
         )
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be used as it is: a file where a folder must be, a folder where its
+    lock must be, a folder that is not writable. ``path`` is the culprit; the message says
+    what to do. Found before a run starts, so no task runs unrecorded."""
+
+    def __init__(self, store: object, path: object, problem: str):
+        self.store, self.path, self.problem = store, path, problem
+        super().__init__(f"the execution store {store} cannot be used: {problem}")
+
+
+class StoreWriteFailed(StoreError):
+    """Writing to the store failed (``errno``: ENOSPC for a full disk, EIO...): whatever was
+    written before stays readable; a run that was being recorded is stopped."""
+
+    def __init__(self, path: object, error: OSError):
+        self.path, self.errno, self.strerror = path, error.errno, error.strerror
+        super().__init__(f"cannot write {path}: [Errno {error.errno}] {error.strerror}")
 
 
 class ConfigError(WorkflowError):

@@ -1,8 +1,9 @@
 """The ``workflow`` command (also ``jupyter workflows``).
 
 Exit codes: 0 success, 1 a run failed (or validation found errors), 2 bad input (invalid
-definition, unknown file, bad option), 130 interrupted. Heavy modules are imported inside the
-commands that need them so that ``workflow validate`` starts fast.
+definition, unknown file, bad option, a store that cannot be used), 3 a write to the store
+failed mid-run (disk full: the run was stopped), 130 interrupted. Heavy modules are imported
+inside the commands that need them so that ``workflow validate`` starts fast.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..ui.options import parse_env_pairs
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_STORE,
     friendly_errors,
     print_problems,
     skip_pydantic_plugin_lookup,
@@ -75,6 +77,7 @@ def run(
 ) -> None:
     """Run a workflow file."""
     from ..engine.orchestrator import WorkflowOrchestrator
+    from ..errors import StoreWriteFailed
     from ..execution.states import State
 
     try:
@@ -93,6 +96,9 @@ def run(
     renderer = make_renderer(quiet=as_json)
     orchestrator.sinks.append(renderer)
     workflow, path = orchestrator.load(file)
+    # Before alerts (which keep their records in the store) and before any task: a store
+    # that cannot record the run stops it here, with what to do (exit code 2).
+    orchestrator.store.check_writable()
     alerts = None
     if not no_alerts:
         from ..monitor.alerting import attach_alerts
@@ -100,7 +106,11 @@ def run(
         alerts = attach_alerts(orchestrator, defer=True, warn=_warn, env={**os.environ, **env})
         if alerts is not None:
             alerts.add_workflow(workflow)  # its notifications, without loading it again
-    execution = orchestrator.execute(workflow, file=path, env=env, max_parallel=max_parallel)
+    try:
+        execution = orchestrator.execute(workflow, file=path, env=env, max_parallel=max_parallel)
+    except StoreWriteFailed as exc:
+        # Every task was stopped. No alerts: their rules read the store that just failed.
+        _fail(f"the run was stopped: {exc}", EXIT_STORE)
     renderer.close(execution)
     if alerts is not None:
         alerts.close()

@@ -12,7 +12,8 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad input, and a store that cannot be used as it is: nothing ran
+EXIT_STORE = 3  # a write to the store failed mid-run (disk full): the run was stopped
 EXIT_INTERRUPTED = 130
 
 
@@ -65,7 +66,14 @@ def friendly_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..errors import ExecutionNotFound, StoreError, ValidationError, WorkflowError
+        from ..errors import (
+            ExecutionNotFound,
+            StoreError,
+            StoreUnavailable,
+            StoreWriteFailed,
+            ValidationError,
+            WorkflowError,
+        )
 
         try:
             return func(*args, **kwargs)
@@ -74,6 +82,10 @@ def friendly_errors(func: F) -> F:
             sys.exit(EXIT_USAGE)
         except ExecutionNotFound as exc:
             fail(str(exc), EXIT_FAILED)
+        except StoreUnavailable as exc:
+            fail(str(exc), EXIT_USAGE)
+        except StoreWriteFailed as exc:
+            fail(str(exc), EXIT_STORE)
         except StoreError as exc:
             fail(str(exc), EXIT_FAILED)
         except WorkflowError as exc:

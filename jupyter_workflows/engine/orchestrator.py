@@ -122,7 +122,12 @@ class WorkflowOrchestrator:
         self, workflow: str | Path | Workflow | dict[str, Any], **options: Any
     ) -> Execution:
         """Run to completion and return the Execution. Ctrl-C (or a kernel interrupt) cancels
-        the run; the cancelled Execution is returned rather than an exception raised."""
+        the run; the cancelled Execution is returned rather than an exception raised.
+
+        A store that cannot be used raises StoreUnavailable before any task starts; a journal
+        write that fails mid-run (disk full) stops every task and raises StoreWriteFailed
+        (as does any event sink that raises: its exception), the run recorded as far as the
+        journal would take it."""
         run = self.prepare(workflow, **options)
         try:
             return run_sync(lambda: self.run_prepared(run))

@@ -22,6 +22,7 @@ from typing import Any
 from ..definition.conditions import parse_condition
 from ..definition.model import AnyTask, TaskBase, Workflow
 from ..definition.templates import Scope, TaskView
+from ..errors import StoreError
 from ..execution.events import Event, RunEnded, RunStarted, TaskEnded
 from ..execution.records import Execution
 from ..execution.states import FAILURES, State
@@ -100,11 +101,29 @@ class WorkflowRun:
         self._ended = 0
         self._stopping = False
         self._all_ended: asyncio.Future[None] | None = None
+        self._fault: Exception | None = None  # the first sink that failed: the run stops
 
     # -- events -------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
+        """Hand ``event`` to every sink. A sink that raises (the journal on a full disk) does
+        not stop the others, nor the code that emitted: it stops the run (``_sink_failed``)."""
         for sink in self._sinks:
-            sink(event)  # type: ignore[operator]
+            try:
+                sink(event)  # type: ignore[operator]
+            except Exception as exc:
+                self._sink_failed(exc)
+
+    def _sink_failed(self, exc: Exception) -> None:
+        """Record the first failure and wake ``run``, which stops every task and re-raises it.
+
+        An event that cannot be recorded (or shown) means the run can no longer be trusted
+        to leave a true record: stopping it beats running on unrecorded or waiting forever.
+        """
+        if self._fault is not None:
+            return  # the run is stopping already; a broken journal refuses every later event
+        self._fault = exc
+        if self._all_ended is not None and not self._all_ended.done():
+            self._all_ended.set_result(None)
 
     def _started_at(self, task_id: str) -> float | None:
         record = self.execution.tasks.get(task_id)
@@ -126,18 +145,29 @@ class WorkflowRun:
             if self.dag and not self._all_ended.done():
                 await asyncio.shield(self._all_ended)
         except asyncio.CancelledError:
-            await self._cancel_all()
-            await self._release_types()
-            self._finish(State.CANCELLED, "cancelled")
+            await self._stop(State.CANCELLED, "cancelled")
+            self._raise_fault()  # the record is incomplete: that matters more than the cancel
             raise
         except BaseException as exc:
-            await self._cancel_all()
-            await self._release_types()
-            self._finish(State.CRASHED, f"engine error: {type(exc).__name__}: {exc}")
+            await self._stop(State.CRASHED, f"engine error: {type(exc).__name__}: {exc}")
             raise
+        if self._fault is not None:
+            await self._stop(State.CRASHED, _fault_reason(self._fault))
+            self._raise_fault()
         await self._release_types()
         self._finish(self._final_status(), None)
+        self._raise_fault()  # a sink that failed on the last events
         return self.execution
+
+    async def _stop(self, status: State, reason: str) -> None:
+        """Stop every running task (their process trees included), then end the run."""
+        await self._cancel_all()
+        await self._release_types()
+        self._finish(status, reason)
+
+    def _raise_fault(self) -> None:
+        if self._fault is not None:
+            raise self._fault
 
     async def _release_types(self) -> None:
         """Let each task type used free what it holds for this run (kernels...), and close an
@@ -181,6 +211,8 @@ class WorkflowRun:
 
     def _ready(self, task: AnyTask) -> None:
         """All dependencies of ``task`` ended: skip it or start it."""
+        if self._fault is not None:
+            return  # the run is stopping: start nothing more
         blocked = [d for d in task.depends_on if d in self._blocking]
         if blocked:
             self._blocking.add(task.id)  # type: ignore[arg-type]
@@ -272,6 +304,13 @@ class WorkflowRun:
             error = "failed task(s): " + ", ".join(failed)
         self.emit(RunEnded(execution_id=self.execution.id, status=str(status), error=error))
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _fault_reason(fault: Exception) -> str:
+    """The run's error when a sink stopped it."""
+    if isinstance(fault, StoreError):
+        return f"the run was stopped: its record cannot be written: {fault}"
+    return f"the run was stopped: an event sink failed: {type(fault).__name__}: {fault}"
 
 
 def _runner_environ() -> dict[str, str]:

@@ -245,13 +245,15 @@ def _start(
     from ..monitor.alerting import attach_alerts
 
     orchestrator = WorkflowOrchestrator(root)
+    model, file = orchestrator.load(workflow)
+    orchestrator.store.check_writable()  # before alerts, which keep their records there
     # A foreground cell sends its alerts as it finishes; a background run hands them to the
     # manager's thread, which then ends.
     alerts = attach_alerts(
         orchestrator, defer=not background, warn=_warn, env={**os.environ, **env}
     )
     relay = _Relay()
-    run = orchestrator.prepare(workflow, env=env, max_parallel=max_parallel, sinks=[relay])
+    run = orchestrator.prepare(model, file=file, env=env, max_parallel=max_parallel, sinks=[relay])
     view = relay.target = _live_view(run)
     view.display()
     if background:

@@ -15,7 +15,14 @@ from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 
-from ..errors import AmbiguousExecutionId, ConfigError, ExecutionNotFound, StoreError
+from ..errors import (
+    AmbiguousExecutionId,
+    ConfigError,
+    ExecutionNotFound,
+    StoreError,
+    StoreUnavailable,
+    StoreWriteFailed,
+)
 from .executions import BadParameter
 from .service import ApiError, WorkflowService
 
@@ -50,6 +57,9 @@ def answers(
             self.reply({"message": str(exc)}, 400)
         except (ExecutionNotFound, AmbiguousExecutionId) as exc:
             self.reply({"message": str(exc)}, 404)
+        except (StoreUnavailable, StoreWriteFailed) as exc:  # the store needs an admin's hand
+            self.log.error("jupyter-workflows: %s", exc)
+            self.reply({"message": str(exc)}, 503)
         except (ConfigError, StoreError) as exc:  # the server's side: say what, not a traceback
             self.log.error("jupyter-workflows: %s", exc)
             self.reply({"message": str(exc)}, 500)

@@ -2,7 +2,8 @@
 
 Each handler parses its input, calls one ``WorkflowService`` method and writes JSON. Errors
 (``base.answers``) become ``{"message": ...}`` with 400 (bad body or parameter), 404 (unknown
-path, execution or task), 409 (cancel of a run not running here) or 503 (too many runs);
+path, execution or task), 409 (cancel of a run not running here) or 503 (too many runs, or a
+store that cannot be used: its message names the path and what to do);
 anything unexpected is jupyter_server's usual 500, logged, and the server carries on. The lab
 extension's ``src/api.ts`` is the client of the same contract.
 """

@@ -148,6 +148,9 @@ class WorkflowService:
         live = RunBroadcaster(execution_id, workflow=file.stem, root=self.root)
         try:
             workflow, _ = await self._blocking(self.orchestrator.load, file)
+            # A store that cannot record the run is the client's answer now, not a 202 for a
+            # run that crashes before its first task.
+            await self._blocking(self.store.check_writable)
             queued = self._queue.submit(
                 workflow, env=env, trigger="api", execution_id=execution_id, sinks=[live],
                 file=file,

@@ -12,6 +12,12 @@ works, closes and releases, so cron runs, daemons, kernels and servers can share
 
 Reading never creates a store: until something is recorded (no index, no journals folder),
 reads see an empty history and leave the directory as it is (not even a lock file).
+
+Faults: a store that cannot be used as it is (a file where a folder must be, a folder where the
+lock or the index must be, a folder that is not writable) raises ``StoreUnavailable`` naming the
+culprit and what to do, from every read and from ``open_journal`` before a run starts. An index
+that cannot be opened (cut short, zero bytes, damaged) is set aside as ``index.duckdb.corrupt``
+and rebuilt from the journals by the same read: the journals are the record.
 """
 
 from __future__ import annotations
@@ -27,6 +33,15 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from ..errors import StoreError
 from ..execution.records import Execution
 from .crash import mark_crashed, orphaned_runs
+from .faults import (
+    IndexSetAside,
+    creation_fault,
+    layout_fault,
+    looks_damaged,
+    not_writable,
+    open_index,
+    set_aside,
+)
 from .finding import JOURNAL_SUFFIX, Changes, archive, find_changed, journal_file, journal_paths
 from .ingest import ingest, ingest_tolerant
 from .journal import JournalWriter
@@ -58,8 +73,32 @@ class ExecutionStore(Reads):
         self.lock_timeout = lock_timeout
 
     def exists(self) -> bool:
-        """Whether anything was recorded here: the index or the journals folder exists."""
+        """Whether anything was recorded here: the index or the journals folder exists.
+
+        Raises StoreUnavailable when the place cannot hold a store (see ``check_layout``),
+        so that every reader reports it rather than an empty history.
+        """
+        self.check_layout()
         return self.index_path.exists() or self.journals_dir.is_dir()
+
+    def check_layout(self) -> None:
+        """Raise StoreUnavailable if something stands where the store's parts must go: a file
+        where the store's folder (or one above it) or ``journals/`` must be, a folder where
+        ``index.lock`` or ``index.duckdb`` must be. A few ``stat`` calls; creates nothing."""
+        layout_fault(self.path, self.journals_dir, (self.lock_path, self.index_path))
+
+    def check_writable(self) -> None:
+        """Make sure runs can be recorded and indexed here, creating the store's folders:
+        StoreUnavailable otherwise, naming the culprit and what to do. A run calls this
+        before any task starts (``open_journal`` does), so nothing runs unrecorded."""
+        self.check_layout()
+        for folder in (self.path, self.journals_dir):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise creation_fault(self.path, folder, exc) from exc
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise not_writable(self.path, folder)
 
     @property
     def journals_dir(self) -> Path:
@@ -68,6 +107,10 @@ class ExecutionStore(Reads):
     @property
     def index_path(self) -> Path:
         return self.path / "index.duckdb"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / "index.lock"
 
     def artifacts_dir(self, execution_id: str) -> Path:
         """Where an execution keeps its files (executed notebooks...); not created here."""
@@ -91,8 +134,13 @@ class ExecutionStore(Reads):
         return None if found is None else found.path
 
     def open_journal(self, execution_id: str) -> JournalWriter:
-        """A writer appending to the journal of ``execution_id`` (the runner's event sink)."""
+        """A writer appending to the journal of ``execution_id`` (the runner's event sink).
+
+        StoreUnavailable when the store cannot be used (``check_writable``), StoreWriteFailed
+        when the journal cannot be created (a full disk).
+        """
         path = self.journal_path(execution_id)
+        self.check_writable()
         if journal_paths(self.journals_dir, execution_id)[1].exists():
             # Finished and archived: appending a second run to it would be lost on the next
             # refresh (the index knows it complete). Ids are unique; this is a caller's slip.
@@ -210,9 +258,18 @@ class ExecutionStore(Reads):
             with _empty_index() as path:
                 return _query_read_only(path, sql, params, fetch)
         with self._locked():
-            with self._connected() as con:
-                self._refresh(con)
-            return _query_read_only(self.index_path, sql, params, fetch)
+            try:
+                return self._refreshed_query(sql, params, fetch)
+            except IndexSetAside:  # found damaged: set aside, so this refresh rebuilds it
+                return self._refreshed_query(sql, params, fetch)
+
+    def _refreshed_query(
+        self, sql: str, params: list[Any] | None, fetch: Callable[[duckdb.DuckDBPyConnection], T]
+    ) -> T:
+        """Refresh, then run ``sql`` read-only; caller holds the lock."""
+        with self._connected() as con:
+            self._refresh(con)
+        return _query_read_only(self.index_path, sql, params, fetch)
 
     def _read(
         self,
@@ -220,31 +277,45 @@ class ExecutionStore(Reads):
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        with self._session(create=False) as con:
-            return query(con, *args, **kwargs)
+        try:
+            with self._session(create=False) as con:
+                return query(con, *args, **kwargs)
+        except IndexSetAside:
+            # Found damaged while reading: it was set aside, so this read rebuilds it.
+            with self._session(create=False) as con:
+                return query(con, *args, **kwargs)
 
     # -- plumbing ----------------------------------------------------------------------------
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.mkdir(parents=True, exist_ok=True)
-        with IndexLock(self.path / "index.lock", self.lock_timeout):
+        # Readers need the folder writable too: bringing the index up to date writes it.
+        self.check_writable()
+        with IndexLock(self.lock_path, self.lock_timeout):
             yield
 
     @contextmanager
     def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection with the schema migrated; caller holds the lock."""
+        """A read-write connection with the schema migrated; caller holds the lock.
+
+        An index that cannot be opened is set aside and a new one made (the refresh that
+        follows fills it from every journal); one found damaged while in use is set aside
+        and ``IndexSetAside`` raised, so the next session rebuilds it.
+        """
         import duckdb
 
+        con = open_index(self.index_path)
         try:
-            con = duckdb.connect(str(self.index_path))
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open {self.index_path}: {exc}") from exc
-        try:
-            migrate(con)
             yield con
         except duckdb.Error as exc:
-            raise StoreError(f"execution index {self.index_path}: {exc}") from exc
+            con.close()
+            if not looks_damaged(exc):
+                raise StoreError(f"execution index {self.index_path}: {exc}") from exc
+            set_aside(self.index_path, exc)
+            raise IndexSetAside(
+                f"execution index {self.index_path} is damaged ({exc}); it was set aside and "
+                "is rebuilt from the journals on the next read"
+            ) from exc
         finally:
             con.close()
 
@@ -273,6 +344,12 @@ class ExecutionStore(Reads):
             yield con
 
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            self._bring_up_to_date(con)
+        except OSError as exc:  # journals/ went bad under us, or a crash ending cannot be added
+            raise StoreError(f"cannot bring the execution index up to date: {exc}") from exc
+
+    def _bring_up_to_date(self, con: duckdb.DuckDBPyConnection) -> None:
         changes = find_changed(con, self.journals_dir)
         if ingest_tolerant(con, changes.changed):
             changes.read_done = False  # keep listing done/ until every journal there is in
@@ -301,6 +378,10 @@ def _query_read_only(
         con.execute(sql, params or [])
         return fetch(con)
     except duckdb.Error as exc:
+        if looks_damaged(exc):
+            con.close()
+            set_aside(index, exc)
+            raise IndexSetAside(f"execution index {index} is damaged: {exc}") from exc
         raise StoreError(f"query failed: {exc}") from exc
     finally:
         con.close()

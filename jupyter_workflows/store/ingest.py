@@ -7,6 +7,7 @@ latest event per key wins), while log lines are only appended past the last seq 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,10 @@ def ingest(
             con.execute(statement)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        # A COMMIT that failed (a full disk) has ended the transaction already: the error to
+        # report is the first one, not the ROLLBACK's "no transaction is active".
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
         raise
     finally:
         con.execute("DROP TABLE IF EXISTS temp.ev; DROP TABLE IF EXISTS temp.changed")
@@ -77,25 +81,33 @@ def ingest_tolerant(con: duckdb.DuckDBPyConnection, files: list[JournalFile]) ->
     returns the ones that failed (a caller must not forget them: they are tried again).
 
     One unreadable journal (deleted mid-refresh, unreadable permissions) must not stop every
-    other from being ingested, nor make every read of the history fail.
+    other from being ingested, nor make every read of the history fail. A full disk is no
+    journal's fault: it is raised (``duckdb.Error``), as the index cannot take anything now.
     """
     import duckdb
 
     try:
         ingest(con, files)
         return []
-    except duckdb.Error:
+    except duckdb.Error as exc:
+        _raise_if_disk_full(exc)
         if len(files) == 1:
-            log.warning("cannot ingest journal %s", files[0].path, exc_info=True)
+            log.warning("cannot ingest journal %s: %s", files[0].path, exc)
             return list(files)
     failed = []
     for file in files:
         try:
             ingest(con, [file])
         except duckdb.Error as exc:
+            _raise_if_disk_full(exc)
             log.warning("cannot ingest journal %s: %s", file.path, exc)
             failed.append(file)
     return failed
+
+
+def _raise_if_disk_full(exc: Exception) -> None:
+    if any(mark in str(exc) for mark in ("No space left", "Disk quota")):
+        raise exc
 
 
 def _load_events(con: duckdb.DuckDBPyConnection, files: list[JournalFile], reset: bool) -> None:

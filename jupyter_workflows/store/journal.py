@@ -6,6 +6,7 @@ light (no duckdb): the runner imports it on the hot path of every run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreWriteFailed
 from ..execution.events import EVENT_TYPES, Event
 
 
@@ -32,16 +33,29 @@ class JournalWriter:
     Each call is one ``os.write`` on an ``O_APPEND`` descriptor: no Python buffering to
     flush and no fsync, so it costs microseconds, and a line is either absent or whole once
     the write returns. ``close`` fsyncs. Opening an existing journal continues its numbering.
+
+    A write that fails (a full disk: ENOSPC) raises ``StoreWriteFailed`` naming the file and
+    the errno, after cutting off what it wrote of its line: the journal keeps whole lines only.
+    The writer is then ``failed`` and refuses every later event, so the journal never has a
+    gap in the middle; a reader ends it as crashed once the runner is gone.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.failed: StoreWriteFailed | None = None
         self._lock = threading.Lock()
         self._seq = 0
-        if os.fstat(self._fd).st_size:
-            self._resume()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreWriteFailed(exc.filename or self.path, exc) from exc
+        try:
+            if os.fstat(self._fd).st_size:
+                self._resume()
+        except OSError as exc:
+            os.close(self._fd)
+            raise StoreWriteFailed(self.path, exc) from exc
 
     @property
     def seq(self) -> int:
@@ -49,23 +63,38 @@ class JournalWriter:
         return self._seq
 
     def __call__(self, event: Event) -> None:
-        """Append ``event``; raise StoreError if the writer is closed."""
+        """Append ``event``; raise StoreWriteFailed if it cannot be written (or an earlier
+        event could not), StoreError if the writer is closed."""
         data = event.to_dict()
         with self._lock:  # seq order must match line order if several threads emit
+            if self.failed is not None:
+                raise self.failed
             if self._fd is None:
                 raise StoreError(f"journal {self.path} is closed")
+            data["seq"] = self._seq + 1
+            try:
+                _write_all(self._fd, encode_line(data))
+            except OSError as exc:
+                self.failed = StoreWriteFailed(self.path, exc)
+                raise self.failed from exc
             self._seq += 1
-            data["seq"] = self._seq
-            _write_all(self._fd, encode_line(data))
 
     def close(self) -> None:
-        """Flush the journal to disk and close it; calling it again does nothing."""
+        """Flush the journal to disk and close it; calling it again does nothing.
+
+        Raises StoreWriteFailed when the flush fails (the record may not be on disk), unless
+        a write had failed already (that failure was raised then).
+        """
         with self._lock:
             if self._fd is None:
                 return
             fd, self._fd = self._fd, None
         try:
             os.fsync(fd)
+        except OSError as exc:
+            if self.failed is None:
+                self.failed = StoreWriteFailed(self.path, exc)
+                raise self.failed from exc
         finally:
             os.close(fd)
 
@@ -93,10 +122,21 @@ class JournalWriter:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte; a regular file takes it in one call, the loop is for the odd case."""
+    """Write every byte; a regular file takes it in one call, the loop is for the odd case.
+
+    On a failure after a short write (a disk that filled up mid-line), the part written is
+    cut off again, so that a line is either absent or whole.
+    """
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = 0
+    try:
+        while written < len(data):
+            written += os.write(fd, view[written:])
+    except OSError:
+        if written:
+            with contextlib.suppress(OSError):  # shrinking a file needs no space
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+        raise
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

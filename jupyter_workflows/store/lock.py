@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnavailable
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -27,8 +27,16 @@ class IndexLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Block until the lock is ours; raise StoreError after ``timeout`` seconds."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Block until the lock is ours; raise StoreError after ``timeout`` seconds, and
+        StoreUnavailable when the lock file cannot be opened (a folder in its place...)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreUnavailable(
+                self.path.parent,
+                self.path,
+                f"cannot open the lock file {self.path}: [Errno {exc.errno}] {exc.strerror}",
+            ) from exc
         deadline = time.monotonic() + self.timeout
         pause = 0.001
         while True:

@@ -7,6 +7,7 @@ may also drop and refill a table. ``docs/store-schema.md`` documents every colum
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
@@ -108,6 +109,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(Exception):  # a failed COMMIT has ended it already
+                con.execute("ROLLBACK")
             raise
     return SCHEMA_VERSION

@@ -80,3 +80,66 @@ def test_writing_costs_microseconds(tmp_path: Path) -> None:
         per_event = (time.perf_counter() - started) / len(events)
     # Typically 3-6 µs here; the bound only catches a flush or fsync per event.
     assert per_event < 100e-6
+
+
+# A real short write followed by a failing one, without root: RLIMIT_FSIZE makes the kernel
+# write up to the limit and then refuse (EFBIG), as a disk filling up mid-line does (ENOSPC).
+_FILL_UP = """
+import json, resource, signal, sys
+from jupyter_workflows.errors import StoreWriteFailed
+from jupyter_workflows.execution.events import OutputLine
+from jupyter_workflows.store.journal import JournalWriter
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+writer = JournalWriter(sys.argv[1])
+line = OutputLine(execution_id="x", task_id="t", attempt=1, stream="stdout", line="y" * 77)
+written = 0
+try:
+    while True:
+        writer(line)
+        written += 1
+except StoreWriteFailed as exc:
+    failure = {"written": written, "errno": exc.errno, "message": str(exc)}
+try:
+    writer(line)
+    failure["refused_after"] = False
+except StoreWriteFailed:
+    failure["refused_after"] = True
+writer.close()
+print(json.dumps(failure))
+"""
+
+
+def test_a_write_that_fails_mid_line_leaves_whole_lines_and_names_the_file(
+    tmp_path: Path,
+) -> None:
+    import errno
+    import subprocess
+    import sys
+
+    path = tmp_path / "x.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", _FILL_UP, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    failure = json.loads(done.stdout)
+    assert failure["errno"] == errno.EFBIG
+    assert failure["message"].startswith(f"cannot write {path}: [Errno {errno.EFBIG}]")
+    assert failure["refused_after"], "a failed writer must not leave a gap by writing on"
+    data = path.read_bytes()
+    assert data.endswith(b"\n"), "the cut-off part of the last line was left in the journal"
+    assert [e["seq"] for e in read_journal(path)] == list(range(1, failure["written"] + 1))
+    # Reopened once there is room again, the numbering goes on after the last whole line.
+    with JournalWriter(path) as writer:
+        writer(output("after"))
+    assert read_journal(path)[-1]["seq"] == failure["written"] + 1
+
+
+def test_a_journal_that_cannot_be_created_is_a_store_write_failure(tmp_path: Path) -> None:
+    from jupyter_workflows.errors import StoreWriteFailed
+
+    (tmp_path / "journals").write_text("a file where the folder must be")
+    with pytest.raises(StoreWriteFailed) as caught:
+        JournalWriter(tmp_path / "journals" / "x.jsonl")
+    assert str(tmp_path / "journals") in str(caught.value)
