@@ -129,6 +129,10 @@ class _Writer:
             self.text(name + ".yaml", to_yaml(data), expect, **kw)
 
 
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)  # YAML takes no JSON surrogate-pair escapes
+
+
 def to_yaml(data: Any) -> str:
     """Block YAML by hand (``yaml.safe_dump`` recurses, and deep values are the point here);
     nested values are written in flow style, which is JSON."""
@@ -141,12 +145,12 @@ def to_yaml(data: Any) -> str:
                     first = True
                     for k, v in task.items():
                         prefix = "  - " if first else "    "
-                        lines.append(f"{prefix}{json.dumps(k)}: {json.dumps(v)}")
+                        lines.append(f"{prefix}{dumps(k)}: {dumps(v)}")
                         first = False
                 else:
-                    lines.append(f"  - {json.dumps(task)}")
+                    lines.append(f"  - {dumps(task)}")
         else:
-            lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
+            lines.append(f"{dumps(key)}: {dumps(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -438,8 +442,7 @@ def _yaml_tags(w: _Writer, marker: Path) -> None:
     ):
         w.text(
             f"std-tag-{i}.yaml",
-            "name: x\ntasks:\n  - id: a\n    type: shell\n"
-            f"    command: x\n    description: {tag}\n",
+            f"name: x\ntasks:\n  - id: a\n    type: shell\n    command: x\n    name: {tag}\n",
             ANY,
         )
 

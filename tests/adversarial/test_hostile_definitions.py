@@ -57,6 +57,8 @@ def deadline(seconds: float) -> Iterator[None]:
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except TimeoutError as exc:  # raised wherever the code was stuck: report it plainly
+        pytest.fail(str(exc), pytrace=False)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -218,6 +220,19 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
     return cases
 
 
+def unsafe(char: str) -> bool:
+    """A character that changes what a terminal shows: controls, invisible and bidi marks."""
+    code = ord(char)
+    return (
+        code < 32
+        or 0x7F <= code < 0xA0
+        or 0x200B <= code <= 0x200F
+        or 0x2028 <= code <= 0x202E
+        or 0x2066 <= code <= 0x2069
+        or code in (0x061C, 0xFEFF)
+    )
+
+
 def check_report(case: Case, report: dict[str, Any]) -> list[str]:
     """What is wrong with the report of ``case`` (a ``to_dict()``), as readable lines."""
     wrong = []
@@ -236,8 +251,9 @@ def check_report(case: Case, report: dict[str, Any]) -> list[str]:
             wrong.append(f"{name}: error without a line: {problem}")
         if len(problem["message"]) > 600:
             wrong.append(f"{name}: message of {len(problem['message'])} characters")
-        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in problem["message"]):
-            wrong.append(f"{name}: control character in {problem['message']!r}")
+        shown = problem["message"] + (problem["task_id"] or "") + (problem["field"] or "")
+        if any(unsafe(c) for c in shown):
+            wrong.append(f"{name}: control or format character in {shown!r}")
     if case.contains and not any(case.contains in p["message"] for p in report["problems"]):
         wrong.append(f"{name}: no message contains {case.contains!r}: {report['problems'][:2]}")
     return wrong
