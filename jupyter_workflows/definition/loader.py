@@ -21,12 +21,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from ..errors import Problem, ValidationError
 from . import limits, parsing, validate
-from .locate import Finding, Locator, to_problem
+from .locate import ERROR, Finding, Locator, to_problem
 from .model import ANY_TASK_TYPE, Task, TaskBase, Workflow, task_models
 
 __all__ = [
     "Locator",
     "ValidationReport",
+    "check_graph",
     "load_workflow",
     "parse_text",
     "validate_file",
@@ -121,6 +122,21 @@ def validate_text(
     except ValidationError as exc:
         return ValidationReport(source, exc.problems)
     return _validate(data, source, locator)
+
+
+def check_graph(workflow: Workflow, source: str = "<workflow>") -> None:
+    """Raise ``ValidationError`` when the tasks of an already built ``Workflow`` do not form a
+    graph that can run: duplicate or missing ids, unknown dependencies, cycles, handlers.
+
+    The same checks, and messages, as validation; for a model built in Python (the engine
+    calls this for every workflow it is given), so it never waits for a task that cannot end.
+    """
+    if len(workflow.tasks) > limits.MAX_TASKS:
+        raise ValidationError([Problem(_too_many_tasks(len(workflow.tasks)), file=source)])
+    data = workflow.model_dump(by_alias=True, warnings=False)
+    errors = [f for f in validate.check_graph(data) if f.severity == ERROR]
+    if errors:
+        raise ValidationError([to_problem(f, data, Locator(), source) for f in errors])
 
 
 def parse_text(
