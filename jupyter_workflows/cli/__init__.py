@@ -19,6 +19,7 @@ from ..ui.options import parse_env_pairs
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_USAGE,
     friendly_errors,
     print_problems,
     skip_pydantic_plugin_lookup,
@@ -117,7 +118,10 @@ def run(
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
 def validate(files: tuple[Path, ...], as_json: bool) -> None:
-    """Check workflow files; report every problem with its place."""
+    """Check workflow files; report every problem with its place.
+
+    Exit code 0 when every file is valid, 1 when one is invalid, 2 when one cannot be read
+    (missing, a directory, not a regular file)."""
     from ..definition.loader import validate_file
 
     reports = [validate_file(path) for path in files]
@@ -130,6 +134,8 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
             if report.ok:
                 note = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
                 click.echo(f"{report.source}: valid{note}")
+    if any(r.unreadable for r in reports):
+        sys.exit(EXIT_USAGE)
     if not all(r.ok for r in reports):
         sys.exit(EXIT_FAILED)
 

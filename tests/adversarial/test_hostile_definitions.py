@@ -401,3 +401,19 @@ def load_report(workflow: Workflow) -> list[Any]:
     except ValidationError as exc:
         return exc.problems
     raise AssertionError("validation found nothing")
+
+
+def test_the_readme_states_the_limits_the_code_enforces() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    paragraph = readme[readme.index("Limits, the same for files") :].split("\n\n")[0]
+    paragraph = " ".join(paragraph.split())
+    for stated in (
+        f"{limits.MAX_FILE_BYTES // 2**20} MiB",
+        f"{limits.MAX_NODES:,} values",
+        f"at most {limits.MAX_DEPTH} deep",
+        f"{limits.MAX_TASKS:,} tasks",
+        f"{limits.MAX_STRING_CHARS:,} characters",
+        f"2**{(limits.MAX_INT + 1).bit_length() - 1}-1",
+        f"at most {limits.MAX_CONDITION_DEPTH} deep",
+    ):
+        assert stated in paragraph, stated
