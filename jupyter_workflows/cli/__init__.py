@@ -21,6 +21,7 @@ from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_STORE,
+    EXIT_USAGE,
     friendly_errors,
     print_problems,
     skip_pydantic_plugin_lookup,
@@ -131,7 +132,8 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool) -> None:
     """Check workflow files; report every problem with its place.
 
     Literal paths are checked against the project's path policy too (templated ones when
-    the workflow runs)."""
+    the workflow runs). Exit code 0 when every file is valid, 1 when one is invalid, 2 when
+    one cannot be read (missing, a directory, not a regular file)."""
     from ..definition.loader import validate_file
     from ..tasks.paths import PathPolicy, check_workflow
 
@@ -146,6 +148,8 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool) -> None:
             if report.ok:
                 note = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
                 click.echo(f"{report.source}: valid{note}")
+    if any(r.unreadable for r in reports):
+        sys.exit(EXIT_USAGE)
     if not all(r.ok for r in reports):
         sys.exit(EXIT_FAILED)
 

@@ -57,9 +57,15 @@ class WorkflowOrchestrator:
         return self._store
 
     def load(self, workflow: str | Path | Workflow | dict[str, Any]) -> tuple[Workflow, str | None]:
+        """The model to run and the file it came from. Files and dicts are validated in full;
+        a ``Workflow`` built in Python has its graph checked (no cycle, no unknown or
+        unreachable dependency, unique ids), so a run never waits for a task that cannot end.
+        Raises ``ValidationError`` with located problems, before anything is recorded."""
+        from ..definition.loader import check_graph, load_workflow
+
         if isinstance(workflow, Workflow):
+            check_graph(workflow)
             return workflow, None
-        from ..definition.loader import load_workflow
 
         if isinstance(workflow, dict):
             return load_workflow(workflow, project_root=self.project_root), None
