@@ -25,6 +25,7 @@ from ..definition.templates import Scope, TaskView
 from ..execution.events import Event, RunEnded, RunStarted, TaskEnded
 from ..execution.records import Execution
 from ..execution.states import FAILURES, State
+from ..tasks.custody import RunCustody
 from .attempts import RunContext, TaskRunner
 from .executors import Executor, make_executor
 
@@ -47,6 +48,7 @@ class WorkflowRun:
         runner_identity: tuple[int, str, str | None] = (0, "", None),
         artifacts_dir: Path | None = None,
         executor: str | Executor | None = None,
+        journal_path: Path | None = None,
     ):
         self.workflow = workflow
         self.execution = Execution(id=execution_id, workflow=workflow.name)
@@ -74,6 +76,9 @@ class WorkflowRun:
         # An executor made here from a name is this run's to close; an instance is the caller's.
         self._owns_executor = not executor or isinstance(executor, str)
         self.executor = make_executor(executor)
+        self.kill_grace = kill_grace
+        # The run's processes: tagged, recorded, ended with the run (and with its runner).
+        self.custody = RunCustody(execution_id, emit=self.emit, journal=journal_path)
         self.runner = TaskRunner(
             RunContext(
                 execution_id=execution_id,
@@ -92,6 +97,7 @@ class WorkflowRun:
             project_root=project_root,
             kill_grace=kill_grace,
             workdir=self._workdir,
+            custody=self.custody,
         )
         self._blocking: set[str] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -127,21 +133,22 @@ class WorkflowRun:
                 await asyncio.shield(self._all_ended)
         except asyncio.CancelledError:
             await self._cancel_all()
-            await self._release_types()
+            await self._release()
             self._finish(State.CANCELLED, "cancelled")
             raise
         except BaseException as exc:
             await self._cancel_all()
-            await self._release_types()
+            await self._release()
             self._finish(State.CRASHED, f"engine error: {type(exc).__name__}: {exc}")
             raise
-        await self._release_types()
+        await self._release()
         self._finish(self._final_status(), None)
         return self.execution
 
-    async def _release_types(self) -> None:
-        """Let each task type used free what it holds for this run (kernels...), and close an
-        executor this run made."""
+    async def _release(self) -> None:
+        """Let each task type used free what it holds for this run (kernels...), close an
+        executor this run made, and end what the run's processes left running (before the
+        run's end is recorded: a complete journal means nothing of the run runs)."""
         if self._owns_executor:
             try:
                 await self.executor.close()
@@ -154,6 +161,10 @@ class WorkflowRun:
                 print(
                     f"jupyter-workflows: {task_type.name} clean-up failed: {exc}", file=sys.stderr
                 )
+        try:
+            await self.custody.close(self.kill_grace)
+        except Exception as exc:  # a clean-up problem must not change the run's outcome
+            print(f"jupyter-workflows: ending the run's processes failed: {exc}", file=sys.stderr)
 
     def _run_started(self) -> RunStarted:
         pid, host, pid_start = self.identity
@@ -167,6 +178,7 @@ class WorkflowRun:
             pid=pid,
             host=host,
             pid_start=pid_start,
+            run_tag=self.custody.tag,
             tasks=[
                 {
                     "id": t.id,

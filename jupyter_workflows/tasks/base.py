@@ -20,6 +20,7 @@ from ..execution.states import State
 if TYPE_CHECKING:
     from ..definition.model import TaskBase
     from ..definition.templates import Scope
+    from .custody import ProcessCustody
 
 
 @dataclass
@@ -70,6 +71,10 @@ class TaskContext:
     # cancellation); ``ctx.skip_child(task, child_id, reason, name=...)`` records one not run.
     run_child: ChildRunner | None = None
     skip_child: Callable[..., None] | None = None
+    # The run's custody of processes (``tasks.custody``): a type that starts processes starts
+    # them through it (``process.run_process(custody=...)`` does), so they are tagged, recorded
+    # and die with the run; None outside a run.
+    custody: ProcessCustody | None = None
 
     def resolve_path(self, path: str | Path) -> Path:
         """Relative paths in a workflow are relative to the project root, not the file."""
