@@ -2,6 +2,10 @@
 
 The verdict is written to the journal itself (the source of truth) as the events the runner
 would have written, so every reader of the journal, not only the index, sees the same end.
+Before that, whatever the run's processes left running is ended: the journal names the run's
+tag, process groups and its runner's cgroup, and ``execution.processes`` kills only what is
+provably the run's (never a pid that was reused, nor a process of another user than the
+journal's).
 """
 
 from __future__ import annotations
@@ -9,8 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..execution.events import AttemptEnded, Event, RunEnded, TaskEnded
+from ..execution.events import (
+    AttemptEnded,
+    Event,
+    ProcessStarted,
+    RunEnded,
+    RunStarted,
+    TaskEnded,
+)
 from ..execution.owner import is_alive
+from ..execution.processes import Leader, end_run, valid_tag
 from ..execution.records import Execution
 from ..execution.states import State
 from .journal import JournalWriter, read_events
@@ -44,6 +56,7 @@ def mark_crashed(path: Path) -> bool:
     events = read_events(path)
     if not events or any(isinstance(e, RunEnded) for e in events):
         return False  # ended after all: it finished between ingest and the owner check
+    end_leftovers(events, stat.st_uid)
     # The file name says whose journal it is, as it does for the index.
     record = Execution(id=path.stem, workflow="")
     for event in events:
@@ -54,6 +67,20 @@ def mark_crashed(path: Path) -> bool:
         for event in crash_events(record, at):
             write(event)
     return True
+
+
+def end_leftovers(events: list[Event], uid: int) -> None:
+    """End what the dead run's processes left running (processes of user ``uid`` only)."""
+    started = next((e for e in events if isinstance(e, RunStarted)), None)
+    tag = started.run_tag if started is not None else None
+    leaders, cgroups = [], set()
+    for event in events:
+        if isinstance(event, ProcessStarted):
+            leaders.append(Leader(event.pid, event.pid_start))
+            if event.cgroup:
+                cgroups.add(Path(event.cgroup))
+    if valid_tag(tag) or leaders or cgroups:
+        end_run(tag, leaders, sorted(cgroups), uid=uid, timeout=2.0)
 
 
 def crash_events(record: Execution, at: float) -> list[Event]:
