@@ -136,6 +136,9 @@ class RunEnded(Event):
     kind: ClassVar[str] = "run_ended"
     status: str
     error: str | None = None
+    # True when a reader wrote this end for a runner that died: ``at`` is then the last sign of
+    # life the runner left (its journal's last write), not a time it recorded itself.
+    end_estimated: bool = False
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -6,6 +6,10 @@ Before that, whatever the run's processes left running is ended: the journal nam
 tag, process groups and its runner's cgroup, and ``execution.processes`` kills only what is
 provably the run's (never a pid that was reused, nor a process of another user than the
 journal's).
+
+When the runner died is not recorded by the runner: the end is its last sign of life, the
+journal's last write (a running runner touches it every half second, and its guardian touches
+it when the runner dies), and the record says it is an estimate (``end_estimated``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..execution.events import (
     RunStarted,
     TaskEnded,
 )
-from ..execution.owner import is_alive
+from ..execution.owner import is_alive, started_at
 from ..execution.processes import Leader, end_run, valid_tag
 from ..execution.records import Execution
 from ..execution.states import State
@@ -61,12 +65,23 @@ def mark_crashed(path: Path) -> bool:
     record = Execution(id=path.stem, workflow="")
     for event in events:
         record.apply(event)
-    # The runner's last write is the best estimate of its death; detection may come much later.
-    at = max(stat.st_mtime, events[-1].at)
     with JournalWriter(path) as write:
-        for event in crash_events(record, at):
+        for event in crash_events(record, last_sign_of_life(record, events, stat.st_mtime)):
             write(event)
     return True
+
+
+def last_sign_of_life(record: Execution, events: list[Event], mtime: float) -> float:
+    """When the runner was last known alive: its journal's last write or last event.
+
+    A process now holding the runner's pid started after the runner died: a later time is
+    impossible (a clock set back, a journal touched by hand).
+    """
+    at = max(mtime, events[-1].at)
+    reused = started_at(record.pid) if record.pid else None
+    if reused is not None and events[-1].at <= reused < at:
+        at = reused
+    return at
 
 
 def end_leftovers(events: list[Event], uid: int) -> None:
@@ -114,5 +129,9 @@ def crash_events(record: Execution, at: float) -> list[Event]:
                     attempts=len(task.attempts),
                 )
             )
-    events.append(RunEnded(execution_id=eid, at=at, status=State.CRASHED.value, error=error))
+    events.append(
+        RunEnded(
+            execution_id=eid, at=at, status=State.CRASHED.value, error=error, end_estimated=True
+        )
+    )
     return events

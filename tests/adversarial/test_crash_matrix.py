@@ -445,3 +445,57 @@ def test_what_outlives_runner_and_guardian_is_ended_by_the_next_read(
     assert crash.left(), "something outlived the runner (else this test tests nothing)"
     _check_record(crash, case, _status(crash))
     assert crash.left() == []
+
+
+def test_a_crashed_runs_duration_is_its_runners_last_sign_of_life(
+    project: Path, crashes: list[Crash]
+) -> None:
+    """Killed at 0.9 s into a task: the run's duration says about 0.9 s, not the 0 s of its
+    last event, and says it is an estimate."""
+    kill_at = 0.9
+    case = Case(
+        "one long task",
+        [_shell("a", "sleep 300")],
+        {"a": "crashed"},
+        ready=lambda marks: _killed_at(marks, kill_at),
+    )
+    crash = run_and_kill(project, case)
+    crashes.append(crash)
+    killed = time.time()
+    detail = _status(crash)
+    actual = killed - detail["started_at"]
+    assert actual >= kill_at
+    assert detail["end_estimated"] is True
+    assert actual - 0.2 < detail["duration"] <= actual + 0.05
+    text = cli(crash.project, "status", crash.execution_id)
+    assert "estimated" in text.stdout, text.stdout
+
+
+def test_without_its_guardian_the_estimate_comes_from_the_heartbeat(
+    project: Path, crashes: list[Crash]
+) -> None:
+    kill_at = 1.2
+    case = Case(
+        "one long task",
+        [_shell("a", "sleep 300")],
+        {"a": "crashed"},
+        ready=lambda marks: _killed_at(marks, kill_at),
+    )
+    crash = run_and_kill(project, case, with_guardian=True)
+    crashes.append(crash)
+    killed = time.time()
+    detail = _status(crash)
+    actual = killed - detail["started_at"]
+    assert detail["end_estimated"] is True
+    # The runner touches its journal every 0.5 s while it runs.
+    assert actual - 0.75 < detail["duration"] <= actual + 0.05
+
+
+def _killed_at(marks: Path, seconds: float) -> bool:
+    """True once ``seconds`` have passed since the run started (by its journal)."""
+    for path in (marks.parent / "workflows" / ".executions" / "journals").glob("*.jsonl"):
+        lines = _journal_lines(path)
+        tasks = [line for line in lines if line["kind"] == "process_started"]
+        if lines and tasks:
+            return time.time() >= lines[0]["at"] + seconds
+    return False

@@ -11,6 +11,7 @@ from jupyter_workflows.execution.events import (
     AttemptEnded,
     OutputLine,
     ProcessStarted,
+    RunEnded,
     RunStarted,
     TaskEnded,
     event_from_dict,
@@ -28,6 +29,7 @@ SAMPLES = [
         execution_id="e1", task_id="a", status="succeeded", result={"x": [1]}, outputs={"k": "v"}
     ),
     ProcessStarted(execution_id="e1", task_id="a", attempt=1, pid=42, pid_start="123"),
+    RunEnded(execution_id="e1", status="crashed", end_estimated=True),
 ]
 
 

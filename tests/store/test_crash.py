@@ -18,7 +18,7 @@ from jupyter_workflows.execution.processes import TAG_VAR, new_tag
 from jupyter_workflows.execution.states import State
 from jupyter_workflows.store import ExecutionStore, read_journal
 
-from .helpers import T0, run_events, write_events
+from .helpers import T0, TaskPlan, run_events, write_events, write_run
 
 RUNNER = """
 import sys, time
@@ -185,3 +185,23 @@ def test_a_forged_journal_cannot_name_a_foreign_cgroup(store: ExecutionStore, tm
     write_events(store, events, "r")
     assert store.get_execution("r").status is State.CRASHED
     assert (decoy / "cgroup.kill").read_text() == ""  # never written
+
+
+def test_a_crashed_runs_end_is_its_last_sign_of_life_and_says_so(store: ExecutionStore) -> None:
+    """Not its last event: the runner touched its journal since (a heartbeat, its guardian)."""
+    pid, host = _dead_owner()
+    events = run_events(
+        "r", start=T0, status=None, pid=pid, host=host, pid_start="-1", tasks=[TaskPlan("a")]
+    )
+    del events[-3:]  # a still running: no attempt end, no task end
+    path = write_events(store, events, "r")
+    os.utime(path, (T0 + 5, T0 + 5))
+    execution = store.get_execution("r")
+    assert execution.status is State.CRASHED
+    assert execution.end_estimated is True
+    assert execution.ended_at == pytest.approx(T0 + 5)
+    assert execution.duration == pytest.approx(5)
+    assert execution.task("a").ended_at == pytest.approx(T0 + 5)
+    assert execution.to_dict()["end_estimated"] is True
+    write_run(store, "fine", tasks=[TaskPlan("a")])
+    assert store.get_execution("fine").end_estimated is False
