@@ -108,8 +108,15 @@ def dedicate(*, adopt_orphans: bool = True) -> Path | None:
         _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0)
     if _cgroup is None:
         guardian.start()  # first, so that it stays outside the cgroup it will kill
-        _cgroup = _move_into_new_cgroup()
-        guardian.kill_at_exit(_cgroup)
+        folder = make_cgroup()
+        if folder is not None:
+            # Told before this process moves in: should it die now, the folder is still removed.
+            guardian.kill_at_exit(folder)
+            if join_cgroup(folder):
+                _cgroup = folder
+            else:
+                guardian.kill_at_exit(None)
+                _rmdir(folder)
     return _cgroup
 
 
@@ -302,14 +309,6 @@ def join_cgroup(folder: Path, pid: int = 0) -> bool:
     except OSError:
         return False
     return True
-
-
-def _move_into_new_cgroup() -> Path | None:
-    folder = make_cgroup()
-    if folder is not None and not join_cgroup(folder):
-        _rmdir(folder)
-        return None
-    return folder
 
 
 def _rmdir(folder: Path) -> None:

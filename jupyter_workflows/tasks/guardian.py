@@ -59,8 +59,7 @@ class Guardian:
         """Kill everything in ``cgroup`` (the runner's own) once the runner is gone."""
         with self._lock:
             self._cgroup = cgroup
-            if cgroup is not None:
-                self._send({"cgroup": str(cgroup)})
+            self._send({"cgroup": str(cgroup) if cgroup is not None else None})
 
     def watch(self, tag: str, journal: Path | None) -> None:
         with self._lock:
@@ -193,7 +192,7 @@ def main(runner: int) -> None:
         end_run(None, [], cgroups, timeout=5.0)
     for tag, run in state["runs"].items():
         end_run(tag, run["leaders"], [], timeout=5.0)
-    remove_cgroups(cgroups, wait=1.0)
+    remove_cgroups(cgroups, wait=3.0)
 
 
 def _apply(state: dict[str, Any], line: bytes) -> None:

@@ -260,3 +260,22 @@ def test_a_guardian_killed_while_a_run_runs_is_replaced(project, tmp_path) -> No
         runner.kill()
         procs.kill_all(procs.pids_in(tmp_path))
         procs.kill_all(procs.seen(p) for p in procs.with_env(*root))
+
+
+def test_a_runner_killed_while_it_moves_into_its_cgroup_leaves_no_folder() -> None:
+    parent = own_cgroup()
+    if parent is None or not os.access(parent, os.W_OK):
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    before = set(parent.glob("jupyter-workflows-*"))
+    script = textwrap.dedent(
+        """
+        import os
+        from jupyter_workflows.tasks import custody
+        custody.join_cgroup = lambda folder, pid=0: os.kill(os.getpid(), 9)
+        custody.dedicate()
+        """
+    )
+    runner = subprocess.run([sys.executable, "-c", script])
+    assert runner.returncode == -signal.SIGKILL
+    made = lambda: set(parent.glob("jupyter-workflows-*")) - before  # noqa: E731
+    assert procs.wait_until(lambda: not made(), 5) is not None, made()
