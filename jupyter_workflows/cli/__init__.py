@@ -92,6 +92,7 @@ def run(
         workflow, _ = orchestrator.load(file)
         print_plan(workflow, env)
         return
+    from ..tasks.custody import dedicate
     from .render import make_renderer
 
     renderer = make_renderer(quiet=as_json)
@@ -107,6 +108,10 @@ def run(
         alerts = attach_alerts(orchestrator, defer=True, warn=_warn, env={**os.environ, **env})
         if alerts is not None:
             alerts.add_workflow(workflow)  # its notifications, without loading it again
+    # This process runs one workflow and nothing else: all it starts is born in a cgroup of its
+    # own (where one can be made), what a task orphans is re-parented to it rather than to init,
+    # and its guardian ends whatever is left once it is gone, however it went.
+    dedicate()
     try:
         execution = orchestrator.execute(workflow, file=path, env=env, max_parallel=max_parallel)
     except StoreWriteFailed as exc:

@@ -47,6 +47,8 @@ class RunStarted(Event):
     pid_start: str | None = None
     # [{id, name, type, depends_on, parent}] so consumers can draw the DAG before tasks start.
     tasks: list[dict[str, Any]] = field(default_factory=list)
+    # WORKFLOW_RUN_TAG of the run's processes: how a reader finds what a crashed run left.
+    run_tag: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -63,6 +65,19 @@ class AttemptStarted(Event):
     kind: ClassVar[str] = "attempt_started"
     task_id: str
     attempt: int
+
+
+@dataclass(slots=True, kw_only=True)
+class ProcessStarted(Event):
+    """A process group started working for an attempt (its leader: pid and start time), so
+    that what a crashed run left running can be found and ended, and nothing else."""
+
+    kind: ClassVar[str] = "process_started"
+    task_id: str | None = None
+    attempt: int | None = None
+    pid: int
+    pid_start: str | None = None
+    cgroup: str | None = None  # the run's cgroup v2 folder, where one could be made
 
 
 @dataclass(slots=True, kw_only=True)
@@ -121,6 +136,9 @@ class RunEnded(Event):
     kind: ClassVar[str] = "run_ended"
     status: str
     error: str | None = None
+    # True when a reader wrote this end for a runner that died: ``at`` is then the last sign of
+    # life the runner left (its journal's last write), not a time it recorded itself.
+    end_estimated: bool = False
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -129,6 +147,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunStarted,
         TaskStarted,
         AttemptStarted,
+        ProcessStarted,
         OutputLine,
         TaskProgress,
         AttemptEnded,
