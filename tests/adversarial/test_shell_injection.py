@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pytest
 from jupyter_workflows.definition.shell_quoting import render_shell
 from jupyter_workflows.definition.templates import Scope
 from jupyter_workflows.errors import ExpressionError
+from jupyter_workflows.execution.states import State
+from tests.conftest import make_workflow
 
 SHELLS = ["/bin/sh", shutil.which("bash") or "/bin/bash"]
 PWNED = "PWNED"
@@ -260,3 +263,77 @@ def test_exact_rendering() -> None:
     assert render_shell("echo $((1-${x})) $${a[${x}]}", scope) == "echo $((1-(-3))) ${a[(-3)]}"
     assert render_shell("n=${x}; echo $((n+1))", scope) == "n='-3'; echo $((n+1))"
     assert render_shell("sh -c 'echo ${x}' # ${s}", scope) == "sh -c 'echo -3' # "
+
+
+# --------------------------------------------------------------------------- through the engine
+
+
+def shell_task(task_id: str, command: str, **fields: object) -> dict[str, object]:
+    return {"id": task_id, "type": "shell", "command": command, **fields}
+
+
+def test_a_refused_task_says_which_task_reference_and_place(run_workflow, project: Path) -> None:
+    hostile = "a[$(touch PWNED)]"
+    execution = run_workflow(
+        make_workflow(
+            shell_task("produce", f"printf '%s' '{hostile}'"),
+            # The arithmetic pattern the README used to recommend.
+            shell_task(
+                "count",
+                "n=${tasks.produce.result}; echo $((n + 1))",
+                shell="bash",
+                depends_on=["produce"],
+            ),  # fmt: skip
+        )
+    )
+    count = execution.tasks["count"]
+    assert execution.tasks["produce"].result == hostile
+    assert count.status is State.FAILED and count.exit_code is None  # nothing was started
+    assert count.error is not None
+    for part in ("task 'count', field 'command'", "${tasks.produce.result}", "not a plain whole",
+                 "inside $((...))", "through variable 'n'", "like 42"):  # fmt: skip
+        assert part in count.error, part
+    assert not (project / PWNED).exists()
+
+
+def test_environment_values_from_templates_are_checked_where_evaluated(
+    run_workflow, project: Path
+) -> None:
+    def workflow(value: str) -> object:
+        return make_workflow(
+            shell_task("produce", f"printf '%s' '{value}'"),
+            shell_task(
+                "count",
+                "echo $((N + 1))",
+                shell="bash",
+                depends_on=["produce"],
+                environment={"N": "${tasks.produce.result}"},
+            ),  # fmt: skip
+        )
+
+    refused = run_workflow(workflow("a[$(touch PWNED)]")).tasks["count"]
+    assert refused.status is State.FAILED and refused.exit_code is None
+    assert "environment variable $N" in (refused.error or "")
+    assert not (project / PWNED).exists()
+    assert run_workflow(workflow("41")).tasks["count"].result == 42
+
+
+def test_references_need_a_posix_family_shell(run_workflow, project: Path) -> None:
+    python = shutil.which("python3") or "python3"
+    execution = run_workflow(
+        make_workflow(
+            shell_task("plain", "print(6 * 7)", shell=python),
+            shell_task("templated", "print('${env.HOME}')", shell=python),
+        )
+    )
+    assert execution.tasks["plain"].result == 42
+    templated = execution.tasks["templated"]
+    assert templated.status is State.FAILED and "sh-family" in (templated.error or "")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's argument limit")
+def test_a_command_too_long_to_run_is_refused_before_starting() -> None:
+    scope = Scope(env={}, variables={"x": "A" * 200_000})
+    with pytest.raises(ExpressionError, match="more than the 131072 bytes"):
+        render_shell("printf %s ${x}", scope)
+    assert len(render_shell("printf %s ${x}", Scope(env={}, variables={"x": "A" * 100_000})))
