@@ -7,6 +7,7 @@ arrives intact as data or the command is refused before anything runs.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from jupyter_workflows.definition.shell_quoting import render_shell
 from jupyter_workflows.definition.templates import Scope
 from jupyter_workflows.errors import ExpressionError
 from jupyter_workflows.execution.states import State
-from tests.conftest import make_workflow
+from tests.conftest import cli, make_workflow, write_workflow
 
 SHELLS = ["/bin/sh", shutil.which("bash") or "/bin/bash"]
 PWNED = "PWNED"
@@ -337,3 +338,47 @@ def test_a_command_too_long_to_run_is_refused_before_starting() -> None:
     with pytest.raises(ExpressionError, match="more than the 131072 bytes"):
         render_shell("printf %s ${x}", scope)
     assert len(render_shell("printf %s ${x}", Scope(env={}, variables={"x": "A" * 100_000})))
+
+
+# --------------------------------------------------------------------------- --dry-run
+
+
+def test_dry_run_prints_byte_for_byte_what_the_shell_gets(project: Path) -> None:
+    # The task's shell is a recorder: it writes the command it gets, then runs it with sh.
+    recorder = project / "bin" / "sh"
+    recorder.parent.mkdir()
+    recorder.write_text('#!/bin/sh\nprintf %s "$2" > "$RECORD"\nexec /bin/sh -c "$2"\n')
+    recorder.chmod(0o755)
+    value = 'it\'s "quoted"\n$(touch PWNED)\t\u2018x\u2019 \x1b[31m'
+    command = "printf '%s' ${env.V} \"${env.V}\" '${env.V}' > out # ${env.V}"
+    write_workflow(project, {"name": "w", "tasks": [shell_task("t", command, shell=str(recorder))]})
+    env = {"V": value, "RECORD": str(project / "record")}
+    plan = cli(project, "run", "wf.json", "--dry-run", env=env)
+    assert plan.returncode == 0, plan.stderr
+    assert "\x1b" not in plan.stdout  # control characters are escaped, never printed
+    prefix = f"command for {recorder} -c: "
+    [line] = [line.strip() for line in plan.stdout.splitlines() if prefix in line]
+    planned = json.loads(line.removeprefix(prefix))
+    assert not (project / "record").exists()
+    done = cli(project, "run", "wf.json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert (project / "record").read_text() == planned
+    assert (project / "out").read_text() == value * 3
+    assert not (project / PWNED).exists()
+
+
+def test_dry_run_says_what_would_be_refused_and_what_values_must_be(project: Path) -> None:
+    write_workflow(project, {"name": "w", "tasks": [
+        shell_task("a", "echo 5"),
+        shell_task("b", "n=${tasks.a.result}; echo $((n + 1))", depends_on=["a"]),
+        shell_task("c", 'sh -c "echo ${env.EVIL}"'),
+        shell_task("d", "echo `date` ${env.EVIL}"),
+    ]})  # fmt: skip
+    plan = cli(project, "run", "wf.json", "--dry-run", env={"EVIL": "$(touch PWNED)"})
+    assert plan.returncode == 0, plan.stderr
+    out = plan.stdout
+    assert "${tasks.a.result} must be a plain whole number: it ends up inside $((...))" in out
+    assert "REFUSED: ${env.EVIL} is not plain text" in out and "'sh -c'" in out
+    assert "REFUSED: ${env.EVIL} cannot be used inside `...`" not in out  # it is after them
+    assert "echo `date` '$(touch PWNED)'" in out
+    assert not (project / PWNED).exists()
