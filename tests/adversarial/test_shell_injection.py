@@ -8,6 +8,7 @@ arrives intact as data or the command is refused before anything runs.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -382,3 +383,26 @@ def test_dry_run_says_what_would_be_refused_and_what_values_must_be(project: Pat
     assert "REFUSED: ${env.EVIL} cannot be used inside `...`" not in out  # it is after them
     assert "echo `date` '$(touch PWNED)'" in out
     assert not (project / PWNED).exists()
+
+
+# --------------------------------------------------------------------------- the README
+
+
+def readme_commands() -> list[str]:
+    """Each command in the README's Expressions section, every reference in it made ``${x}``."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("### Expressions") : text.index("### Scheduling")]
+    spans = [s for s in re.findall(r"`([^`\n]+)`", section) if " " in s and "${" in s]
+    return [re.sub(r"(?<!\$)\$\{[a-z][\w.-]*\}", "${x}", span) for span in spans]
+
+
+def test_the_readme_examples_are_safe_as_written(tmp_path: Path, fake_bin: Path) -> None:
+    commands = readme_commands()
+    assert "echo $(( ${x} + 1 ))" in commands and "n=${x}; echo $((n + 1))" in commands
+    for command in commands:
+        for shell in SHELLS:
+            for value in HOSTILE.values():
+                run_case(shell, command, value, tmp_path, fake_bin)
+                assert not (tmp_path / PWNED).exists(), (command, value, shell)
+    for command in ("echo $(( ${x} + 1 ))", "n=${x}; echo $((n + 1))"):
+        assert run_case(SHELLS[0], command, "41", tmp_path, fake_bin) == "42\n"
