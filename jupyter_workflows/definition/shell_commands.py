@@ -18,6 +18,7 @@ from .shell_words import (
     NUMBER,
     RESERVED_PREFIX,
     SUBSCRIPT,
+    Expansion,
     Sink,
     Word,
     is_mark,
@@ -149,9 +150,9 @@ class Command:
 
     def _test(self, args: list[Word], *, cond: bool) -> None:
         literals = [w.literal() for w in args]
-        tool = "[[ ... ]]" if cond else "test"
+        tool = "[[ ... ]]" if cond else "test"  # ksh's and zsh's test -eq evaluate, too
         for k, text in enumerate(literals):
-            if cond and text in ARITH_TESTS:
+            if text in ARITH_TESTS:
                 for side in (k - 1, k + 1):
                     if 0 <= side < len(args) and literals[side] not in ("]]", "&&", "||"):
                         self._arith(args[side], f"as an operand of {text} in {tool}")
@@ -179,6 +180,10 @@ class Command:
         self._test(args, cond=False)
 
     def _run(self, args: list[Word]) -> None:
+        split = {n for item, quoted in zip(args[0].items, args[0].quoted, strict=True)
+                 if isinstance(item, Expansion) and not quoted for n in item.names}  # fmt: skip
+        why = "unquoted as the command name, where it is split into a command line"
+        self.facts.use(split, INERT, why)  # n=${x}; $n would run "eval ..." from the value
         name = args[0].literal()
         if name is None:  # "$e"val: an expansion may be empty, leaving the plain text
             plain = "".join(i for i in args[0].items if isinstance(i, str) and not is_mark(i))

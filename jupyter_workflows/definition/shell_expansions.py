@@ -16,6 +16,7 @@ from .shell_words import (
     DOUBLE,
     IDENT_RE,
     IN_BACKQUOTES,
+    INERT,
     NAME,
     NUMBER,
     OPERATORS,
@@ -284,6 +285,12 @@ class LexerCore:
         nxt = text[i + 1 : i + 2]
         if frame.phase == "start":
             frame.phase = "name"
+            if char == "(":  # zsh's ${(e)...} and ${(P)...} evaluate the value
+                why = "in a zsh ${(flags)...} expansion, which can evaluate the value"
+                self.sink.use({"*"}, INERT, why)
+                frame.names.add("*")
+                frame.phase = "word"
+                return i + 1
             if char == "!" and nxt not in ("}", ""):
                 frame.indirect = True
                 return i + 1

@@ -18,7 +18,7 @@ NUMBER, NAME, INERT = "number", "name", "inert"  # what a value must be where it
 NEVER = "never"  # no value may land there (in a here-document of a nested script, ...)
 
 RESERVED_PREFIX = frozenset(
-    {"if", "then", "elif", "else", "do", "while", "until", "!", "{", "time"}
+    {"if", "then", "elif", "else", "do", "while", "until", "!", "{", "time", "coproc"}
 )
 SUBSCRIPT = "in an array subscript [...]"
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -68,6 +68,7 @@ HOSTILE = {
     "empty": "",
     "name of a variable": "PWD",
     "percent format": "%s%n",
+    "command line": "eval touch PWNED",
 }
 
 # (name, template, expected stdout for value V or None when the context cannot print it)
@@ -137,6 +138,9 @@ CONTEXTS: list[tuple[str, str, Expect]] = [
     ("$'...'", "printf '[%s]\\n' $'${x}'", None),
     ('"${X:-...}"', "printf '[%s]\\n' \"$${UNSET_X:-${x}}\"", None),
     ("PS4 with xtrace", "PS4=${x}; set -x; true", lambda v: ""),
+    ("unquoted command name", "n=${x}; $n", lambda v: ""),
+    ("test -eq", "[ ${x} -eq 1 ] && echo one || echo other", None),
+    ("coproc eval", "coproc eval \"printf '[%s]\\n' ${x}\" >&2", lambda v: ""),
 ]
 # Contexts only bash understands: under dash they fail on syntax, so output is not compared.
 BASH_ONLY = {
@@ -208,6 +212,7 @@ NUMBER_CONTEXTS: list[tuple[str, str, Callable[[int], str], bool]] = [
     ("via $n", "n=${x}; printf '[%s]\\n' $(($n + 1))", NEXT, True),
     ("via set --", "set -- ${x}; printf '[%s]\\n' $(($1 + 1))", NEXT, True),
     ("sh -c positional", "sh -c 'printf \"[%s]\\n\" $(($1 + 1))' _ ${x}", NEXT, True),
+    ("[ -gt ]", "[ ${x} -gt 0 ] && echo pos || echo other", POS, True),
     ("((...))", "(( ${x} > 0 )) && echo pos || echo other", POS, False),
     ("[[ -gt ]]", "n=${x}; [[ $n -gt 0 ]] && echo pos || echo other", POS, False),
     ("declare -i", "declare -i v=${x}+1; echo $v", lambda n: f"{n + 1}\n", False),
