@@ -77,6 +77,9 @@ class Lexer(LexerCore):
             return self._dollar(i, frame)
         elif frame.cond and char in "&|()<>":
             return self._cond_operator(i, frame)
+        elif char in "<>" and text[i + 1 : i + 2] == "(":  # <(...): part of the word, in bash
+            self.frames.append(Frame("cmd", ")"))
+            return i + 2
         elif char in "<>":
             return self._redirect(i, frame)
         elif char == "(":
@@ -252,9 +255,6 @@ class Lexer(LexerCore):
             return i + 3
         if text.startswith("<<", i):
             return self._heredoc(i)
-        if text[i + 1 : i + 2] == "(":  # <(...) and >(...): process substitution
-            self.frames.append(Frame("cmd", ")"))
-            return i + 2
         j = i + 1
         while j < len(text) and text[j] in ">&|":
             j += 1

@@ -2,30 +2,38 @@
 
 ``render_shell`` lexes the command with a mark in place of each ``${...}`` reference
 (``shell_lexer``), works out where each value goes and what it must be there
-(``shell_flow``), checks every value, and only then fills them in, each escaped for the
-quoting it lands in. Nothing about the values is guessed: the analysis never sees them.
+(``shell_commands``, ``shell_flow``), checks every value, and only then fills them in, each
+escaped for the quoting it lands in. The analysis never sees a value, so it holds for all.
 
 What a value must be, by where it lands:
 
 - a shell word (bare, ``'...'``, ``"..."``, inside ``$(...)``): anything; it stays one
-  literal word (a bare value is single-quoted; inside quotes it is escaped for them);
+  literal word (a bare value is single-quoted; inside quotes it is escaped for them). As a
+  command name it picks the program, and as an argument starting with ``-`` it is an option
+  to it: that is what the command says, not shell syntax;
 - shell arithmetic, directly or through a variable assigned from it (``$((n+1))``,
-  ``((...))``, ``$[...]``, ``let``, ``[[ n -eq 1 ]]``, ``declare -i``, array subscripts,
-  ``${s:offset}``): a plain whole number, ``[+-]?(0|[1-9][0-9]*)``. bash evaluates any other
-  text there as an expression, and ``a[$(cmd)]`` in it runs ``cmd``. No floats (shell
-  arithmetic has none), no hex, no leading zeros (``010`` is octal 8);
+  ``((...))``, ``let``, ``[[ n -eq 1 ]]``, ``test n -eq 1`` (ksh, zsh), ``declare -i``,
+  array subscripts, ``${s:offset}``): a plain whole number, ``[+-]?(0|[1-9][0-9]*)``. bash
+  evaluates any other text there as an expression, and ``a[$(cmd)]`` in it runs ``cmd``. No
+  fractions (shell arithmetic has none), no hex, no leading zeros (``010`` is octal 8);
 - a variable name (``read``, ``printf -v``, ``unset``, ``declare``, ``[[ -v ]]``, ``${!n}``,
   ``declare -n``): ``[A-Za-z_][A-Za-z0-9_]*``, for the same reason;
 - text a shell parses again (``eval``, ``sh -c``/``bash -c`` scripts, ``su -c``,
-  ``ssh host cmd``, ``trap``, a shell reading a pipe): only ``[A-Za-z0-9_./:=@%+,-]``, which
-  no shell reads as anything but plain word characters;
+  ``ssh host cmd``, ``trap``, a shell reading a pipe, the target of ``>&``, a variable
+  unquoted as a command name): only ``[A-Za-z0-9_./:=@%+,-]``, which no shell reads as
+  anything but plain word characters, never split by the default IFS;
 - a comment: dropped (a newline in it would end the comment).
 
 Refused whatever the value: inside a here-document, right after a backslash or a ``$``,
-inside backquotes or bash's ``$'...'``, inside a double-quoted ``"${X:-...}"``.
+inside backquotes or bash's ``$'...'``, inside a double-quoted ``"${X:-...}"``, and after any
+text sh and bash would read differently (``$[...]``, quotes inside arithmetic, ...).
 
-Every shell is analysed as bash, since ``/bin/sh`` is bash on some systems. Data that
-leaves the shell through files or pipes into other programs is not followed.
+Every shell is analysed as bash (``/bin/sh`` is bash on some systems), with the places where
+dash, ksh or zsh evaluate more on top. A value's path is followed through variables,
+positional parameters, functions defined in the command and nested ``sh -c``/``eval``
+scripts; a variable set by ``read``, ``mapfile`` or ``getopts`` and evaluated makes every
+value in the command meet that rule. Data that leaves the shell through files or pipes into
+other programs is not followed.
 """
 
 from __future__ import annotations

@@ -139,6 +139,9 @@ CONTEXTS: list[tuple[str, str, Expect]] = [
     ('"${X:-...}"', "printf '[%s]\\n' \"$${UNSET_X:-${x}}\"", None),
     ("PS4 with xtrace", "PS4=${x}; set -x; true", lambda v: ""),
     ("unquoted command name", "n=${x}; $n", lambda v: ""),
+    ("target of >&", "printf '' >&1${x}", lambda v: ""),
+    ("target of >& after <()", "printf '' 2>&1<()${x}", lambda v: ""),
+    ("process substitution", "cat <(printf '[%s]\\n' ${x})", BRACKETED),
     ("test -eq", "[ ${x} -eq 1 ] && echo one || echo other", None),
     ("coproc eval", "coproc eval \"printf '[%s]\\n' ${x}\" >&2", lambda v: ""),
 ]
@@ -146,7 +149,7 @@ CONTEXTS: list[tuple[str, str, Expect]] = [
 BASH_ONLY = {
     "here-string", "arithmetic via read", "((...))", "[[ -eq ]]", "[[ -eq ]] via assignment",
     "declare -i", "let", "array subscript", "array assignment", "substring offset", "printf -v",
-    "read name", "[[ -v ]]", "${!n}", "declare -n", "$[...]", "$'...'",
+    "read name", "[[ -v ]]", "${!n}", "declare -n", "$[...]", "$'...'", "process substitution",
 }  # fmt: skip
 
 
