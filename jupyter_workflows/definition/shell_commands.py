@@ -16,6 +16,7 @@ from .shell_words import (
     INERT,
     NAME,
     NUMBER,
+    OPERAND,
     RESERVED_PREFIX,
     SUBSCRIPT,
     Expansion,
@@ -247,6 +248,8 @@ class Command:
         self.facts.unknown["OPTARG"] = tool
 
     def _printf(self, args: list[Word], tool: str) -> None:
+        if args:  # as -v, a value would make the next word a variable name
+            self._not_option(args[:1], tool)
         if len(args) > 1 and args[0].literal() == "-v":
             target = self._name(args[1], "as the variable name given to printf -v")
             for word in args[2:]:
@@ -269,6 +272,7 @@ class Command:
     def _trap(self, args: list[Word], tool: str) -> None:
         operands, flags = self._options(args, "")
         if operands and not {"p", "l"} & set(flags):
+            self._not_option(operands[:1], tool)  # as --, it would make the next one the action
             self._reparse(operands[:1], "in the action of trap, which runs it as commands")
 
     def _alias(self, args: list[Word], tool: str) -> None:
@@ -294,6 +298,25 @@ class Command:
         for word in args[k:]:
             self.facts.flow("@", word, arithmetic_names=False)
 
+    def _not_option(self, words: list[Word], tool: str) -> None:
+        """Values where ``tool`` reads options: one starting with - could be -c, -s, -v ..."""
+        why = f"where {tool} reads its options"
+        for word in words:
+            first = word.items[0] if word.items else None  # what the word starts with
+            if isinstance(first, Expansion):
+                self.facts.need(first.marks, OPERAND, why)
+                self.facts.use(first.names, OPERAND, why)
+            elif first is not None and is_mark(first):
+                self.facts.need({first}, OPERAND, why)
+
+    def _option_words(self, args: list[Word]) -> list[Word]:
+        """The words up to the first plain operand: where options are read."""
+        for k, word in enumerate(args):
+            text = word.literal()
+            if text is not None and not text.startswith(("-", "+")):
+                return args[:k]
+        return args
+
     # ------------------------------------------------------------------ nested shells
 
     def _nested(self, args: list[Word]) -> None:
@@ -310,10 +333,17 @@ class Command:
             if k == 0 and text is None and _c_option(rest):
                 self._shell(rest, "a shell", stdin_allowed=False, replace=replace)
                 return
+            if base in _OPTION_SENSITIVE:
+                self._not_option(self._option_words(rest), base)
             if base in ("su", "runuser"):
                 return self._su(rest, base)
             if base == "ssh":
                 return self._ssh(rest)
+            if base == "env" and any(
+                (w.literal() or "").startswith(("-S", "--split")) for w in rest
+            ):
+                operands, _ = self._options(rest, "uCS")
+                return self._reparse(operands, "in the command of env -S", [])
             if base in ("sudo", "doas") and any(w.literal() in _SUDO_SHELL for w in rest):
                 operands, _ = self._options(rest, "ugCDhprtUTR")
                 return self._reparse(operands, f"in the command of {base} -s", [])
@@ -335,6 +365,7 @@ class Command:
 
     def _shell(self, args: list[Word], name: str, *, stdin_allowed: bool, replace: bool) -> None:
         k, command_mode, stdin = 0, False, False
+        self._not_option(args[:1], name)  # sh ${x} ${y}: as -c, x would make y the script
         while k < len(args):
             text = args[k].literal()
             if not text or text[0] not in "-+" or text in ("-", "--"):
@@ -369,11 +400,13 @@ class Command:
 
     def _ssh(self, args: list[Word]) -> None:
         operands, _ = self._options(args, "BbcDEeFIiJLlmOoPpQRSWw")
+        self._not_option(operands[:1], "ssh")  # as the host: -oProxyCommand=... runs a program
         if len(operands) > 1:
             self._reparse(operands[1:], "in the remote command of ssh", [])
 
 
 _SUDO_SHELL = ("-s", "-i", "--shell", "--login")
+_OPTION_SENSITIVE = frozenset({"su", "runuser", "sudo", "doas", "env", "flock", "script", "watch"})
 _COND_BREAKS = frozenset({"&&", "||", "|", "&", "(", ")", ";", "\n"})
 
 

@@ -58,6 +58,7 @@ from .shell_words import (
     NAME,
     NEVER,
     NUMBER,
+    OPERAND,
     SINGLE,
     mark,
 )
@@ -65,15 +66,20 @@ from .templates import Reference, Scope, UnresolvedReference, split_template, to
 
 __all__ = ["PlannedCommand", "plan_shell", "render_shell"]
 
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_INERT_CHARS = _NAME_CHARS | frozenset("./:=@%+,-")
 MAX_ARGUMENT = 32 * 4096  # Linux's MAX_ARG_STRLEN: the longest single argv string, NUL included
 NUMBER_RE = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 INERT_RE = re.compile(r"[A-Za-z0-9_./:=@%+,-]*")
 _DOUBLE_SPECIAL_RE = re.compile(r'[\\"$`]')  # what a backslash must protect inside "..."
+_RULES = {NUMBER: "a plain whole number", NAME: "a plain name", OPERAND: "no option (-x)"}
 _HINTS = {
     NUMBER: "only a plain whole number (like 42 or -7) may reach shell arithmetic, where bash "
     "evaluates any other text as an expression that can run commands",
     NAME: "only a plain name (letters, digits and _) may be used as a variable name, where "
     "bash evaluates a [subscript] in it and can run commands",
+    OPERAND: "a value there must not start with - or +, or the program reads it as an option "
+    "(such as -c, which runs the next word as commands)",
     INERT: "only letters, digits and _ . / : = @ % + , - may be parsed again as shell code; "
     "pass the value as an argument instead (sh -c 'echo \"$1\"' sh ${...}) or through the "
     "task's environment",
@@ -121,21 +127,20 @@ def _problem(value: str, kind: str, secret: bool) -> str | None:
         return None
     if kind == NEVER:
         return "cannot be used here"
+    if kind == OPERAND:
+        return None if not value.startswith(("-", "+")) else f"starts with {value[0]!r}"
     if value == "":
         return "is empty"
     if kind == NUMBER and re.fullmatch(r"[-+]?0[0-9]+", value):
         return "has a leading 0 (sh and bash read 010 as octal 8)"
     if kind == NUMBER and re.fullmatch(r"[-+]?[0-9]*\.[0-9]+", value):
         return "is not a whole number (shell arithmetic has no fractions)"
-    allowed = {NUMBER: "0123456789", NAME: "", INERT: ""}[kind]
-    bad = next(
-        (c for c in value if not (c in allowed or (kind != NUMBER and INERT_RE.fullmatch(c)))),
-        value[0],
-    )
-    if kind == NAME and bad.isdigit() or (kind == NAME and value[0] in "-."):
-        bad = value[0]
+    fits = {NUMBER: "0123456789+-", NAME: _NAME_CHARS, INERT: _INERT_CHARS}[kind]
+    bad = next((c for c in value if c not in fits), None)
+    if kind == NAME and bad is None:
+        bad = value[0]  # a name does not start with a digit
     what = {NUMBER: "a plain whole number", NAME: "a plain name", INERT: "plain text"}[kind]
-    shown = "" if secret else f" (it contains {bad!r})"
+    shown = "" if secret or bad is None else f" (it contains {bad!r})"
     return f"is not {what}{shown}"
 
 
@@ -263,8 +268,8 @@ def plan_shell(command: str, scope: Scope) -> PlannedCommand:
                 problems.append(refusal)
                 continue
             for kind, why in needs.items():
-                rule = {NUMBER: "a plain whole number", NAME: "a plain name"}.get(kind)
-                notes.append(f"{part.text} must be {rule or 'plain text'}: it ends up {why}")
+                rule = _RULES.get(kind, "plain text")
+                notes.append(f"{part.text} must be {rule}: it ends up {why}")
             continue
         problem = _check(value, part, site, needs)
         if problem:

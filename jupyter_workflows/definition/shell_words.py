@@ -16,6 +16,7 @@ UNQUOTED, SINGLE, DOUBLE, ANSI = "unquoted", "single", "double", "ansi-c"
 COMMENT, ARITH = "comment", "arithmetic"
 NUMBER, NAME, INERT = "number", "name", "inert"  # what a value must be where it lands
 NEVER = "never"  # no value may land there (in a here-document of a nested script, ...)
+OPERAND = "operand"  # not an option: where a value starting with - could turn on sh -c, su -c
 
 RESERVED_PREFIX = frozenset(
     {"if", "then", "elif", "else", "do", "while", "until", "!", "{", "time", "coproc"}

@@ -414,3 +414,29 @@ def test_the_readme_examples_are_safe_as_written(tmp_path: Path, fake_bin: Path)
                 assert not (tmp_path / PWNED).exists(), (command, value, shell)
     for command in ("echo $(( ${x} + 1 ))", "n=${x}; echo $((n + 1))"):
         assert run_case(SHELLS[0], command, "41", tmp_path, fake_bin) == "42\n"
+
+
+@pytest.mark.parametrize(
+    ("template", "option", "code"),
+    [
+        ("sh ${o} ${x}", "-c", "touch PWNED"),
+        ("bash ${o} ${x}", "-c", "touch PWNED"),
+        ("printf ${o} ${x} y", "-v", "a[$(touch PWNED)]"),
+        ("trap ${o} ${x} EXIT", "--", "touch PWNED"),
+        ("su ${o} ${x}", "-c", "touch PWNED"),
+        ("ssh ${o} host", "-oProxyCommand=touch PWNED", ""),
+        ("env ${o} ${x}", "-S", "sh -c 'touch PWNED'"),
+    ],
+)
+def test_a_value_read_as_an_option_cannot_make_another_one_code(
+    tmp_path: Path, fake_bin: Path, template: str, option: str, code: str
+) -> None:
+    for shell in SHELLS:
+        scope = Scope(env={}, variables={"o": option, "x": code})
+        with pytest.raises(ExpressionError, match="reads its options"):
+            render_shell(template, scope)
+        # The same words written by the template's author are what the author meant.
+        plain = render_shell(template, Scope(env={}, variables={"o": "plain", "x": "a.b"}))
+        subprocess.run([shell, "-c", plain], cwd=tmp_path, capture_output=True, timeout=20,
+                       env={"PATH": f"{fake_bin}:/usr/bin:/bin"}, input=b"")  # fmt: skip
+        assert not (tmp_path / PWNED).exists()
