@@ -91,7 +91,7 @@ def test_dry_run_prints_plan_and_runs_nothing(project):
     assert not marker.exists()
     out = result.stdout
     assert out.index("wave 1") < out.index("first") < out.index("wave 2") < out.index("deploy")
-    assert "echo deploying to prod" in out and "SKIPPED" in out
+    assert "command for /bin/sh -c: \"echo deploying to 'prod'\"" in out and "SKIPPED" in out
     assert "${tasks.first.result}" in out
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import unicodedata
 from collections.abc import Mapping
 
 import click
@@ -48,27 +50,54 @@ def _condition_note(condition: str, scope: Scope) -> str:
     return f"if {condition}  -> {verdict}"
 
 
-def _what(task: AnyTask, scope: Scope) -> str:
+def shown(text: str) -> str:
+    """``text`` as a JSON string: exact, one line, and no control character reaches the
+    terminal (JSON leaves DEL, C1 controls and bidi overrides alone, so those are escaped)."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c
+        for c in quoted
+    )
+
+
+def _shell_lines(task: AnyTask, scope: Scope) -> list[str]:
+    """What a shell task runs: exactly the bytes its shell gets, or what is left to fill in."""
+    from ..definition.shell_quoting import plan_shell
+
+    planned = plan_shell(getattr(task, "command", ""), scope)
+    shell = getattr(task, "shell", "/bin/sh")
+    lines = [f"command for {shell} -c: {shown(planned.text)}"]
+    if not planned.complete and not planned.problems:
+        lines[0] += "  (references to task results are filled in at run time)"
+    lines += planned.notes
+    lines += [f"REFUSED: {problem}" for problem in planned.problems]
+    return lines
+
+
+def _what(task: AnyTask, scope: Scope) -> list[str]:
     config = getattr(task, "config", None)
     if task.type == "database" and config is not None:
         from ..tasks.database.urls import redact
 
-        return f"{config.operation} on {redact(preview(config.connection, scope))}"
+        return [f"{config.operation} on {redact(preview(config.connection, scope))}"]
+    if task.type == "shell":
+        return _shell_lines(task, scope)
     for field in ("command", "code", "script", "url", "notebook", "image", "dockerfile"):
         value = getattr(task, field, None)
         if isinstance(value, str):
-            return f"{field}: {preview(value, scope)}"
-    return task.type
+            return [f"{field}: {shown(preview(value, scope))}"]
+    return [task.type]
 
 
 def print_plan(workflow: Workflow, env: Mapping[str, str]) -> None:
     scope = Scope(env={**os.environ, **workflow.defaults.environment, **env})
-    click.echo(f"plan for workflow '{workflow.name}' (nothing is run):")
+    click.echo(f"plan for workflow '{workflow.name}' (nothing is run; text is shown as JSON):")
     for number, wave in enumerate(waves(workflow), start=1):
         click.echo(f"wave {number}:")
         for task in wave:
             after = f" (after {', '.join(task.depends_on)})" if task.depends_on else ""
             click.echo(f"  {task.id} [{task.type}]{after}")
-            click.echo(f"      {_what(task, scope)}")
+            for line in _what(task, scope):
+                click.echo(f"      {line}")
             if task.condition:
                 click.echo(f"      {_condition_note(task.condition, scope)}")

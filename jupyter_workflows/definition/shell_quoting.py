@@ -1,250 +1,289 @@
-"""Render a shell command so that no templated value can become shell syntax.
+"""Render a shell command so that no templated value can become shell code, in sh or bash.
 
-``render_shell`` follows the quoting context of each ``${...}`` reference in a command and
-escapes the value for it; where no escaping can be guaranteed it refuses with an error.
+``render_shell`` lexes the command with a mark in place of each ``${...}`` reference
+(``shell_lexer``), works out where each value goes and what it must be there
+(``shell_commands``, ``shell_flow``), checks every value, and only then fills them in, each
+escaped for the quoting it lands in. The analysis never sees a value, so it holds for all.
+
+What a value must be, by where it lands:
+
+- a shell word (bare, ``'...'``, ``"..."``, inside ``$(...)``): anything; it stays one
+  literal word (a bare value is single-quoted; inside quotes it is escaped for them). As a
+  command name it picks the program, and as an argument starting with ``-`` it is an option
+  to it: that is what the command says, not shell syntax;
+- shell arithmetic, directly or through a variable assigned from it (``$((n+1))``,
+  ``((...))``, ``let``, ``[[ n -eq 1 ]]``, ``test n -eq 1`` (ksh, zsh), ``declare -i``,
+  array subscripts, ``${s:offset}``): a plain whole number, ``[+-]?(0|[1-9][0-9]*)``. bash
+  evaluates any other text there as an expression, and ``a[$(cmd)]`` in it runs ``cmd``. No
+  fractions (shell arithmetic has none), no hex, no leading zeros (``010`` is octal 8);
+- a variable name (``read``, ``printf -v``, ``unset``, ``declare``, ``[[ -v ]]``, ``${!n}``,
+  ``declare -n``): ``[A-Za-z_][A-Za-z0-9_]*``, for the same reason;
+- text a shell parses again (``eval``, ``sh -c``/``bash -c`` scripts, ``su -c``,
+  ``ssh host cmd``, ``trap``, a shell reading a pipe, the target of ``>&``, a variable
+  unquoted as a command name): only ``[A-Za-z0-9_./:=@%+,-]``, which no shell reads as
+  anything but plain word characters, never split by the default IFS;
+- a comment: dropped (a newline in it would end the comment).
+
+Refused whatever the value: inside a here-document, right after a backslash or a ``$``,
+inside backquotes or bash's ``$'...'``, inside a double-quoted ``"${X:-...}"``, and after any
+text sh and bash would read differently (``$[...]``, quotes inside arithmetic, ...).
+
+Every shell is analysed as bash (``/bin/sh`` is bash on some systems), with the places where
+dash, ksh or zsh evaluate more on top. A value's path is followed through variables,
+positional parameters, functions defined in the command and nested ``sh -c``/``eval``
+scripts; a variable set by ``read``, ``mapfile`` or ``getopts`` and evaluated makes every
+value in the command meet that rule. Data that leaves the shell through files or pipes into
+other programs is not followed.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ExpressionError
-from .templates import Reference, Scope, split_template, to_text
-
-_UNQUOTED, _SINGLE, _DOUBLE = "unquoted", "single", "double"
-_ANSI, _COMMENT, _BACKTICK = "ansi-c", "comment", "backtick"
-_WORD_BREAKS = frozenset(" \t\n;&|()<>")  # after these, a '#' starts a comment
-_DOUBLE_SPECIAL_RE = re.compile(r'[\\"$`]')  # what a backslash must protect inside "..."
-# A here-document operator's word: `<<[-] [ \t]* WORD`, WORD possibly quoted.
-_HEREDOC_WORD_RE = re.compile(
-    r"""(-?)[ \t]*((?:[^\s;&|()<>'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")*)""", re.DOTALL
+from .shell_flow import Facts, Site
+from .shell_lexer import Lexer
+from .shell_words import (
+    ARITH,
+    COMMENT,
+    DOUBLE,
+    IDENT_RE,
+    INERT,
+    MARK_BASE,
+    MARK_END,
+    NAME,
+    NEVER,
+    NUMBER,
+    OPERAND,
+    SINGLE,
+    mark,
 )
-_QUOTED_PART_RE = re.compile(r"""\\(.)|'([^']*)'|"((?:[^"\\]|\\.)*)\"""", re.DOTALL)
+from .templates import Reference, Scope, UnresolvedReference, split_template, to_text
+
+__all__ = ["PlannedCommand", "plan_shell", "render_shell"]
+
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_INERT_CHARS = _NAME_CHARS | frozenset("./:=@%+,-")
+MAX_ARGUMENT = 32 * 4096  # Linux's MAX_ARG_STRLEN: the longest single argv string, NUL included
+NUMBER_RE = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+INERT_RE = re.compile(r"[A-Za-z0-9_./:=@%+,-]*")
+_DOUBLE_SPECIAL_RE = re.compile(r'[\\"$`]')  # what a backslash must protect inside "..."
+_RULES = {NUMBER: "a plain whole number", NAME: "a plain name", OPERAND: "no option (-x)"}
+_HINTS = {
+    NUMBER: "only a plain whole number (like 42 or -7) may reach shell arithmetic, where bash "
+    "evaluates any other text as an expression that can run commands",
+    NAME: "only a plain name (letters, digits and _) may be used as a variable name, where "
+    "bash evaluates a [subscript] in it and can run commands",
+    OPERAND: "a value there must not start with - or +, or the program reads it as an option "
+    "(such as -c, which runs the next word as commands)",
+    INERT: "only letters, digits and _ . / : = @ % + , - may be parsed again as shell code; "
+    "pass the value as an argument instead (sh -c 'echo \"$1\"' sh ${...}) or through the "
+    "task's environment",
+}
 
 
 @dataclass
-class _Frame:
-    """One nesting level: the top level, a ``$(...)``, a ``$((...))`` or a backquote."""
-
-    closer: str  # "" (top level), ")", "))" or "`"
-    quote: str = _UNQUOTED
-    depth: int = 0  # "(" opened inside this frame and not yet closed
+class _Analysis:
+    parts: list[str | Reference]
+    references: list[Reference]
+    facts: Facts
 
 
-def _unquote_word(word: str) -> str:
-    """A here-document delimiter with its quotes removed, as the shell compares it."""
-
-    def unquote(match: re.Match[str]) -> str:
-        escaped, single, double = match.groups()
-        if escaped is not None:
-            return escaped
-        return single if single is not None else re.sub(r"\\(.)", r"\1", double, flags=re.S)
-
-    return _QUOTED_PART_RE.sub(unquote, word)
-
-
-class _ShellContext:
-    """A left-to-right state machine tracking where the next character of a command lands."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-        self.frames = [_Frame("")]
-        self.escaped = False  # the previous character was an active backslash
-        self.word_start = True  # a '#' here would start a comment
-        self.heredocs: list[tuple[str, bool]] = []  # pending (delimiter, strip_tabs)
-        self.in_heredoc = False
-        self.heredoc_line = ""
-        self.open_delimiter = False  # the text ended inside a here-document's delimiter
-
-    def feed(self, text: str) -> None:
-        """Advance over literal command text."""
-        self.open_delimiter = False
-        i = 0
-        while i < len(text):
-            i = self._step(text, i)
-
-    def quote(self, value: str, ref: Reference) -> str:
-        """``value`` escaped so that, at the current position, the shell reads it as data."""
-        problem = self._unsupported_reason()
-        if problem:
-            raise ExpressionError(f"{ref.text} cannot be used {problem}", self.command, ref.start)
-        frame = self.frames[-1]
-        self.word_start = False
-        if frame.quote == _COMMENT:
-            return ""  # a value in a comment is dropped: a newline in it would end the comment
-        if frame.quote == _SINGLE:
-            return value.replace("'", "'\\''")
-        if frame.quote == _DOUBLE:
-            return _DOUBLE_SPECIAL_RE.sub(r"\\\g<0>", value)
-        # Always quoted, even when "safe": a bare value could be a keyword or an assignment.
-        return "'" + value.replace("'", "'\\''") + "'"
-
-    def _unsupported_reason(self) -> str | None:
-        frame = self.frames[-1]
-        if self.in_heredoc:
-            return "inside a here-document (pass it through a variable: v=${...}, then $v)"
-        if self.open_delimiter:
-            return "as part of a here-document delimiter"
-        if self.escaped:
-            return "right after a backslash"
-        if frame.quote == _ANSI:
-            return "inside $'...' quoting"
-        if frame.quote == _BACKTICK:
-            return "inside `...` command substitution (use $(...) instead)"
-        if frame.closer == "))":
-            return "inside $((...)) arithmetic (assign it to a variable first: n=${...})"
-        return None
-
-    def _step(self, text: str, i: int) -> int:
-        """Consume the character(s) at ``i``; return the next index."""
-        if self.in_heredoc:
-            return self._step_heredoc(text, i)
-        if self.escaped:
-            self.escaped = False
-            self.word_start = False
-            return i + 1
-        frame = self.frames[-1]
-        if frame.quote == _UNQUOTED:
-            return self._step_unquoted(text, i, frame)
-        if frame.quote == _COMMENT:
-            if text[i] == "\n":
-                frame.quote = _UNQUOTED
-                self._newline()
-            return i + 1
-        self.word_start = False
-        return self._step_quoted(text, i, frame)
-
-    def _step_unquoted(self, text: str, i: int, frame: _Frame) -> int:
-        char, after = text[i], text[i + 1 : i + 2]
-        if char == "\\":
-            if after == "\n":
-                return i + 2  # a line continuation vanishes; word_start is unchanged
-            self.escaped = True
-        elif char in "'\"":
-            frame.quote = _SINGLE if char == "'" else _DOUBLE
-        elif char == "$" and after == "'":
-            frame.quote = _ANSI  # bash's $'...': backslash escapes work differently there
-            self.word_start = False
-            return i + 2
-        elif char == "$" and after == "(":
-            return self._open_substitution(text, i)
-        elif char == "`":
-            self.frames.append(_Frame("`", _BACKTICK))
-        elif char == "#" and self.word_start:
-            frame.quote = _COMMENT
-        elif char == "<" and after == "<" and frame.closer != "))":  # "<<" in $((...)) shifts
-            return self._heredoc_operator(text, i)
-        elif char == "(":
-            frame.depth += 1
-        elif char == ")":
-            return self._close_paren(text, i, frame)
-        elif char == "\n":
-            self._newline()
-        self.word_start = char in _WORD_BREAKS
-        return i + 1
-
-    def _step_quoted(self, text: str, i: int, frame: _Frame) -> int:
-        char = text[i]
-        if frame.quote == _SINGLE:
-            if char == "'":
-                frame.quote = _UNQUOTED
-        elif char == "\\":
-            self.escaped = True
-        elif frame.quote == _ANSI:
-            if char == "'":
-                frame.quote = _UNQUOTED
-        elif frame.quote == _BACKTICK:
-            if char == "`":
-                self.frames.pop()
-        elif char == '"':
-            frame.quote = _UNQUOTED
-        elif char == "$" and text[i + 1 : i + 2] == "(":
-            return self._open_substitution(text, i)
-        elif char == "`":
-            self.frames.append(_Frame("`", _BACKTICK))
-        return i + 1
-
-    def _open_substitution(self, text: str, i: int) -> int:
-        """``$(`` or ``$((``: a fresh, unquoted context until the matching close."""
-        arithmetic = text[i + 2 : i + 3] == "("
-        self.frames.append(_Frame("))" if arithmetic else ")"))
-        self.word_start = True
-        return i + (3 if arithmetic else 2)
-
-    def _close_paren(self, text: str, i: int, frame: _Frame) -> int:
-        if frame.depth:
-            frame.depth -= 1
-        elif frame.closer in (")", "))"):
-            self.frames.pop()
-            self.word_start = False  # "$(x)#y" is one word, not a comment
-            return i + (2 if frame.closer == "))" and text[i + 1 : i + 2] == ")" else 1)
-        self.word_start = True
-        return i + 1
-
-    def _heredoc_operator(self, text: str, i: int) -> int:
-        """``<<WORD``: remember the delimiter; the body starts after the next newline."""
-        if text[i + 2 : i + 3] == "<":  # bash's <<< here-string is an ordinary word
-            self.word_start = True
-            return i + 3
-        match = _HEREDOC_WORD_RE.match(text, i + 2)
-        assert match is not None  # the pattern can match the empty string
-        strip_tabs, word = match.group(1), match.group(2)
-        if word:
-            self.heredocs.append((_unquote_word(word), bool(strip_tabs)))
-        self.open_delimiter = match.end() == len(text)
-        self.word_start = False
-        return match.end()
-
-    def _newline(self) -> None:
-        self.word_start = True
-        if self.heredocs:
-            self.in_heredoc = True
-            self.heredoc_line = ""
-
-    def _step_heredoc(self, text: str, i: int) -> int:
-        """Consume one body line; the line equal to the delimiter ends the body."""
-        end = text.find("\n", i)
-        if end < 0:
-            self.heredoc_line += text[i:]
-            return len(text)
-        line, self.heredoc_line = self.heredoc_line + text[i:end], ""
-        delimiter, strip_tabs = self.heredocs[0]
-        if (line.lstrip("\t") if strip_tabs else line) == delimiter:
-            self.heredocs.pop(0)
-            self.in_heredoc = bool(self.heredocs)
-        return end + 1
-
-
-def render_shell(command: str, scope: Scope) -> str:
-    """Render a shell command so that no templated value can become shell syntax.
-
-    The command is scanned left to right by a small state machine that knows the quoting
-    context at each reference and escapes the value for it:
-
-    - unquoted (also inside ``$(...)``): single-quoted, ``'`` as ``'\\''``; empty gives ``''``;
-    - inside ``'...'``: the quote is closed, the value emitted, reopened (``'\\''`` per quote);
-    - inside ``"..."``: ``\\``, ``"``, ``$`` and backquote are backslash-escaped;
-    - inside a ``#`` comment: the value is dropped (a newline in it would end the comment).
-
-    Tracked: backslash escapes and line continuations, comments, nested ``$(...)`` (with
-    parentheses counted), backquotes, ``$((...))`` and here-documents. A reference where
-    escaping cannot be guaranteed raises ``ExpressionError`` instead of guessing: in a
-    here-document body or delimiter, right after a backslash, inside backquotes, ``$((...))``
-    or bash's ``$'...'``.
-
-    Limits: shell ``${VAR...}`` expansions (written ``$${VAR}``) are not analysed, so a value
-    inside ``"$${VAR:-${x}}"`` stays data but may lose its ``}`` to the expansion; a ``)``
-    that closes a ``case`` pattern inside ``$(...)`` is miscounted, and a line continuation
-    splitting an operator (``$\\<newline>(``) is not recognised. Target: POSIX ``sh`` (dash);
-    bash reads the same output the same way.
-    """
-    context = _ShellContext(command)
-    rendered: list[str] = []
-    for part in split_template(command):
-        if isinstance(part, str):
-            context.feed(part)
-            rendered.append(part)
+def _analyse(command: str, env_names: frozenset[str] = frozenset()) -> _Analysis:
+    parts = split_template(command)
+    references = [part for part in parts if isinstance(part, Reference)]
+    if len(references) >= MARK_END - MARK_BASE:
+        raise ExpressionError("too many references in one shell command", command)
+    pieces, index = [], 0
+    for part in parts:
+        if isinstance(part, Reference):
+            pieces.append(mark(index))
+            index += 1
+        elif any(MARK_BASE <= ord(char) < MARK_END for char in part):
+            raise ExpressionError(
+                "a shell command with references cannot contain characters from "
+                "U+F0000-U+FFFFD (private use)",
+                command,
+            )
         else:
-            rendered.append(context.quote(to_text(scope.resolve(part)), part))
-    return "".join(rendered)
+            pieces.append(part)
+    facts = Facts(env_names=env_names)
+    Lexer("".join(pieces), facts).run()
+    facts.solve()
+    return _Analysis(parts, references, facts)
+
+
+def _problem(value: str, kind: str, secret: bool) -> str | None:
+    """How ``value`` breaks the rule for ``kind``, without showing the value; None if not."""
+    if kind == NUMBER and NUMBER_RE.fullmatch(value):
+        return None
+    if kind == NAME and IDENT_RE.fullmatch(value):
+        return None
+    if kind == INERT and INERT_RE.fullmatch(value):
+        return None
+    if kind == NEVER:
+        return "cannot be used here"
+    if kind == OPERAND:
+        return None if not value.startswith(("-", "+")) else f"starts with {value[0]!r}"
+    if value == "":
+        return "is empty"
+    if kind == NUMBER and re.fullmatch(r"[-+]?0[0-9]+", value):
+        return "has a leading 0 (sh and bash read 010 as octal 8)"
+    if kind == NUMBER and re.fullmatch(r"[-+]?[0-9]*\.[0-9]+", value):
+        return "is not a whole number (shell arithmetic has no fractions)"
+    fits = {NUMBER: "0123456789+-", NAME: _NAME_CHARS, INERT: _INERT_CHARS}[kind]
+    bad = next((c for c in value if c not in fits), None)
+    if kind == NAME and bad is None:
+        bad = value[0]  # a name does not start with a digit
+    what = {NUMBER: "a plain whole number", NAME: "a plain name", INERT: "plain text"}[kind]
+    shown = "" if secret or bad is None else f" (it contains {bad!r})"
+    return f"is not {what}{shown}"
+
+
+def _check(value: str, ref: Reference, site: Site | None, needs: dict[str, str]) -> str | None:
+    """Why ``value`` cannot go where ``ref`` is, or None."""
+    if site is None:
+        return f"{ref.text} cannot be used here: its place in the command could not be followed"
+    if site.refused:
+        return f"{ref.text} cannot be used {site.refused}"
+    if site.quote == COMMENT:
+        return None
+    if "\0" in value:
+        return f"{ref.text} contains a NUL character, which no command line can carry"
+    try:
+        os.fsencode(value)
+    except UnicodeEncodeError:
+        return f"{ref.text} contains characters that cannot be passed to a process"
+    if NEVER in needs:
+        return f"{ref.text} cannot be used {needs[NEVER]}"
+    for kind, why in needs.items():
+        problem = _problem(value, kind, ref.scope == "secret")
+        if problem:
+            return f"{ref.text} {problem}, but it ends up {why}: {_HINTS[kind]}"
+    return None
+
+
+def _escape(value: str, site: Site) -> str:
+    if site.quote == COMMENT:
+        return ""  # a value in a comment is dropped: a newline in it would end the comment
+    if site.quote == ARITH:  # checked: a plain number; a sign is kept apart from operators
+        return f"({value})" if value[0] in "+-" else value
+    if site.quote == SINGLE:
+        return value.replace("'", "'\\''")
+    if site.quote == DOUBLE:
+        return _DOUBLE_SPECIAL_RE.sub(r"\\\g<0>", value)
+    # Always quoted, even when "safe": a bare value could be a keyword or an assignment.
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def render_shell(
+    command: str,
+    scope: Scope,
+    *,
+    where: str | None = None,
+    untrusted_env: Mapping[str, str] | None = None,
+) -> str:
+    """``command`` with every reference filled in so that its value stays data.
+
+    Raises ``ExpressionError`` (at the reference's position; prefixed with ``where``, such
+    as ``"task 'build', field 'command'"``) before filling in anything if a value cannot be
+    placed safely; see the module docstring for the rules. ``untrusted_env`` holds the
+    environment variables the command runs with whose values came from templates or from
+    outside (``$N`` set from ``${webhook...}``): where the command uses one of them as
+    arithmetic, a name or code, its value must meet the same rule.
+    """
+    untrusted_env = untrusted_env or {}
+    analysis = _analyse(command, frozenset(untrusted_env))
+    values = [to_text(scope.resolve(ref)) for ref in analysis.references]
+    for index, (ref, value) in enumerate(zip(analysis.references, values, strict=True)):
+        char = mark(index)
+        site = analysis.facts.sites.get(char)
+        problem = _check(value, ref, site, analysis.facts.needs.get(char, {}))
+        if problem:
+            raise ExpressionError(f"{where}: {problem}" if where else problem, command, ref.start)
+    for name, needs in analysis.facts.env_needs.items():
+        for kind, why in needs.items():
+            problem = _problem(untrusted_env[name], kind, secret=True)
+            if problem:
+                text = f"environment variable ${name} {problem}, but it ends up {why}"
+                text += f": {_HINTS[kind]}" if kind in _HINTS else ""
+                raise ExpressionError(f"{where}: {text}" if where else text, command)
+    rendered, index = [], 0
+    for part in analysis.parts:
+        if isinstance(part, Reference):
+            rendered.append(_escape(values[index], analysis.facts.sites[mark(index)]))
+            index += 1
+        else:
+            rendered.append(part)
+    result = "".join(rendered)
+    size = len(os.fsencode(result)) + 1
+    if sys.platform.startswith("linux") and size > MAX_ARGUMENT and analysis.references:
+        problem = (
+            f"the command with its values filled in is {size} bytes, more than the "
+            f"{MAX_ARGUMENT} bytes Linux allows one command-line argument; pass large "
+            "values through a file or the task's environment"
+        )
+        raise ExpressionError(f"{where}: {problem}" if where else problem, command)
+    return result
+
+
+@dataclass
+class PlannedCommand:
+    """What ``--dry-run`` can say about a shell command before anything runs."""
+
+    text: str  # exactly what the shell gets when ``complete``; else references left as written
+    complete: bool
+    problems: list[str]  # why it would be refused
+    notes: list[str]  # what a value filled in at run time must be
+
+
+def plan_shell(command: str, scope: Scope) -> PlannedCommand:
+    """Render what can be rendered now; say what the rest must be and what would fail."""
+    try:
+        analysis = _analyse(command)
+    except ExpressionError as exc:
+        return PlannedCommand(command, False, [str(exc)], [])
+    rendered: list[str] = []
+    problems: list[str] = []
+    notes: list[str] = []
+    index = 0
+    for part in analysis.parts:
+        if not isinstance(part, Reference):
+            rendered.append(part)
+            continue
+        char = mark(index)
+        index += 1
+        site = analysis.facts.sites.get(char)
+        needs = analysis.facts.needs.get(char, {})
+        try:
+            value = to_text(scope.resolve(part))
+        except UnresolvedReference:
+            rendered.append(part.text)
+            refusal = _check("0", part, site, {k: w for k, w in needs.items() if k == NEVER})
+            if refusal:
+                problems.append(refusal)
+                continue
+            for kind, why in needs.items():
+                rule = _RULES.get(kind, "plain text")
+                notes.append(f"{part.text} must be {rule}: it ends up {why}")
+            continue
+        problem = _check(value, part, site, needs)
+        if problem:
+            problems.append(problem)
+        rendered.append(part.text if problem or site is None else _escape(value, site))
+    complete = not problems and all(
+        not isinstance(p, Reference) or _resolvable(p, scope) for p in analysis.parts
+    )
+    return PlannedCommand("".join(rendered), complete, problems, notes)
+
+
+def _resolvable(ref: Reference, scope: Scope) -> bool:
+    try:
+        scope.resolve(ref)
+    except UnresolvedReference:
+        return False
+    return True

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field
 
 from ..definition.model import TaskBase
+from ..errors import ExpressionError
 from .base import TaskContext, TaskResult, TaskType
+
+# Set by the file-change trigger (triggers/filewatch.py) from the name of a changed file.
+_TRIGGER_ENV = frozenset(
+    {"CHANGED_FILE", "CHANGED_FILE_RELATIVE", "FILE_EVENT", "FILE_NAME", "FILE_DIR", "FILE_EXT"}
+)
 
 
 class ShellTask(TaskBase):
@@ -22,9 +29,28 @@ class ShellType(TaskType):
     path_keys = ("cwd",)
 
     async def run(self, task: ShellTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]
+        from ..definition.shell_commands import SHELLS
         from ..definition.shell_quoting import render_shell
+        from ..definition.templates import find_references
         from ._spawn import run_argv, task_cwd
 
+        where = f"task '{ctx.task_id}', field 'command'"
+        if find_references(task.command) and os.path.basename(task.shell) not in SHELLS:
+            raise ExpressionError(
+                f"{where}: ${{...}} references are only filled into commands for sh-family "
+                f"shells ({', '.join(sorted(SHELLS))}); '{task.shell}' may read the quoting "
+                "differently. Pass values through the task's environment instead",
+                task.command,
+            )
+        # Environment values that came from templates, a webhook request or a file name are
+        # as untrusted as a templated value where the command evaluates a variable.
+        untrusted = {
+            name: value
+            for name, value in ctx.env.items()
+            if name in _TRIGGER_ENV
+            or name.startswith("WEBHOOK_")
+            or "${" in task.environment.get(name, "")
+        }
         # Values from ${...} are escaped for the quoting context they land in, so they stay data.
-        command = render_shell(task.command, ctx.scope)
+        command = render_shell(task.command, ctx.scope, where=where, untrusted_env=untrusted)
         return await run_argv([task.shell, "-c", command], ctx, task_cwd(task.cwd, ctx))

@@ -378,8 +378,8 @@ def test_render_shell_quoting_shapes() -> None:
         ('echo "a\\${x}"', "backslash"),
         ("echo `echo ${x}`", "`...`"),
         ('echo "`echo ${x}`"', "`...`"),
-        ("echo $(( ${x} + 1 ))", "arithmetic"),
         ("echo $'${x}'", "$'...'"),
+        ('echo "$${V:-${x}}"', '"${...}"'),
     ],
 )
 def test_render_shell_refuses_unsafe_places(command: str, reason: str) -> None:
@@ -388,6 +388,23 @@ def test_render_shell_refuses_unsafe_places(command: str, reason: str) -> None:
         render_shell(command, scope)
     assert reason in str(caught.value)
     assert caught.value.position == command.index("${x}")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("41", "42"), ("-3", "-2"), ("+7", "8"), ("0", "1"), ("abc", None), ("1.5", None)],
+)
+def test_render_shell_arithmetic_takes_plain_numbers_only(
+    tmp_path: Path, value: str, expected: str | None
+) -> None:
+    scope = Scope(env={}, variables={"x": value})
+    command = "echo $(( ${x} + 1 ))"
+    if expected is None:
+        with pytest.raises(ExpressionError, match=r"inside \$\(\(\.\.\.\)\)") as caught:
+            render_shell(command, scope)
+        assert caught.value.position == command.index("${x}")
+        return
+    assert run_sh(render_shell(command, scope), tmp_path).stdout.decode() == expected + "\n"
 
 
 @pytest.mark.parametrize(
