@@ -165,6 +165,20 @@ def allowed_paths(project_root: Path) -> tuple[Path, ...]:
     return tuple((root / Path(entry).expanduser()).resolve() for entry in entries)
 
 
+def executor_settings(project_root: Path) -> tuple[str | None, str | None]:
+    """``executor`` and ``cluster`` from the config: where runs of this project run their
+    attempts by default (``"dask"`` and a scheduler address, or nothing: this machine)."""
+    config = read_config(Path(project_root))
+    executor, cluster = config.get("executor"), config.get("cluster")
+    for key, value in (("executor", executor), ("cluster", cluster)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(
+                f"{config_file(Path(project_root))}: '{key}' must be a non-empty string "
+                '(e.g. "executor": "dask", "cluster": "tcp://scheduler:8786")'
+            )
+    return executor, cluster  # type: ignore[return-value]
+
+
 def days_to_keep(project_root: Path) -> int:
     """``cleanup.daysToKeep`` from the config, else 30."""
     cleanup = read_config(project_root).get("cleanup") or {}

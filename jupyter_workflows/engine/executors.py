@@ -14,18 +14,25 @@ report a lost worker as ``State.CRASHED`` rather than as the task's failure.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import socket
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import UnknownPlugin, WorkflowError
 from ..plugins import EXECUTORS
 
 if TYPE_CHECKING:
-    from ..definition.model import TaskBase
+    from ..definition.model import TaskBase, Workflow
     from ..tasks.base import TaskContext, TaskResult, TaskType
 
 
 class Executor(Protocol):
     name: str
+    address: str | None  # a cluster's scheduler, once started
+    dashboard: str | None  # where to watch it, if it has a dashboard
+
+    async def start(self, workflow: Workflow, project_root: str) -> None:
+        """Get ready for this run's attempts; refuse (``WorkflowError``) what it cannot run."""
+        ...
 
     async def run_attempt(
         self, task_type: TaskType, task: TaskBase, ctx: TaskContext
@@ -42,25 +49,41 @@ class LocalExecutor:
     """Runs attempts in this process's event loop."""
 
     name = "local"
+    address: str | None = None
+    dashboard: str | None = None
+
+    def __init__(self) -> None:
+        self.host = socket.gethostname()
+
+    async def start(self, workflow: Workflow, project_root: str) -> None:
+        pass
 
     async def run_attempt(
         self, task_type: TaskType, task: TaskBase, ctx: TaskContext
     ) -> TaskResult:
+        if task_type.remote:  # composites run their children, which say where they ran
+            ctx.emit_placement(self.name, None, self.host)
         return await task_type.run(task, ctx)
 
     async def close(self) -> None:
         pass
 
 
-def make_executor(executor: str | Executor | None) -> Executor:
-    """An executor instance from a name (``"local"``, or one a plugin adds) or an instance."""
-    if executor is None:
+def make_executor(executor: str | Executor | None, cluster: Any = None) -> Executor:
+    """An executor from a name (``"local"``, ``"dask"``, or one a plugin adds) or an instance.
+
+    ``cluster`` (a scheduler address or a ``distributed.Client``) implies ``dask``.
+    """
+    if executor is None and cluster is None:
         return LocalExecutor()
-    if not isinstance(executor, str):
+    if executor is not None and not isinstance(executor, str):
         return executor
+    name = executor or "dask"
+    if cluster is not None and name != "dask":
+        raise WorkflowError(f"a cluster is for the dask executor, not '{name}'")
     try:
-        factory = EXECUTORS.load(executor)
+        factory = EXECUTORS.load(name)
     except UnknownPlugin as exc:
         raise WorkflowError(str(exc)) from None
-    instance: Executor = factory()
+    instance: Executor = factory(cluster) if name == "dask" else factory()
     return instance

@@ -11,6 +11,7 @@ from typing import Any
 
 from .events import (
     AttemptEnded,
+    AttemptPlaced,
     AttemptStarted,
     Event,
     OutputLine,
@@ -31,6 +32,9 @@ class Attempt:
     ended_at: float | None = None
     exit_code: int | None = None
     error: str | None = None
+    executor: str | None = None  # where it ran: the executor, the worker and the machine
+    worker: str | None = None
+    host: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -47,6 +51,9 @@ class Attempt:
             "duration": self.duration,
             "exit_code": self.exit_code,
             "error": self.error,
+            "executor": self.executor,
+            "worker": self.worker,
+            "host": self.host,
         }
 
 
@@ -151,6 +158,15 @@ class Execution:
         elif isinstance(event, AttemptStarted):
             task = self._task(event.task_id)
             task.attempts.append(Attempt(number=event.attempt, started_at=event.at))
+        elif isinstance(event, AttemptPlaced):
+            task = self._task(event.task_id)
+            for placed in task.attempts:
+                if placed.number == event.attempt:
+                    placed.executor, placed.worker, placed.host = (
+                        event.executor,
+                        event.worker,
+                        event.host,
+                    )
         elif isinstance(event, AttemptEnded):
             task = self._task(event.task_id)
             attempt = next((a for a in task.attempts if a.number == event.attempt), None)

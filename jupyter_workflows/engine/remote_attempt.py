@@ -1,0 +1,138 @@
+"""One attempt of one task, run on a Dask worker (the worker's side of ``dask_executor``).
+
+``run_on_worker`` runs in a worker thread: it rebuilds the attempt's context, runs the task
+type on an event loop of its own, and sends what the attempt says back to the engine as Dask
+events on the attempt's topic: ``started`` (where), batches of output ``lines`` (at most every
+0.1 s, so a chatty task costs few messages), ``progress``. It checks every 0.1 s whether the
+engine cancelled the attempt (the task's state on this worker turns ``cancelled``) and then
+cancels the task type, which stops the attempt's process tree here as it would locally.
+The ``TaskResult`` goes back as the task's value.
+
+Only plain data crosses: the pydantic task model, the environment, the template scope (all
+picklable); the task type itself is looked up in the worker's registry, so a plugin's type
+must be installed on the workers too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..definition.model import TaskBase
+    from ..definition.templates import Scope
+    from ..tasks.base import TaskResult
+
+FLUSH_EVERY = 0.1  # seconds between batches of output lines sent to the engine
+CANCEL_CHECK = 0.1  # seconds between checks whether the engine cancelled the attempt
+_GONE = frozenset({"cancelled", "released", "forgotten", "error"})
+
+
+@dataclass
+class RemoteAttempt:
+    """What a worker needs to run one attempt."""
+
+    topic: str  # the Dask event topic the engine listens on for this attempt
+    type_name: str
+    task: TaskBase
+    execution_id: str
+    task_id: str
+    attempt: int
+    project_root: str
+    env: dict[str, str]
+    scope: Scope
+    artifacts_dir: str
+    kill_grace: float
+    timeout: float | None
+
+
+class _Sender:
+    """Sends the attempt's events to the engine, output lines in batches."""
+
+    def __init__(self, worker: Any, topic: str):
+        self.worker, self.topic = worker, topic
+        self.lines: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.last_flush = time.monotonic()
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.worker.log_event(self.topic, message)
+
+    def line(self, stream: str, line: str) -> None:
+        with self.lock:
+            self.lines.append((stream, line))
+        if time.monotonic() - self.last_flush >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            lines, self.lines = self.lines, []
+        self.last_flush = time.monotonic()
+        if lines:
+            self.send({"what": "lines", "lines": lines})
+
+    def progress(self, step: int, total: int | None, label: str | None, status: str) -> None:
+        self.flush()  # lines before the step they belong to
+        self.send({"what": "progress", "progress": [step, total, label, status]})
+
+
+def run_on_worker(attempt: RemoteAttempt) -> TaskResult:
+    """Run ``attempt`` here; the Dask task's value is its ``TaskResult``."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    key = worker.get_current_task()
+    sender = _Sender(worker, attempt.topic)
+    sender.send({"what": "started", "worker": worker.address, "host": socket.gethostname()})
+
+    def cancelled() -> bool:
+        task = worker.state.tasks.get(key)
+        return task is None or task.state in _GONE
+
+    try:
+        return asyncio.run(_run(attempt, sender, cancelled))
+    finally:
+        sender.flush()
+
+
+async def _run(attempt: RemoteAttempt, sender: _Sender, cancelled: Any) -> TaskResult:
+    from ..execution.states import State
+    from ..tasks.base import TaskContext, TaskResult
+    from ..tasks.registry import get_task_type
+
+    task_type = get_task_type(attempt.type_name)
+    with tempfile.TemporaryDirectory(prefix="jupyter-workflows-attempt-") as workdir:
+        output_file = Path(workdir) / "outputs"
+        env = {**attempt.env, "WORKFLOW_OUTPUT": str(output_file)}
+        ctx = TaskContext(
+            execution_id=attempt.execution_id,
+            task_id=attempt.task_id,
+            attempt=attempt.attempt,
+            project_root=Path(attempt.project_root),
+            env=env,
+            scope=attempt.scope,
+            emit_line=sender.line,
+            output_file=output_file,
+            artifacts_dir=Path(attempt.artifacts_dir),
+            emit_progress=sender.progress,
+            kill_grace=attempt.kill_grace,
+            timeout=attempt.timeout,
+        )
+        job = asyncio.ensure_future(task_type.run(attempt.task, ctx))
+        try:
+            while not job.done():
+                await asyncio.wait({job}, timeout=CANCEL_CHECK)
+                sender.flush() if sender.lines else None
+                if not job.done() and cancelled():
+                    job.cancel()  # the task type stops its process tree, then re-raises
+                    await asyncio.gather(job, return_exceptions=True)
+                    return TaskResult(status=State.CANCELLED, exit_code=None, error="cancelled")
+            return job.result()
+        finally:
+            await task_type.after_run()  # kernels and the like belong to this loop
