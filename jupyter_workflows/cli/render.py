@@ -20,7 +20,16 @@ from ..execution.events import (
 )
 from ..execution.records import Execution
 from ..execution.states import State
-from ..ui.text import COLORS, ICONS, NullRenderer, PlainRenderer, as_tree, summary_lines, when
+from ..ui.text import (
+    COLORS,
+    ICONS,
+    NullRenderer,
+    PlainRenderer,
+    as_tree,
+    placement_line,
+    summary_lines,
+    when,
+)
 
 
 class LiveRenderer:
@@ -52,6 +61,9 @@ class LiveRenderer:
             self.live.console.print(self.plain.describe(event), markup=False)
         elif isinstance(event, RunStarted):
             self.plain.describe(event)  # learns which tasks stream their output
+            where = placement_line(event)
+            if where is not None:
+                self.live.console.print(where, markup=False, highlight=False)
         if isinstance(event, RunEnded):
             self.live.refresh()
             self.live.stop()

@@ -56,12 +56,22 @@ class PlainRenderer:
             return _task_line(event)
         if isinstance(event, RunStarted):
             self.live_tasks = {t["id"] for t in event.tasks if t.get("live_output")}
-            return f"workflow '{event.workflow}' started (execution {event.execution_id})"
+            line = f"workflow '{event.workflow}' started (execution {event.execution_id})"
+            where = placement_line(event)
+            return line if where is None else f"{line}\n{where}"
         return None
 
     def close(self, execution: Execution) -> None:
         for line in summary_lines(execution):
             print(line, file=self.out, flush=True)
+
+
+def placement_line(event: RunStarted) -> str | None:
+    """Where a run's tasks execute, when not on this machine: the cluster and its dashboard."""
+    if event.executor == "local":
+        return None
+    line = f"tasks run on {event.executor}" + (f" at {event.cluster}" if event.cluster else "")
+    return line + (f" (dashboard: {event.dashboard})" if event.dashboard else "")
 
 
 def as_tree(tasks: Iterable[TaskRecord]) -> list[tuple[int, TaskRecord]]:
