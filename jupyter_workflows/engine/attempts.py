@@ -159,7 +159,7 @@ class TaskRunner:
         used = 0  # the attempts that count against retry.attempts
         while True:
             number += 1
-            async with self._slot(task_type):
+            async with self.executor.reserve(task), self._slot(task_type):
                 attempt_started = now()
                 if number == 1:  # started = holding a slot, not waiting for one
                     self._started(task, place, attempt_started)

@@ -23,13 +23,14 @@ panel within milliseconds, not at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import uuid
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import WorkflowError
+from .executors import all_tasks
 from .remote_attempt import RemoteAttempt, run_on_worker
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class DaskExecutor:
         workers = await self._workers()
         if not workers:
             raise ClusterError(f"the Dask cluster at {self.address} has no workers")
-        missing = _unplaceable(_all_tasks(workflow.tasks), workers)
+        missing = _unplaceable(all_tasks(workflow.tasks), workers)
         if missing:
             raise ClusterError("; ".join(missing))
         assert self.client is not None
@@ -125,6 +126,9 @@ class DaskExecutor:
         return workers
 
     # -- attempts ------------------------------------------------------------------------
+
+    def reserve(self, task: TaskBase) -> contextlib.AbstractAsyncContextManager[Any]:
+        return contextlib.nullcontext()  # the scheduler places by the workers' resources
 
     async def run_attempt(
         self, task_type: TaskType, task: TaskBase, ctx: TaskContext
@@ -245,19 +249,6 @@ class DaskExecutor:
             await asyncio.wait_for(self.client.cancel(future), timeout=10)
         except (asyncio.TimeoutError, OSError):
             pass
-
-
-def _all_tasks(tasks: Iterable[TaskBase]) -> list[TaskBase]:
-    """Every task, composites' children and handlers included."""
-    found: list[TaskBase] = []
-    stack = list(tasks)
-    while stack:
-        task = stack.pop()
-        found.append(task)
-        for value in vars(task).values():
-            children = value if isinstance(value, list) else [value]
-            stack.extend(child for child in children if hasattr(child, "resources"))
-    return found
 
 
 def _unplaceable(tasks: list[TaskBase], workers: dict[str, Any]) -> list[str]:

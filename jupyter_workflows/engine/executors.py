@@ -14,7 +14,12 @@ report a lost worker as ``State.CRASHED`` rather than as the task's failure.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import UnknownPlugin, WorkflowError
@@ -34,6 +39,11 @@ class Executor(Protocol):
         """Get ready for this run's attempts; refuse (``WorkflowError``) what it cannot run."""
         ...
 
+    def reserve(self, task: TaskBase) -> AbstractAsyncContextManager[Any]:
+        """Held around an attempt from before it takes a slot until it ends: what it needs of
+        the executor's own capacity (local resources); nothing, where the cluster places."""
+        ...
+
     async def run_attempt(
         self, task_type: TaskType, task: TaskBase, ctx: TaskContext
     ) -> TaskResult:
@@ -46,7 +56,12 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs attempts in this process's event loop."""
+    """Runs attempts in this process's event loop.
+
+    A task's ``resources`` are limits on this machine: attempts hold their amounts while they
+    run, against ``resources`` in the project config (a resource it does not declare has as
+    much as the largest single request, so such tasks run one at a time).
+    """
 
     name = "local"
     address: str | None = None
@@ -54,9 +69,33 @@ class LocalExecutor:
 
     def __init__(self) -> None:
         self.host = socket.gethostname()
+        self.resources = ResourcePool({})
 
     async def start(self, workflow: Workflow, project_root: str) -> None:
-        pass
+        from ..project import local_resources
+
+        wanted = [task.resources for task in all_tasks(workflow.tasks) if task.resources]
+        if not wanted:
+            return
+        capacity = local_resources(Path(project_root))
+        for request in wanted:
+            for name in request:
+                capacity.setdefault(name, 0.0)
+        largest = {name: max(r.get(name, 0.0) for r in wanted) for name in capacity}
+        for name, have in list(capacity.items()):
+            if have == 0.0:  # not declared: each request fits alone
+                capacity[name] = largest[name]
+            elif largest[name] > have:
+                raise WorkflowError(
+                    f"a task needs {largest[name]:g} {name}, and this machine has {have:g} "
+                    "(resources in the project config)"
+                )
+        self.resources = ResourcePool(capacity)
+
+    def reserve(self, task: TaskBase) -> AbstractAsyncContextManager[Any]:
+        if not task.resources:
+            return contextlib.nullcontext()
+        return self.resources.holding(task.resources)
 
     async def run_attempt(
         self, task_type: TaskType, task: TaskBase, ctx: TaskContext
@@ -67,6 +106,43 @@ class LocalExecutor:
 
     async def close(self) -> None:
         pass
+
+
+class ResourcePool:
+    """Amounts of named resources, held by attempts while they run."""
+
+    def __init__(self, capacity: dict[str, float]):
+        self.free = dict(capacity)
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def holding(self, request: dict[str, float]) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: all(self.free.get(n, 0.0) >= a for n, a in request.items())
+            )
+            for name, amount in request.items():
+                self.free[name] -= amount
+        try:
+            yield
+        finally:
+            async with self._changed:
+                for name, amount in request.items():
+                    self.free[name] += amount
+                self._changed.notify_all()
+
+
+def all_tasks(tasks: Iterable[TaskBase]) -> list[TaskBase]:
+    """Every task of a workflow: composites' children and inline handlers included."""
+    found: list[TaskBase] = []
+    stack = list(tasks)
+    while stack:
+        task = stack.pop()
+        found.append(task)
+        for value in vars(task).values():
+            children = value if isinstance(value, list) else [value]
+            stack.extend(child for child in children if hasattr(child, "resources"))
+    return found
 
 
 def make_executor(executor: str | Executor | None, cluster: Any = None) -> Executor:

@@ -23,6 +23,7 @@ class CountingExecutor(LocalExecutor):
     instances: list[CountingExecutor] = []
 
     def __init__(self) -> None:
+        super().__init__()
         self.attempts: list[tuple[str, int]] = []
         self.closed = False
         CountingExecutor.instances.append(self)
@@ -66,5 +67,63 @@ def test_an_executor_named_in_the_registry_is_made_and_closed_by_the_run(project
 
 
 def test_an_unknown_executor_is_refused_with_the_known_names(project: Any) -> None:
-    with pytest.raises(WorkflowError, match=r"unknown executor 'ray'; expected one of local"):
+    with pytest.raises(WorkflowError, match=r"unknown executor 'ray'; expected one of dask, local"):
         WorkflowOrchestrator(project, record=False, executor="ray").execute(_workflow())
+
+
+def _overlaps(execution: Any, ids: list[str]) -> bool:
+    spans = sorted((execution.tasks[i].started_at, execution.tasks[i].ended_at) for i in ids)
+    return any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def _gpu_tasks(count: int, amount: float = 1) -> list[dict[str, Any]]:
+    return [
+        {"id": f"g{i}", "type": "shell", "command": "sleep 0.4", "resources": {"GPU": amount}}
+        for i in range(count)
+    ]
+
+
+def test_local_resources_an_undeclared_resource_runs_one_at_a_time(project: Any) -> None:
+    execution = WorkflowOrchestrator(project, record=False).execute(
+        make_workflow(*_gpu_tasks(3)), max_parallel=3
+    )
+    assert execution.status is State.SUCCEEDED
+    assert not _overlaps(execution, ["g0", "g1", "g2"])
+
+
+def test_local_resources_declared_in_the_config_bound_how_many_run_at_once(
+    project: Any,
+) -> None:
+    (project / "workflows").mkdir(exist_ok=True)
+    (project / "workflows" / "config.json").write_text('{"resources": {"GPU": 2}}')
+    execution = WorkflowOrchestrator(project, record=False).execute(
+        make_workflow(*_gpu_tasks(4)), max_parallel=4
+    )
+    assert execution.status is State.SUCCEEDED
+    ids = ["g0", "g1", "g2", "g3"]
+    assert _overlaps(execution, ids)  # two at once...
+    moments = sorted(t for i in ids for t in (execution.tasks[i].started_at,))
+    running_at = [
+        sum(
+            execution.tasks[i].started_at <= m < execution.tasks[i].ended_at  # type: ignore[operator]
+            for i in ids
+        )
+        for m in moments
+    ]
+    assert max(running_at) == 2  # ...never three
+
+
+def test_local_resources_a_request_larger_than_the_machine_is_refused_at_start(
+    project: Any,
+) -> None:
+    (project / "workflows").mkdir(exist_ok=True)
+    (project / "workflows" / "config.json").write_text('{"resources": {"GPU": 2}}')
+    execution = WorkflowOrchestrator(project, record=False).execute(
+        make_workflow(*_gpu_tasks(1, amount=3))
+    )
+    assert execution.status is State.CRASHED
+    assert (
+        execution.error
+        == "a task needs 3 GPU, and this machine has 2 (resources in the project config)"
+    )
+    assert execution.tasks["g0"].attempts == []
