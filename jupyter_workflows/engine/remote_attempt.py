@@ -2,8 +2,9 @@
 
 ``run_on_worker`` runs in a worker thread: it rebuilds the attempt's context, runs the task
 type on an event loop of its own, and sends what the attempt says back to the engine as Dask
-events on the attempt's topic: ``started`` (where), batches of output ``lines`` (at most every
-0.1 s, so a chatty task costs few messages), ``progress``. It checks every 0.1 s whether the
+events on the executor's topic, each tagged with the attempt's Dask key: ``started`` (where),
+batches of output ``lines`` (at most every 0.1 s, so a chatty task costs few messages),
+``progress``. It checks every 0.1 s whether the
 engine cancelled the attempt (the task's state on this worker turns ``cancelled``) and then
 cancels the task type, which stops the attempt's process tree here as it would locally.
 The ``TaskResult`` goes back as the task's value.
@@ -16,10 +17,14 @@ must be installed on the workers too.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import shutil
 import socket
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +43,7 @@ _GONE = frozenset({"cancelled", "released", "forgotten", "error"})
 class RemoteAttempt:
     """What a worker needs to run one attempt."""
 
-    topic: str  # the Dask event topic the engine listens on for this attempt
+    topic: str  # the Dask event topic the engine listens on (the key says which attempt)
     type_name: str
     task: TaskBase
     execution_id: str
@@ -55,13 +60,14 @@ class RemoteAttempt:
 class _Sender:
     """Sends the attempt's events to the engine, output lines in batches."""
 
-    def __init__(self, worker: Any, topic: str):
-        self.worker, self.topic = worker, topic
+    def __init__(self, worker: Any, topic: str, key: str):
+        self.worker, self.topic, self.key = worker, topic, key
         self.lines: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.last_flush = time.monotonic()
 
     def send(self, message: dict[str, Any]) -> None:
+        message["key"] = self.key
         self.worker.log_event(self.topic, message)
 
     def line(self, stream: str, line: str) -> None:
@@ -88,7 +94,7 @@ def run_on_worker(attempt: RemoteAttempt) -> TaskResult:
 
     worker = get_worker()
     key = worker.get_current_task()
-    sender = _Sender(worker, attempt.topic)
+    sender = _Sender(worker, attempt.topic, str(key))
     sender.send({"what": "started", "worker": worker.address, "host": socket.gethostname()})
 
     def cancelled() -> bool:
@@ -107,8 +113,8 @@ async def _run(attempt: RemoteAttempt, sender: _Sender, cancelled: Any) -> TaskR
     from ..tasks.registry import get_task_type
 
     task_type = get_task_type(attempt.type_name)
-    with tempfile.TemporaryDirectory(prefix="jupyter-workflows-attempt-") as workdir:
-        output_file = Path(workdir) / "outputs"
+    output_file = _workdir() / f"{uuid.uuid4().hex}.out"
+    try:
         env = {**attempt.env, "WORKFLOW_OUTPUT": str(output_file)}
         ctx = TaskContext(
             execution_id=attempt.execution_id,
@@ -136,3 +142,22 @@ async def _run(attempt: RemoteAttempt, sender: _Sender, cancelled: Any) -> TaskR
             return job.result()
         finally:
             await task_type.after_run()  # kernels and the like belong to this loop
+    finally:
+        output_file.unlink(missing_ok=True)
+
+
+_workdirs: dict[int, Path] = {}
+
+
+def _workdir() -> Path:
+    """A private folder of this worker process for the attempts' ``$WORKFLOW_OUTPUT`` files.
+
+    One per process, not one per attempt: making and removing a folder for each attempt cost
+    more than running a short command (about 2 ms on a busy machine)."""
+    pid = os.getpid()
+    folder = _workdirs.get(pid)
+    if folder is None or not folder.is_dir():
+        folder = Path(tempfile.mkdtemp(prefix="jupyter-workflows-worker-"))
+        _workdirs[pid] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
