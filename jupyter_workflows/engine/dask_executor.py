@@ -188,6 +188,9 @@ class DaskExecutor:
                     lost.set()
 
         self._listeners[key] = on_message
+        scope = self._scope_for(task, ctx.scope)
+        # The environment goes as what differs from the template scope's (the runner's
+        # environment, which the scope carries anyway): half the message.
         attempt = RemoteAttempt(
             topic=self._topic,
             type_name=task.type,
@@ -196,8 +199,9 @@ class DaskExecutor:
             task_id=ctx.task_id,
             attempt=ctx.attempt,
             project_root=str(ctx.project_root),
-            env=dict(ctx.env),
-            scope=self._scope_for(task, ctx.scope),
+            env={k: v for k, v in ctx.env.items() if scope.env.get(k) != v},
+            unset=[name for name in scope.env if name not in ctx.env],
+            scope=scope,
             artifacts_dir=str(ctx.artifacts_dir),
             kill_grace=ctx.kill_grace,
             timeout=ctx.timeout,
