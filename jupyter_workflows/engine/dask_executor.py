@@ -15,7 +15,8 @@ the end.
   Dask starts the lost attempt again elsewhere, which the second "started" event reveals; the
   executor then stops that copy and reports the attempt ``crashed`` with the lost worker's
   address and ``infrastructure=True``, and the engine tries again under the task's
-  ``infrastructure_retries``, not its ``retry``. With no worker left it says so.
+  ``infrastructure_retries``, not its ``retry``. When the last worker is lost, Dask waits for
+  a worker to join, and so does the attempt (up to its timeout).
 - ``resources`` become Dask worker resources; a run asking for resources no worker has, or a
   project folder a worker cannot see, is refused before the first task.
 
