@@ -18,10 +18,11 @@ must be installed on the workers too.
 from __future__ import annotations
 
 import asyncio
-import atexit
+import multiprocessing.util
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -182,14 +183,35 @@ _workdirs: dict[int, Path] = {}
 
 
 def _workdir() -> Path:
-    """A private folder of this worker process for the attempts' ``$WORKFLOW_OUTPUT`` files.
+    """A private folder for the attempts' ``$WORKFLOW_OUTPUT`` files (each attempt's file has a
+    name of its own and is removed when the attempt ends).
 
-    One per process, not one per attempt: making and removing a folder for each attempt cost
-    more than running a short command (about 2 ms on a busy machine)."""
+    Not a folder per attempt: making and removing one cost more than running a short command
+    (about 2 ms on a busy machine). Not one per process either: a worker killed by a signal
+    would leave its folder behind, and workers come and go. It is this user's
+    ``jupyter-workflows-UID`` in the temporary folder, kept like ``tmux-UID``; should that name
+    be taken by anything but this user's private folder, a fresh one of this process's own.
+    """
     pid = os.getpid()
     folder = _workdirs.get(pid)
-    if folder is None or not folder.is_dir():
+    if folder is not None and folder.is_dir():
+        return folder
+    folder = Path(tempfile.gettempdir()) / f"jupyter-workflows-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()  # not a symlink someone planted
+        private = (
+            stat.S_ISDIR(info.st_mode)
+            and info.st_uid == os.getuid()
+            and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+        )
+    except OSError:
+        private = False
+    if not private:
         folder = Path(tempfile.mkdtemp(prefix="jupyter-workflows-worker-"))
-        _workdirs[pid] = folder
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        # run at exit by a nanny's multiprocessing child (no atexit there) and a plain process
+        multiprocessing.util.Finalize(
+            None, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}, exitpriority=0
+        )
+    _workdirs[pid] = folder
     return folder

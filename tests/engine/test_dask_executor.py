@@ -233,15 +233,24 @@ def test_resources_no_worker_has_are_refused_at_start(project: Path, dask_cluste
     assert not marker.exists()
 
 
-def test_a_local_cluster_is_started_for_the_run_without_an_address(project: Path) -> None:
+def test_a_local_cluster_is_started_for_the_run_without_an_address(
+    project: Path, tmp_path: Path
+) -> None:
     path = write_workflow(project, {"name": "lc", "tasks": [
-        {"id": "a", "type": "shell", "command": "echo $$"},
+        {"id": "a", "type": "shell", "command": 'echo "k=v" >> "$WORKFLOW_OUTPUT"; echo $$'},
         {"id": "b", "type": "python", "code": "print('b')", "depends_on": ["a"]},
     ]})  # fmt: skip
-    ran = cli(project, "run", str(path), "--executor", "dask", timeout=180)
+    temp = tmp_path / "temp"  # the workers' temporary folder
+    temp.mkdir()
+    ran = cli(project, "run", str(path), "--executor", "dask", timeout=180,
+              env={"TMPDIR": str(temp)})  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "tasks run on dask at tcp://127.0.0.1:" in ran.stdout
     assert "dashboard: http://" in ran.stdout
+    # the workers' folder for $WORKFLOW_OUTPUT files: one per user, left empty
+    folders = [folder.name for folder in temp.glob("jupyter-workflows-*")]
+    assert folders == [f"jupyter-workflows-{os.getuid()}"]
+    assert list(temp.glob("jupyter-workflows-*/*")) == []
 
 
 def test_an_unreachable_scheduler_is_one_clear_line(project: Path) -> None:
