@@ -189,14 +189,15 @@ def _workdir() -> Path:
     Not a folder per attempt: making and removing one cost more than running a short command
     (about 2 ms on a busy machine). Not one per process either: a worker killed by a signal
     would leave its folder behind, and workers come and go. It is this user's
-    ``jupyter-workflows-UID`` in the temporary folder, kept like ``tmux-UID``; should that name
-    be taken by anything but this user's private folder, a fresh one of this process's own.
+    ``jupyter-workflows-outputs-UID`` in the temporary folder, kept like ``tmux-UID``; should
+    that name be taken by anything but this user's private folder, a fresh one of this
+    process's own.
     """
     pid = os.getpid()
     folder = _workdirs.get(pid)
     if folder is not None and folder.is_dir():
         return folder
-    folder = Path(tempfile.gettempdir()) / f"jupyter-workflows-{os.getuid()}"
+    folder = Path(tempfile.gettempdir()) / f"jupyter-workflows-outputs-{os.getuid()}"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         info = folder.lstat()  # not a symlink someone planted
@@ -208,7 +209,7 @@ def _workdir() -> Path:
     except OSError:
         private = False
     if not private:
-        folder = Path(tempfile.mkdtemp(prefix="jupyter-workflows-worker-"))
+        folder = Path(tempfile.mkdtemp(prefix="jupyter-workflows-outputs-"))
         # run at exit by a nanny's multiprocessing child (no atexit there) and a plain process
         multiprocessing.util.Finalize(
             None, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}, exitpriority=0

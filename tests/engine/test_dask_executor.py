@@ -249,7 +249,7 @@ def test_a_local_cluster_is_started_for_the_run_without_an_address(
     assert "dashboard: http://" in ran.stdout
     # the workers' folder for $WORKFLOW_OUTPUT files: one per user, left empty
     folders = [folder.name for folder in temp.glob("jupyter-workflows-*")]
-    assert folders == [f"jupyter-workflows-{os.getuid()}"]
+    assert folders == [f"jupyter-workflows-outputs-{os.getuid()}"]
     assert list(temp.glob("jupyter-workflows-*/*")) == []
 
 

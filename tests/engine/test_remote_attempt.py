@@ -22,7 +22,7 @@ def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_one_private_folder_per_user_serves_every_attempt(temp: Path) -> None:
     folder = remote_attempt._workdir()
-    assert folder == temp / f"jupyter-workflows-{os.getuid()}"
+    assert folder == temp / f"jupyter-workflows-outputs-{os.getuid()}"
     assert folder.stat().st_mode & 0o777 == 0o700
     remote_attempt._workdirs.clear()  # another worker process of this user
     assert remote_attempt._workdir() == folder
@@ -30,7 +30,7 @@ def test_one_private_folder_per_user_serves_every_attempt(temp: Path) -> None:
 
 @pytest.mark.parametrize("planted", ["file", "open folder", "symlink"])
 def test_a_name_taken_by_anything_else_gives_a_folder_of_its_own(temp: Path, planted: str) -> None:
-    name = temp / f"jupyter-workflows-{os.getuid()}"
+    name = temp / f"jupyter-workflows-outputs-{os.getuid()}"
     if planted == "file":
         name.write_text("x")
     elif planted == "open folder":
@@ -40,5 +40,5 @@ def test_a_name_taken_by_anything_else_gives_a_folder_of_its_own(temp: Path, pla
         (temp / "elsewhere").mkdir(mode=0o700)
         name.symlink_to(temp / "elsewhere")
     folder = remote_attempt._workdir()
-    assert folder.parent == temp and folder.name.startswith("jupyter-workflows-worker-")
+    assert folder.parent == temp and folder.name.startswith("jupyter-workflows-outputs-")
     assert folder.stat().st_mode & 0o777 == 0o700
