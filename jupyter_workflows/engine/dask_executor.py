@@ -2,10 +2,12 @@
 
 The engine stays the one coordinator (DAG, retries, deadlines, templating, records); what goes
 to a worker is one attempt of one task (``remote_attempt.run_on_worker``), with its task model,
-environment and template scope. While it runs, the worker sends its output lines, progress and
-placement back as Dask events (``Worker.log_event`` on a topic of the attempt's own, received
-through ``Client.subscribe_topic``), so they reach the journal, the console, the widget and the
-panel within milliseconds, not at the end.
+environment and template scope (only the views of the tasks its templates read, so an
+attempt's message does not grow with the run). While it runs, the worker sends its output
+lines, progress and placement back as Dask events (``Worker.log_event`` on the executor's
+topic, tagged with the attempt's Dask key, received through one ``Client.subscribe_topic``),
+so they reach the journal, the console, the widget and the panel within milliseconds, not at
+the end.
 
 - Cancellation (a deadline, Ctrl-C, a cancelled run) cancels the Dask future; the attempt on
   the worker sees its task cancelled and stops its process tree there.
@@ -13,7 +15,8 @@ panel within milliseconds, not at the end.
   Dask starts the lost attempt again elsewhere, which the second "started" event reveals; the
   executor then stops that copy and reports the attempt ``crashed`` with the lost worker's
   address and ``infrastructure=True``, and the engine tries again under the task's
-  ``infrastructure_retries``, not its ``retry``. With no worker left it says so.
+  ``infrastructure_retries``, not its ``retry``. When the last worker is lost, Dask waits for
+  a worker to join, and so does the attempt (up to its timeout).
 - ``resources`` become Dask worker resources; a run asking for resources no worker has, or a
   project folder a worker cannot see, is refused before the first task.
 
@@ -27,6 +30,8 @@ import contextlib
 import os
 import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import WorkflowError
@@ -37,7 +42,10 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
     from ..definition.model import TaskBase, Workflow
+    from ..definition.templates import Scope
     from ..tasks.base import TaskContext, TaskResult, TaskType
+
+Listener = Callable[[dict[str, Any]], None]
 
 
 class ClusterError(WorkflowError):
@@ -61,6 +69,12 @@ class DaskExecutor:
         self._local_cluster: Any = None
         self.address: str | None = None
         self.dashboard: str | None = None
+        # One event topic per executor, each message tagged with its attempt's Dask key:
+        # subscribing per attempt would cost two more scheduler messages and leave the
+        # scheduler one event log per attempt.
+        self._topic = f"jupyter-workflows/{uuid.uuid4()}"
+        self._listeners: dict[str, Listener] = {}
+        self._reads: dict[int, tuple[TaskBase, frozenset[str] | None]] = {}
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -68,6 +82,7 @@ class DaskExecutor:
         """Connect (or start a LocalCluster), then refuse what the cluster cannot run."""
         from distributed import Client, LocalCluster
 
+        self._reads.clear()
         cluster = self.cluster
         if cluster is None:
             self._local_cluster = await LocalCluster(
@@ -91,10 +106,31 @@ class DaskExecutor:
         self.client = client
         self.address = str(cluster)
         self.dashboard = client.dashboard_link
+        client.subscribe_topic(self._topic, self._dispatcher())
         await self._check(workflow, project_root)
+
+    def _dispatcher(self) -> Callable[[tuple[float, dict[str, Any]]], None]:
+        """The topic's handler: each message to the listener of its attempt (by Dask key)."""
+        loop = asyncio.get_running_loop()
+        engine_thread = threading.get_ident()
+        listeners = self._listeners
+
+        def deliver(message: dict[str, Any]) -> None:
+            listener = listeners.get(message.get("key", ""))
+            if listener is not None:  # else the attempt ended: a late line is dropped
+                listener(message)
+
+        def handler(event: tuple[float, dict[str, Any]]) -> None:
+            if threading.get_ident() == engine_thread:
+                deliver(event[1])
+            else:
+                loop.call_soon_threadsafe(deliver, event[1])
+
+        return handler
 
     async def close(self) -> None:
         if self.client is not None:
+            self._listeners.clear()
             await self.client.close()
             self.client = None
         if self._local_cluster is not None:
@@ -139,11 +175,9 @@ class DaskExecutor:
         from ..tasks.base import TaskResult
 
         client = self.client
-        topic = f"jupyter-workflows/{ctx.execution_id}/{ctx.task_id}/{ctx.attempt}/{uuid.uuid4()}"
+        key = f"workflow-attempt-{uuid.uuid4()}"
         placements: list[str] = []
         lost = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        engine_thread = threading.get_ident()
 
         def on_message(message: dict[str, Any]) -> None:
             what = message.get("what")
@@ -159,23 +193,21 @@ class DaskExecutor:
                 else:  # Dask started it again elsewhere: the first worker was lost
                     lost.set()
 
-        def handler(event: tuple[float, dict[str, Any]]) -> None:
-            if threading.get_ident() == engine_thread:
-                on_message(event[1])
-            else:
-                loop.call_soon_threadsafe(on_message, event[1])
-
-        client.subscribe_topic(topic, handler)
+        self._listeners[key] = on_message
+        scope = self._scope_for(task, ctx.scope)
+        # The environment goes as what differs from the template scope's (the runner's
+        # environment, which the scope carries anyway): half the message.
         attempt = RemoteAttempt(
-            topic=topic,
+            topic=self._topic,
             type_name=task.type,
             task=task,
             execution_id=ctx.execution_id,
             task_id=ctx.task_id,
             attempt=ctx.attempt,
             project_root=str(ctx.project_root),
-            env=dict(ctx.env),
-            scope=ctx.scope,
+            env={k: v for k, v in ctx.env.items() if scope.env.get(k) != v},
+            unset=[name for name in scope.env if name not in ctx.env],
+            scope=scope,
             artifacts_dir=str(ctx.artifacts_dir),
             kill_grace=ctx.kill_grace,
             timeout=ctx.timeout,
@@ -183,7 +215,7 @@ class DaskExecutor:
         future: Future = client.submit(
             run_on_worker,
             attempt,
-            key=f"workflow-attempt-{uuid.uuid4()}",
+            key=key,
             pure=False,
             resources=dict(task.resources) or None,
         )
@@ -208,8 +240,23 @@ class DaskExecutor:
             await self._stop(future)
             raise
         finally:
-            client.unsubscribe_topic(topic)
+            self._listeners.pop(key, None)
             future.release()
+
+    def _scope_for(self, task: TaskBase, scope: Scope) -> Scope:
+        """``scope`` with only the task views ``task``'s templates read.
+
+        The run's scope holds a view of every task; sent whole, each attempt's message (and
+        the work of pickling, sizing and unpickling it on the engine, the scheduler and the
+        worker) would grow with the size of the run.
+        """
+        known = self._reads.get(id(task))
+        if known is None or known[0] is not task:
+            known = self._reads[id(task)] = (task, _task_references(task))
+        reads = known[1]
+        if reads is None:  # a template that does not parse: the worker reports it
+            return scope
+        return replace(scope, tasks={i: scope.tasks[i] for i in reads if i in scope.tasks})
 
     async def _outcome(self, future: Future, lost: asyncio.Event) -> TaskResult | None:
         """The attempt's result, or None when its worker was lost first."""
@@ -249,6 +296,29 @@ class DaskExecutor:
             await asyncio.wait_for(self.client.cancel(future), timeout=10)
         except (asyncio.TimeoutError, OSError):
             pass
+
+
+def _task_references(task: TaskBase) -> frozenset[str] | None:
+    """The ids of the tasks ``task``'s templates read (``${tasks.ID...}`` in any of its
+    fields), or None when one of them does not parse."""
+    from ..definition.templates import find_references
+    from ..errors import ExpressionError
+
+    reads: set[str] = set()
+    stack: list[Any] = [task.model_dump()]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif isinstance(value, str) and "${" in value:
+            try:
+                references = find_references(value)
+            except ExpressionError:
+                return None
+            reads.update(ref.task_id for ref in references if ref.task_id)
+    return frozenset(reads)
 
 
 def _unplaceable(tasks: list[TaskBase], workers: dict[str, Any]) -> list[str]:

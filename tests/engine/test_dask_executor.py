@@ -80,6 +80,44 @@ def test_output_lines_arrive_while_the_task_runs(project: Path, dask_cluster: Cl
     assert ended - first > 1.5  # it came while the task slept, not with its end
 
 
+def test_attempts_running_together_keep_their_lines_apart(
+    project: Path, dask_cluster: Cluster
+) -> None:
+    lines: list[OutputLine] = []
+    orchestrator = WorkflowOrchestrator(
+        project,
+        cluster=dask_cluster.address,
+        sinks=[lambda e: lines.append(e) if isinstance(e, OutputLine) else None],
+    )
+    command = "for n in 1 2 3; do echo {id}-$n; sleep 0.1; done"
+    tasks = [{"id": f"t{i}", "type": "shell", "command": command.format(id=f"t{i}")}
+             for i in range(6)]  # fmt: skip
+    execution = orchestrator.execute(make_workflow(*tasks), max_parallel=4)
+    assert execution.status is State.SUCCEEDED
+    assert sorted((e.task_id, e.line) for e in lines) == sorted(
+        (f"t{i}", f"t{i}-{n}") for i in range(6) for n in (1, 2, 3)
+    )
+
+
+def test_values_from_upstream_tasks_and_the_environment_reach_the_worker(
+    project: Path, dask_cluster: Cluster
+) -> None:
+    filler = [{"id": f"f{i}", "type": "shell", "command": "true"} for i in range(5)]
+    workflow = make_workflow(
+        *filler,
+        {"id": "a", "type": "shell", "command": 'echo "k=from-a" >> "$WORKFLOW_OUTPUT"; echo 7'},
+        {"id": "b", "type": "shell", "depends_on": ["a", "f0"],
+         "environment": {"FROM_A": "${tasks.a.outputs.k}"},
+         "command": 'echo "${tasks.a.result} $FROM_A $RUN_VALUE ${env.RUN_VALUE} '
+                    '${tasks.f0.status} $WORKFLOW_TASK_ID"'},
+    )  # fmt: skip
+    orchestrator = WorkflowOrchestrator(project, cluster=dask_cluster.address)
+    execution = orchestrator.execute(workflow, env={"RUN_VALUE": "v"})
+    assert execution.status is State.SUCCEEDED, execution.error
+    assert execution.tasks["a"].outputs == {"k": "from-a"}
+    assert execution.tasks["b"].result == "7 from-a v v succeeded b"
+
+
 def test_a_timed_out_task_leaves_no_process_on_the_worker(
     project: Path, dask_cluster: Cluster
 ) -> None:
@@ -195,15 +233,24 @@ def test_resources_no_worker_has_are_refused_at_start(project: Path, dask_cluste
     assert not marker.exists()
 
 
-def test_a_local_cluster_is_started_for_the_run_without_an_address(project: Path) -> None:
+def test_a_local_cluster_is_started_for_the_run_without_an_address(
+    project: Path, tmp_path: Path
+) -> None:
     path = write_workflow(project, {"name": "lc", "tasks": [
-        {"id": "a", "type": "shell", "command": "echo $$"},
+        {"id": "a", "type": "shell", "command": 'echo "k=v" >> "$WORKFLOW_OUTPUT"; echo $$'},
         {"id": "b", "type": "python", "code": "print('b')", "depends_on": ["a"]},
     ]})  # fmt: skip
-    ran = cli(project, "run", str(path), "--executor", "dask", timeout=180)
+    temp = tmp_path / "temp"  # the workers' temporary folder
+    temp.mkdir()
+    ran = cli(project, "run", str(path), "--executor", "dask", timeout=180,
+              env={"TMPDIR": str(temp)})  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "tasks run on dask at tcp://127.0.0.1:" in ran.stdout
     assert "dashboard: http://" in ran.stdout
+    # the workers' folder for $WORKFLOW_OUTPUT files: one per user, left empty
+    folders = [folder.name for folder in temp.glob("jupyter-workflows-*")]
+    assert folders == [f"jupyter-workflows-outputs-{os.getuid()}"]
+    assert list(temp.glob("jupyter-workflows-*/*")) == []
 
 
 def test_an_unreachable_scheduler_is_one_clear_line(project: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +17,7 @@ from jupyter_workflows.errors import WorkflowError
 from jupyter_workflows.execution.states import State
 from jupyter_workflows.plugins import EXECUTORS
 from jupyter_workflows.tasks.base import TaskContext, TaskResult, TaskType
-from tests.conftest import make_workflow
+from tests.conftest import make_workflow, write_workflow
 
 
 class CountingExecutor(LocalExecutor):
@@ -127,3 +131,35 @@ def test_local_resources_a_request_larger_than_the_machine_is_refused_at_start(
         == "a task needs 3 GPU, and this machine has 2 (resources in the project config)"
     )
     assert execution.tasks["g0"].attempts == []
+
+
+# Run as a user runs `workflow run`, then list what of dask the process imported, at its exit.
+_PROBE = textwrap.dedent("""\
+    import atexit, sys
+    atexit.register(lambda: print("dask modules:", sorted(
+        m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))))
+    from jupyter_workflows import ExecutionStore, WorkflowOrchestrator
+    from jupyter_workflows.cli import main
+    sys.argv = ["workflow", "run", *sys.argv[1:]]
+    main()
+""")
+
+
+@pytest.mark.parametrize("how", [[], ["--executor", "local"]], ids=["default", "explicit"])
+def test_a_local_run_never_imports_dask(project: Path, how: list[str]) -> None:
+    (project / "workflows").mkdir()
+    (project / "workflows" / "config.json").write_text('{"executor": "local"}')
+    path = write_workflow(project, {"name": "local", "tasks": [
+        {"id": "a", "type": "shell", "command": "echo a"},
+        {"id": "b", "type": "python", "code": "print('b')", "depends_on": ["a"]},
+    ]})  # fmt: skip
+    ran = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(path), *how],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "tasks run on" not in ran.stdout  # it did run here
+    assert ran.stdout.rstrip().splitlines()[-1] == "dask modules: []"
