@@ -21,6 +21,7 @@ from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_STORE,
+    EXIT_USAGE,
     executor_options,
     friendly_errors,
     print_problems,
@@ -95,6 +96,7 @@ def run(
         workflow, _ = orchestrator.load(file)
         print_plan(workflow, env)
         return
+    from ..tasks.custody import dedicate
     from .render import make_renderer
 
     renderer = make_renderer(quiet=as_json)
@@ -110,6 +112,10 @@ def run(
         alerts = attach_alerts(orchestrator, defer=True, warn=_warn, env={**os.environ, **env})
         if alerts is not None:
             alerts.add_workflow(workflow)  # its notifications, without loading it again
+    # This process runs one workflow and nothing else: all it starts is born in a cgroup of its
+    # own (where one can be made), what a task orphans is re-parented to it rather than to init,
+    # and its guardian ends whatever is left once it is gone, however it went.
+    dedicate()
     try:
         execution = orchestrator.execute(workflow, file=path, env=env, max_parallel=max_parallel)
     except StoreWriteFailed as exc:
@@ -135,7 +141,8 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool) -> None:
     """Check workflow files; report every problem with its place.
 
     Literal paths are checked against the project's path policy too (templated ones when
-    the workflow runs)."""
+    the workflow runs). Exit code 0 when every file is valid, 1 when one is invalid, 2 when
+    one cannot be read (missing, a directory, not a regular file)."""
     from ..definition.loader import validate_file
     from ..tasks.paths import PathPolicy, check_workflow
 
@@ -150,6 +157,8 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool) -> None:
             if report.ok:
                 note = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
                 click.echo(f"{report.source}: valid{note}")
+    if any(r.unreadable for r in reports):
+        sys.exit(EXIT_USAGE)
     if not all(r.ok for r in reports):
         sys.exit(EXIT_FAILED)
 

@@ -142,11 +142,16 @@ def print_execution(execution: Execution, log_lines: int) -> None:
     from rich.table import Table
 
     console = _console()
+    duration = format_duration(execution.duration)
+    if execution.end_estimated:
+        duration = f"~{duration} (estimated: the runner died; its last sign of life)"
     console.print(
         f"[bold]{execution.workflow}[/]  {execution.id}\n"
         f"status: [{COLORS.get(str(execution.status), '')}]{execution.status}[/]   "
-        f"started: {when(execution.started_at)}   duration: {format_duration(execution.duration)}"
-        + (f"\nerror: {execution.error}" if execution.error else "")
+        f"started: {when(execution.started_at)}   duration: {duration}"
+        + (f"\nerror: {execution.error}" if execution.error else ""),
+        markup=True,
+        highlight=False,
     )
     table = Table()
     for column in ("task", "type", "status", "attempts", "duration", "exit", "error"):

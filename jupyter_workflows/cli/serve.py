@@ -173,8 +173,13 @@ async def _daemon(
     from ..engine.queue import RunQueue
     from ..monitor.alerting import attach_alerts
     from ..store import default_store_path
+    from ..tasks.custody import dedicate
     from ..triggers.webhook_server import WebhookServer
 
+    # The daemon runs workflows and nothing else: what its runs start is born in its cgroup
+    # (where one can be made) and ends with it. Not a subreaper: in a long-lived process the
+    # orphans that exit on their own would pile up as zombies.
+    dedicate(adopt_orphans=False)
     orchestrator = WorkflowOrchestrator(root, executor=options.executor, cluster=options.cluster)
     alerts = attach_alerts(orchestrator, warn=lambda line: _log(f"warning: {line}", err=True))
     queue = RunQueue(orchestrator, concurrency=options.concurrency, max_waiting=options.max_waiting)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ExpressionError
+from .limits import MAX_CONDITION_DEPTH
 from .templates import Reference, Scope, parse_reference, to_text
 
 Evaluator = Callable[[Scope], Any]
@@ -170,11 +171,14 @@ def _negation(inner: Evaluator) -> Evaluator:
     return lambda scope: not truthy(inner(scope))
 
 
-def _conjunction(symbol: str, left: Evaluator, right: Evaluator) -> Evaluator:
+def _conjunction(symbol: str, operands: list[Evaluator]) -> Evaluator:
     # Short-circuit, so `${tasks.a.status} == 'succeeded' && ${tasks.a.result.x}` is safe.
+    # One evaluator for the whole chain: `a && b && ...` nests no deeper however long it is.
+    if len(operands) == 1:
+        return operands[0]
     if symbol == "&&":
-        return lambda scope: truthy(left(scope)) and truthy(right(scope))
-    return lambda scope: truthy(left(scope)) or truthy(right(scope))
+        return lambda scope: all(truthy(operand(scope)) for operand in operands)
+    return lambda scope: any(truthy(operand(scope)) for operand in operands)
 
 
 def _comparison(symbol: str, left: Evaluator, right: Evaluator) -> Evaluator:
@@ -182,12 +186,23 @@ def _comparison(symbol: str, left: Evaluator, right: Evaluator) -> Evaluator:
 
 
 class _Parser:
-    """Recursive descent over the grammar in ``parse_condition``."""
+    """Recursive descent over the grammar in ``parse_condition``; '(' and '!' nest at most
+    ``MAX_CONDITION_DEPTH`` deep, so neither parsing nor evaluating can exhaust the stack."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0
+
+    def _nest(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_CONDITION_DEPTH:
+            raise ExpressionError(
+                f"nested deeper than {MAX_CONDITION_DEPTH} levels of '(' and '!'",
+                self.text,
+                token.position,
+            )
 
     def parse(self) -> Evaluator:
         if self._peek().kind == "end":
@@ -213,20 +228,24 @@ class _Parser:
         return False
 
     def _or(self) -> Evaluator:
-        left = self._and()
+        operands = [self._and()]
         while self._accept("||"):
-            left = _conjunction("||", left, self._and())
-        return left
+            operands.append(self._and())
+        return _conjunction("||", operands)
 
     def _and(self) -> Evaluator:
-        left = self._not()
+        operands = [self._not()]
         while self._accept("&&"):
-            left = _conjunction("&&", left, self._not())
-        return left
+            operands.append(self._not())
+        return _conjunction("&&", operands)
 
     def _not(self) -> Evaluator:
+        token = self._peek()
         if self._accept("!"):
-            return _negation(self._not())
+            self._nest(token)
+            inner = _negation(self._not())
+            self.depth -= 1
+            return inner
         return self._cmp()
 
     def _cmp(self) -> Evaluator:
@@ -241,7 +260,9 @@ class _Parser:
         token = self._peek()
         self.index += 1
         if token.kind == "op" and token.value == "(":
+            self._nest(token)
             inner = self._or()
+            self.depth -= 1
             if not self._accept(")"):
                 found = _describe(self._peek())
                 raise ExpressionError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -18,7 +19,10 @@ def parse_duration(value: object, *, unit: str) -> float:
     if isinstance(value, bool):
         raise ValueError('expected a duration such as 30, "500ms", "10s" or "5m", not a boolean')
     if isinstance(value, (int, float)):
-        seconds = float(value) * _UNITS[unit]
+        try:
+            seconds = float(value) * _UNITS[unit]
+        except OverflowError:  # an int beyond any float
+            raise ValueError("a duration must be a finite number: this one is too large") from None
     elif isinstance(value, str):
         text = value.strip().lower()
         try:
@@ -26,12 +30,14 @@ def parse_duration(value: object, *, unit: str) -> float:
         except ValueError:
             if not _WHOLE.match(text):
                 raise ValueError(
-                    f"'{value}' is not a duration: write a number ({_unit_name(unit)}) "
+                    f"'{value[:40]}' is not a duration: write a number ({_unit_name(unit)}) "
                     'or a string with units such as "500ms", "10s", "5m", "1h30m"'
                 ) from None
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
     else:
         raise ValueError(f"expected a duration (number or string), got {type(value).__name__}")
+    if not math.isfinite(seconds):  # "nan", "inf", "1e999", 400 digits
+        raise ValueError(f"{str(value)[:40]!r} is not a finite duration")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds

@@ -3,7 +3,8 @@
 ``validate_file`` and ``validate_text`` report every problem at once, each located (file, line,
 column, task id, field); ``load_workflow`` returns the ``Workflow`` or raises ``ValidationError``
 with the same problems. Warnings never fail validation. YAML is imported only when YAML text is
-read, and line positions are computed only when there is something to report.
+read, and line positions are computed only when there is something to report. Whatever the
+input, the work is bounded by ``limits``: a file beyond them is one more located problem.
 """
 
 from __future__ import annotations
@@ -19,30 +20,34 @@ from typing import Annotated, Any, ForwardRef, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from ..errors import DefinitionError, Problem, ValidationError
-from . import validate
-from .locate import Finding, Locator, to_problem
+from ..errors import Problem, ValidationError
+from . import limits, parsing, validate
+from .locate import ERROR, Finding, Locator, to_problem
 from .model import ANY_TASK_TYPE, Task, TaskBase, Workflow, task_models
 
 __all__ = [
     "Locator",
     "ValidationReport",
+    "check_graph",
     "load_workflow",
     "parse_text",
     "validate_file",
     "validate_text",
 ]
 
-_FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", "yml": "yaml"}
-
 
 @dataclass
 class ValidationReport:
-    """Every problem found in one definition; ``workflow`` is set when there is no error."""
+    """Every problem found in one definition; ``workflow`` is set when there is no error.
+
+    ``unreadable``: the file could not be read at all (missing, a directory, not a regular
+    file), as opposed to read and found invalid.
+    """
 
     source: str
     problems: list[Problem] = field(default_factory=list)
     workflow: Workflow | None = None
+    unreadable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -61,6 +66,7 @@ class ValidationReport:
         return {
             "source": self.source,
             "ok": self.ok,
+            "unreadable": self.unreadable,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
             "problems": [p.to_dict() for p in self.problems],
@@ -88,7 +94,8 @@ def load_workflow(
     ``DefinitionError`` naming the file when it is missing or unreadable.
     """
     if isinstance(source, dict):
-        report = _validate(source, "<dict>", Locator())
+        excess = _excess(source, "<dict>", Locator())
+        report = ValidationReport("<dict>", excess) if excess else _validate(source, "<dict>")
     else:
         path = Path(source)
         if project_root is not None and not path.is_absolute():
@@ -109,8 +116,8 @@ def validate_file(path: str | Path, *, checks: Check | None = None) -> Validatio
     policy, for ``workflow validate``)."""
     try:
         return _validate_path(Path(path), checks)
-    except _Unreadable as exc:
-        return ValidationReport(str(path), [Problem(exc.reason, file=str(path))])
+    except parsing.Unreadable as exc:
+        return ValidationReport(str(path), [Problem(exc.reason, file=str(path))], unreadable=True)
 
 
 def validate_text(
@@ -124,107 +131,99 @@ def validate_text(
     return _validate(data, source, locator)
 
 
+def check_graph(workflow: Workflow, source: str = "<workflow>") -> None:
+    """Raise ``ValidationError`` when the tasks of an already built ``Workflow`` do not form a
+    graph that can run: duplicate or missing ids, unknown dependencies, cycles, handlers.
+
+    The same checks, and messages, as validation; for a model built in Python (the engine
+    calls this for every workflow it is given), so it never waits for a task that cannot end.
+    """
+    if len(workflow.tasks) > limits.MAX_TASKS:
+        raise ValidationError([Problem(_too_many_tasks(len(workflow.tasks)), file=source)])
+    data = workflow.model_dump(by_alias=True, warnings=False)
+    errors = [f for f in validate.check_graph(data) if f.severity == ERROR]
+    if errors:
+        raise ValidationError([to_problem(f, data, Locator(), source) for f in errors])
+
+
 def parse_text(
     text: str, *, source: str = "<string>", fmt: str | None = None
 ) -> tuple[Any, Locator]:
     """Parse JSON or YAML (``fmt`` None: JSON when the text starts with '{', else YAML).
 
-    Raises ``ValidationError`` with one located problem when the text does not parse.
+    Raises ``ValidationError`` with located problems when the text does not parse or holds
+    more than ``limits`` allow.
     """
     return _parse(text, source, fmt, 0)
 
 
 def _validate_path(path: Path, checks: Check | None = None) -> ValidationReport:
-    text = _read(path)
     try:
-        data, locator = _parse(text, str(path), _FORMATS.get(path.suffix.lower()), 0)
+        text = parsing.read_file(path)
+        data, locator = _parse(text, str(path), parsing.FORMATS.get(path.suffix.lower()), 0)
     except ValidationError as exc:
         return ValidationReport(str(path), exc.problems)
     return _validate(data, str(path), locator, checks)
 
 
-class _Unreadable(DefinitionError):
-    """A definition file that cannot be read; ``reason`` says why without repeating the name."""
-
-    def __init__(self, path: Path, reason: str):
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise _Unreadable(path, "no such workflow file") from None
-    except IsADirectoryError:
-        raise _Unreadable(path, "is a directory, not a workflow file") from None
-    except UnicodeDecodeError as exc:
-        raise _Unreadable(path, f"not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise _Unreadable(path, f"cannot read it: {exc.strerror or exc}") from None
-
-
 def _parse(text: str, source: str, fmt: str | None, line_offset: int) -> tuple[Any, Locator]:
-    fmt = _FORMATS.get(fmt or "", fmt) or ("json" if text.lstrip().startswith("{") else "yaml")
-    if fmt == "json":
-        data = _parse_json(text, source, line_offset)
-    elif fmt == "yaml":
-        data = _parse_yaml(text, source, line_offset)
-    else:
-        raise ValueError(f"unknown format {fmt!r}; expected 'json' or 'yaml'")
-    return data, Locator(text, fmt, line_offset)
+    data, excess = parsing.parse(text, source, fmt, line_offset)
+    locator = Locator(text, parsing.format_of(text, fmt), line_offset)
+    if excess:
+        raise ValidationError(_located(excess, data, source, locator))
+    return data, locator
 
 
-def _parse_json(text: str, source: str, line_offset: int) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        problem = Problem(
-            f"invalid JSON: {exc.msg}", file=source, line=exc.lineno + line_offset, column=exc.colno
-        )
-        raise ValidationError([problem]) from None
+def _excess(data: Any, source: str, locator: Locator) -> list[Problem]:
+    """What in data given as a dict is beyond the limits, located."""
+    return _located(limits.check_data(data), data, source, locator)
 
 
-def _parse_yaml(text: str, source: str, line_offset: int) -> Any:
-    import yaml  # 20-30 ms: only for YAML text
+def _located(
+    excess: list[limits.Excess], data: Any, source: str, locator: Locator
+) -> list[Problem]:
+    problems = [to_problem(Finding(text, path), data, locator, source) for text, path in excess]
+    return sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
 
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        message = f"invalid YAML: {reason}" + (f" ({context})" if context else "")
-        problem = Problem(
-            message,
-            file=source,
-            line=mark.line + 1 + line_offset if mark else None,
-            column=mark.column + 1 if mark else None,
-        )
-        raise ValidationError([problem]) from None
+
+def _too_many_tasks(count: int) -> str:
+    return f"{count:,} tasks; a workflow holds at most {limits.MAX_TASKS:,} (nested ones included)"
 
 
 def _validate(
-    data: Any, source: str, locator: Locator, checks: Check | None = None
+    data: Any, source: str, locator: Locator | None = None, checks: Check | None = None
 ) -> ValidationReport:
-    """Model validation and the graph, expression and unit checks, all reported together."""
+    """Model validation and the graph, expression and unit checks, all reported together.
+
+    ``data`` is within the limits already (``_excess`` found nothing).
+    """
+    locator = locator or Locator()
     if not isinstance(data, dict):
         got = "an empty document" if data is None else f"a {type(data).__name__}"
         message = f"the top level must be a mapping with 'name' and 'tasks', got {got}"
         position = locator.position(())
         line, column = position if position else (None, None)
         return ValidationReport(source, [Problem(message, file=source, line=line, column=column)])
+    count = sum(1 for _, node in validate.top_tasks(data) for _ in validate.walk_tasks(node, ()))
+    if count > limits.MAX_TASKS:
+        finding = Finding(_too_many_tasks(count), ("tasks",))
+        return ValidationReport(source, [to_problem(finding, data, locator, source)])
     workflow: Workflow | None = None
-    findings: list[Finding] = []
+    # pydantic raises TypeError (not an error it reports) for a top-level key that is not text
+    findings = [Finding(_not_text(k), (k,)) for k in data if not isinstance(k, str)]
     try:
-        workflow = Workflow.model_validate(data)
+        fields = {k: v for k, v in data.items() if isinstance(k, str)} if findings else data
+        workflow = Workflow.model_validate(fields)
     except PydanticValidationError as exc:
         findings += _translate(exc, data)
     findings += validate.check(data)
     if checks is not None:
         findings += checks(data)
-    problems = [to_problem(f, data, locator, source) for f in findings]
+    problems = [to_problem(f, data, locator, source) for f in findings[: limits.MAX_PROBLEMS]]
     problems.sort(key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+    if len(findings) > limits.MAX_PROBLEMS:
+        more = len(findings) - limits.MAX_PROBLEMS
+        problems.append(Problem(f"{more:,} more problem(s) not listed", file=source))
     report = ValidationReport(source, problems)
     if report.ok:
         report.workflow = workflow
@@ -368,8 +367,8 @@ def _message(error: Any, spot: _Spot) -> tuple[str, tuple[Any, ...]]:
     if kind == "string_pattern_mismatch" and name in ("id", "item"):
         what = "task id" if name == "id" else "loop variable name"
         return f"invalid {what} {spot.value!r}; use only letters, digits, '-' and '_'", spot.path
-    if kind == "invalid_key":  # YAML reads unquoted on/off/yes/no as booleans, 1 as a number
-        return f"field names must be text, got {_show(error.get('input'))}", spot.path[:-1]
+    if kind == "invalid_key":
+        return _not_text(error.get("input")), spot.path[:-1]
     if kind == "too_short":
         count = ctx.get("min_length", 1)
         return f"needs at least {count} item{'' if count == 1 else 's'}", spot.path
@@ -380,6 +379,11 @@ def _message(error: Any, spot: _Spot) -> tuple[str, tuple[Any, ...]]:
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
     return msg, spot.path
+
+
+def _not_text(key: Any) -> str:
+    # YAML reads unquoted on/off/yes/no as booleans, 1 as a number
+    return f"field names must be text, got {_show(key)}"
 
 
 def _field_names(spot: _Spot) -> list[str]:
@@ -394,7 +398,8 @@ def _expectation(error: Any, spot: _Spot) -> str:
     if error["type"] in ("model_attributes_type", "model_type", "dict_type"):
         is_task = any(issubclass(m, TaskBase) for m in _models(spot.annotation))
         return "a task (a mapping with 'type' and its fields)" if is_task else "a mapping"
-    return str(error["msg"]).removeprefix("Input should be ").split(", unable to")[0]
+    expected = str(error["msg"]).removeprefix("Input should be ").split(", unable to")[0]
+    return expected.split(", got ")[0]  # "a valid integer, got a number with a fractional part"
 
 
 def _show(value: Any) -> str:

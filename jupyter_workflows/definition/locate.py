@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Problem
+from .limits import MAX_DEPTH
 
 DataPath = tuple[Any, ...]
 Position = tuple[int, int]
@@ -25,21 +26,40 @@ WARNING = "warning"
 _WS = re.compile(r"[ \t\n\r]*")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SCALAR = re.compile(r"[^\s,\]}]+")
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# C0 and C1 controls, zero-width and direction marks, line and paragraph separators, bidi
+# embeddings and isolates, the BOM, surrogates
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
+)
+MAX_MESSAGE_CHARS = 500
 
 
 class Locator:
     """Where each data path sits in the source text; ``line_offset`` shifts every line."""
+
+    _LOOKUPS = 20  # JSON paths found one by one before indexing the whole text
 
     def __init__(self, text: str | None = None, fmt: str | None = None, line_offset: int = 0):
         self._text = text
         self._fmt = fmt
         self._line_offset = line_offset
         self._positions: dict[DataPath, Position] | None = None
+        self._lookups = 0
+        self._ends: dict[int, int] = {}
 
     def position(self, path: DataPath) -> Position | None:
         """(line, column) of ``path``, or of its nearest ancestor that has one."""
-        positions = self._index()
         path = tuple(path)
+        few = self._lookups < self._LOOKUPS  # a few problems: no need to index everything
+        if self._positions is None and self._fmt == "json" and self._text is not None and few:
+            self._lookups += 1
+            try:
+                line, column = json_position(self._text, path, self._ends)
+            except Exception:  # positions are a courtesy: never let them hide the problem
+                return None
+            return line + self._line_offset, column
+        positions = self._index()
         while True:
             found = positions.get(path)
             if found is not None:
@@ -81,6 +101,71 @@ def json_positions(text: str) -> dict[DataPath, Position]:
     return result
 
 
+def json_position(text: str, path: DataPath, ends: dict[int, int] | None = None) -> Position:
+    """The position of ``path`` (or its nearest ancestor) in a JSON text, found by walking
+    down the path and skipping the values beside it; ``ends`` (offset of a value -> offset
+    after it) is kept between calls, so no value is skipped twice."""
+    ends = {} if ends is None else ends
+    pos = _skip(text, 0)
+    found = pos
+    for part in path:
+        if text[pos] == "{":
+            at = _find_key(text, pos, part, ends)
+        elif text[pos] == "[" and isinstance(part, int):
+            at = _find_item(text, pos, part, ends)
+        else:
+            at = None
+        if at is None:
+            break
+        found, pos = at
+    line = text.count("\n", 0, found) + 1
+    return line, found - (text.rfind("\n", 0, found) + 1) + 1
+
+
+def _find_key(text: str, pos: int, key: Any, ends: dict[int, int]) -> tuple[int, int] | None:
+    """(offset of the key, offset of its value) in the object at ``pos``; the last one of
+    repeated keys, as ``json.loads`` keeps it."""
+    found = None
+    pos = _skip(text, pos + 1)
+    while text[pos] != "}":
+        match = _STRING.match(text, pos)
+        if match is None:
+            return found
+        value = _skip(text, _skip(text, match.end()) + 1)
+        word = match.group()
+        if (json.loads(word) if "\\" in word else word[1:-1]) == key:
+            found = (pos, value)
+        pos = _skip(text, _after_value(text, value, ends))
+        if text[pos] == ",":
+            pos = _skip(text, pos + 1)
+    return found
+
+
+def _find_item(text: str, pos: int, index: int, ends: dict[int, int]) -> tuple[int, int] | None:
+    pos = _skip(text, pos + 1)
+    for _ in range(index):
+        if text[pos] == "]":
+            return None
+        pos = _skip(text, _after_value(text, pos, ends))
+        if text[pos] == ",":
+            pos = _skip(text, pos + 1)
+    return None if text[pos] == "]" else (pos, pos)
+
+
+def _after_value(text: str, pos: int, ends: dict[int, int]) -> int:
+    end = ends.get(pos)
+    if end is None:
+        if text[pos] in "[{":
+            end = _after_nested(text, pos)
+        else:
+            match = (_STRING if text[pos] == '"' else _SCALAR).match(text, pos)
+            if match is None:
+                raise ValueError(f"unexpected {text[pos]!r} at offset {pos}")
+            end = match.end()
+        ends[pos] = end
+    return end
+
+
 def _skip(text: str, pos: int) -> int:
     match = _WS.match(text, pos)
     return match.end() if match else pos
@@ -89,6 +174,8 @@ def _skip(text: str, pos: int) -> int:
 def _scan_value(text: str, pos: int, path: DataPath, offsets: dict[DataPath, int]) -> int:
     """Record positions below ``path`` for the value at ``pos``; return the offset after it."""
     char = text[pos]
+    if len(path) > MAX_DEPTH and char in "[{":  # beyond the limit: skipped, not recursed into
+        return _after_nested(text, pos)
     if char == "{":
         return _scan_object(text, pos, path, offsets)
     if char == "[":
@@ -105,7 +192,8 @@ def _scan_object(text: str, pos: int, path: DataPath, offsets: dict[DataPath, in
         match = _STRING.match(text, pos)
         if match is None:
             raise ValueError(f"expected a key at offset {pos}")
-        key = json.loads(match.group())
+        word = match.group()
+        key = json.loads(word) if "\\" in word else word[1:-1]
         offsets[path + (key,)] = pos  # a later duplicate key wins, as in json.loads
         pos = _skip(text, match.end())
         pos = _skip(text, pos + 1)  # the colon
@@ -127,53 +215,39 @@ def _scan_array(text: str, pos: int, path: DataPath, offsets: dict[DataPath, int
     return pos + 1
 
 
+def _after_nested(text: str, pos: int) -> int:
+    """The offset after the array or object starting at ``pos`` (iteratively)."""
+    depth = 0
+    for match in _BRACKETS.finditer(text, pos):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    raise ValueError(f"unclosed value at offset {pos}")
+
+
+def too_deep_offset(text: str, limit: int) -> int | None:
+    """Offset of the first JSON bracket nested deeper than ``limit``, strings skipped."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return match.start()
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
 def yaml_positions(text: str) -> dict[DataPath, Position]:
-    """Positions of every path in a YAML text, from the composed node tree."""
-    import yaml  # only on the error path of a YAML file
+    """Positions of every path in a YAML text, from the parser's events."""
+    from .yaml_reader import positions  # only on the error path of a YAML file
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    root = yaml.compose(text, Loader=loader)
-    positions: dict[DataPath, Position] = {}
-    if root is not None:
-        positions[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
-        _walk_node(root, (), positions, set())
-    return positions
-
-
-def _walk_node(
-    node: Any, path: DataPath, positions: dict[DataPath, Position], seen: set[int]
-) -> None:
-    import yaml
-
-    if id(node) in seen:  # an alias back into its own anchor
-        return
-    seen = seen | {id(node)}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = _yaml_key(key_node)
-            mark = key_node.start_mark
-            positions[path + (key,)] = (mark.line + 1, mark.column + 1)
-            _walk_node(value_node, (*path, key), positions, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            mark = item.start_mark
-            positions[path + (index,)] = (mark.line + 1, mark.column + 1)
-            _walk_node(item, (*path, index), positions, seen)
-
-
-def _yaml_key(node: Any) -> Any:
-    """The key as ``yaml.safe_load`` builds it, for the scalar keys a workflow uses."""
-    value = node.value
-    if not isinstance(value, str) or node.tag.endswith(":str"):
-        return value
-    if node.tag.endswith(":int"):
-        try:
-            return int(value.replace("_", ""), 0)
-        except ValueError:
-            return value
-    if node.tag.endswith(":bool"):
-        return value.lower() in ("yes", "true", "on", "y")
-    return value
+    return positions(text)
 
 
 @dataclass(frozen=True)
@@ -235,11 +309,22 @@ def to_problem(finding: Finding, data: Any, locator: Locator, source: str) -> Pr
         if line is not None:
             message += f" (first used at line {line})"
     return Problem(
-        message,
+        printable(message),
         file=source,
         line=where[0] if where else None,
         column=where[1] if where else None,
-        task_id=task_id,
-        field=field_name,
+        task_id=printable(task_id, 80) if task_id else task_id,
+        field=printable(field_name, 120) if field_name else field_name,
         severity=finding.severity,
     )
+
+
+def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` safe for a terminal: control, bidi and surrogate characters escaped (a file
+    cannot clear the screen or reorder a line through an error message), and its middle cut
+    when it is longer than ``limit``."""
+    text = _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
+    if len(text) > limit:
+        half = limit // 2 - 3
+        text = text[:half] + " ... " + text[-half:]
+    return text

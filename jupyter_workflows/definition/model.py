@@ -130,7 +130,10 @@ class Retry(Strict):
 
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before ``attempt`` (2 = the first retry), without jitter."""
-        return min(self.delay * self.backoff ** max(attempt - 2, 0), self.max_delay)
+        try:
+            return min(self.delay * self.backoff ** max(attempt - 2, 0), self.max_delay)
+        except OverflowError:  # backoff ** attempts beyond any float: long past max_delay
+            return self.max_delay
 
 
 class _AnyTaskType:

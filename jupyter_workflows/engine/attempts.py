@@ -33,6 +33,7 @@ from ..execution.events import (
 )
 from ..execution.states import State
 from ..tasks.base import TaskContext, TaskResult, TaskType
+from ..tasks.custody import RunCustody
 from ..tasks.registry import get_task_type
 from .executors import Executor
 
@@ -77,8 +78,10 @@ class TaskRunner:
         project_root: Path,
         kill_grace: float,
         workdir: Path,
+        custody: RunCustody,
     ):
         self.run_ = run
+        self.custody = custody
         self.executor = executor
         self.semaphore = semaphore
         self.process_env = process_env
@@ -309,6 +312,7 @@ class TaskRunner:
         env["WORKFLOW_NAME"] = run.workflow_name
         env["WORKFLOW_TASK_ID"] = task_id
         env["WORKFLOW_ATTEMPT"] = str(number)
+        env.update(self.custody.environment())  # after the task's own: not the task's to change
         return TaskContext(
             execution_id=run.execution_id,
             task_id=task_id,
@@ -327,6 +331,7 @@ class TaskRunner:
             skip_child=lambda child, child_id, reason, **how: self.skip(
                 child, _child_place(place, child_id, **how), reason
             ),
+            custody=self.custody.attempt(task_id, number),
         )
 
     async def run_child(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,9 +63,15 @@ class WorkflowOrchestrator:
         return self._store
 
     def load(self, workflow: str | Path | Workflow | dict[str, Any]) -> tuple[Workflow, str | None]:
+        """The model to run and the file it came from. Files and dicts are validated in full;
+        a ``Workflow`` built in Python has its graph checked (no cycle, no unknown or
+        unreachable dependency, unique ids), so a run never waits for a task that cannot end.
+        Raises ``ValidationError`` with located problems, before anything is recorded."""
+        from ..definition.loader import check_graph, load_workflow
+
         if isinstance(workflow, Workflow):
+            check_graph(workflow)
             return workflow, None
-        from ..definition.loader import load_workflow
 
         if isinstance(workflow, dict):
             return load_workflow(workflow, project_root=self.project_root), None
@@ -106,15 +113,18 @@ class WorkflowOrchestrator:
             runner_identity=_identity(),
             artifacts_dir=self.store.artifacts_dir(execution_id) if self.record else None,
             **self._placement(),
+            journal_path=getattr(journal, "path", None),
         )
         run.journal = journal
         return run
 
     async def run_prepared(self, run: WorkflowRun) -> Execution:
         """Run a prepared run; records it even when cancelled (then re-raises)."""
+        heartbeat = _Heartbeat(getattr(run.journal, "path", None), run.custody.heartbeat)
         try:
             return await run.run()
         finally:
+            heartbeat.stop()
             if self.record:
                 self._close_journal(run)
 
@@ -153,6 +163,39 @@ class WorkflowOrchestrator:
         # runner neither imports duckdb nor waits for the index lock.
         if run.journal is not None:
             run.journal.close()
+
+
+# How often a runner touches its journal while it runs. Should it die, its journal's last write
+# time says when to within this much: a reader records that as the (estimated) end.
+HEARTBEAT_SECONDS = 0.5
+
+
+class _Heartbeat:
+    """Every HEARTBEAT_SECONDS on the running loop until stopped: touches the journal (if the
+    run is recorded) and calls ``also`` (the run's custody replaces a guardian killed since)."""
+
+    def __init__(self, path: Path | None, also: Callable[[], None]):
+        self.path = path
+        self.also = also
+        self.handle: asyncio.TimerHandle | None = None
+        self._next()
+
+    def _next(self) -> None:
+        self.handle = asyncio.get_running_loop().call_later(HEARTBEAT_SECONDS, self._beat)
+
+    def _beat(self) -> None:
+        if self.path is not None:
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass  # a missing journal is the store's to report, not the heartbeat's
+        self.also()
+        self._next()
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
 
 
 def _identity() -> tuple[int, str, str | None]:

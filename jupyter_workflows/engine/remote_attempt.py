@@ -141,14 +141,19 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
 async def _run(attempt: RemoteAttempt, sender: _Sender, cancelled: Any) -> TaskResult:
     from ..execution.states import State
     from ..tasks.base import TaskContext, TaskResult
+    from ..tasks.custody import RunCustody
     from ..tasks.registry import get_task_type
 
     task_type = get_task_type(attempt.type_name)
     output_file = _workdir() / f"{uuid.uuid4().hex}.out"
+    # The attempt's processes are this worker's to keep: tagged, watched by the worker's own
+    # guardian (so they die with the worker, even of SIGKILL), ended when the attempt ends.
+    custody = RunCustody(attempt.execution_id)
     try:
         env = {**attempt.scope.env, **attempt.env, "WORKFLOW_OUTPUT": str(output_file)}
         for name in attempt.unset:
             env.pop(name, None)
+        env.update(custody.environment())
         ctx = TaskContext(
             execution_id=attempt.execution_id,
             task_id=attempt.task_id,
@@ -162,12 +167,14 @@ async def _run(attempt: RemoteAttempt, sender: _Sender, cancelled: Any) -> TaskR
             emit_progress=sender.progress,
             kill_grace=attempt.kill_grace,
             timeout=attempt.timeout,
+            custody=custody.attempt(attempt.task_id, attempt.attempt),
         )
         job = asyncio.ensure_future(task_type.run(attempt.task, ctx))
         try:
             while not job.done():
                 await asyncio.wait({job}, timeout=CANCEL_CHECK)
-                sender.flush() if sender.lines else None
+                if sender.lines:
+                    sender.flush()
                 if not job.done() and cancelled():
                     job.cancel()  # the task type stops its process tree, then re-raises
                     await asyncio.gather(job, return_exceptions=True)
@@ -175,6 +182,7 @@ async def _run(attempt: RemoteAttempt, sender: _Sender, cancelled: Any) -> TaskR
             return job.result()
         finally:
             await task_type.after_run()  # kernels and the like belong to this loop
+            await custody.close(attempt.kill_grace)
     finally:
         output_file.unlink(missing_ok=True)
 

@@ -26,6 +26,7 @@ from ..errors import StoreError, WorkflowError
 from ..execution.events import Event, RunEnded, RunStarted, TaskEnded
 from ..execution.records import Execution
 from ..execution.states import FAILURES, State
+from ..tasks.custody import RunCustody
 from .attempts import RunContext, TaskRunner
 from .executors import Executor, make_executor
 
@@ -49,6 +50,7 @@ class WorkflowRun:
         artifacts_dir: Path | None = None,
         executor: str | Executor | None = None,
         cluster: Any = None,
+        journal_path: Path | None = None,
     ):
         self.workflow = workflow
         self.execution = Execution(id=execution_id, workflow=workflow.name)
@@ -76,6 +78,9 @@ class WorkflowRun:
         # An executor made here from a name is this run's to close; an instance is the caller's.
         self._owns_executor = not executor or isinstance(executor, str)
         self.executor = make_executor(executor, cluster)
+        self.kill_grace = kill_grace
+        # The run's processes: tagged, recorded, ended with the run (and with its runner).
+        self.custody = RunCustody(execution_id, emit=self.emit, journal=journal_path)
         self.runner = TaskRunner(
             RunContext(
                 execution_id=execution_id,
@@ -94,6 +99,7 @@ class WorkflowRun:
             project_root=project_root,
             kill_grace=kill_grace,
             workdir=self._workdir,
+            custody=self.custody,
         )
         self._blocking: set[str] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -137,7 +143,7 @@ class WorkflowRun:
         refused = await self._start_executor()
         self.emit(self._run_started())
         if refused is not None:  # the executor cannot run this workflow: nothing ran
-            await self._release_types()
+            await self._release()
             self._finish(State.CRASHED, refused)
             return self.execution
         for task in self.dag:
@@ -160,7 +166,7 @@ class WorkflowRun:
         if self._fault is not None:
             await self._stop(State.CRASHED, _fault_reason(self._fault))
             self._raise_fault()
-        await self._release_types()
+        await self._release()
         self._finish(self._final_status(), None)
         self._raise_fault()  # a sink that failed on the last events
         return self.execution
@@ -168,7 +174,7 @@ class WorkflowRun:
     async def _stop(self, status: State, reason: str) -> None:
         """Stop every running task (their process trees included), then end the run."""
         await self._cancel_all()
-        await self._release_types()
+        await self._release()
         self._finish(status, reason)
 
     def _raise_fault(self) -> None:
@@ -183,9 +189,10 @@ class WorkflowRun:
             return str(exc)
         return None
 
-    async def _release_types(self) -> None:
-        """Let each task type used free what it holds for this run (kernels...), and close an
-        executor this run made."""
+    async def _release(self) -> None:
+        """Let each task type used free what it holds for this run (kernels...), close an
+        executor this run made, and end what the run's processes left running (before the
+        run's end is recorded: a complete journal means nothing of the run runs)."""
         if self._owns_executor:
             try:
                 await self.executor.close()
@@ -198,6 +205,10 @@ class WorkflowRun:
                 print(
                     f"jupyter-workflows: {task_type.name} clean-up failed: {exc}", file=sys.stderr
                 )
+        try:
+            await self.custody.close(self.kill_grace)
+        except Exception as exc:  # a clean-up problem must not change the run's outcome
+            print(f"jupyter-workflows: ending the run's processes failed: {exc}", file=sys.stderr)
 
     def _run_started(self) -> RunStarted:
         pid, host, pid_start = self.identity
@@ -214,6 +225,7 @@ class WorkflowRun:
             executor=self.executor.name,
             cluster=self.executor.address,
             dashboard=self.executor.dashboard,
+            run_tag=self.custody.tag,
             tasks=[
                 {
                     "id": t.id,

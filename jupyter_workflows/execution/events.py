@@ -51,6 +51,8 @@ class RunStarted(Event):
     executor: str = "local"
     cluster: str | None = None
     dashboard: str | None = None
+    # WORKFLOW_RUN_TAG of the run's processes: how a reader finds what a crashed run left.
+    run_tag: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -79,6 +81,19 @@ class AttemptPlaced(Event):
     executor: str  # "local", "dask", or a plugin's name
     worker: str | None = None  # the worker's address on a cluster
     host: str = ""  # the machine the attempt's processes run on
+
+
+@dataclass(slots=True, kw_only=True)
+class ProcessStarted(Event):
+    """A process group started working for an attempt (its leader: pid and start time), so
+    that what a crashed run left running can be found and ended, and nothing else."""
+
+    kind: ClassVar[str] = "process_started"
+    task_id: str | None = None
+    attempt: int | None = None
+    pid: int
+    pid_start: str | None = None
+    cgroup: str | None = None  # the run's cgroup v2 folder, where one could be made
 
 
 @dataclass(slots=True, kw_only=True)
@@ -137,6 +152,9 @@ class RunEnded(Event):
     kind: ClassVar[str] = "run_ended"
     status: str
     error: str | None = None
+    # True when a reader wrote this end for a runner that died: ``at`` is then the last sign of
+    # life the runner left (its journal's last write), not a time it recorded itself.
+    end_estimated: bool = False
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -146,6 +164,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TaskStarted,
         AttemptStarted,
         AttemptPlaced,
+        ProcessStarted,
         OutputLine,
         TaskProgress,
         AttemptEnded,

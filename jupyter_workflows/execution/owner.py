@@ -17,6 +17,20 @@ def process_start(pid: int) -> str | None:
     return fields[19] if fields is not None and len(fields) > 19 else None
 
 
+def started_at(pid: int) -> float | None:
+    """When process ``pid`` started, in epoch seconds (to the clock tick), or None."""
+    start = process_start(pid)
+    if start is None:
+        return None
+    try:
+        with open("/proc/stat", "rb") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime "))
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError):
+        return None
+    return boot + int(start) / ticks
+
+
 def current_owner() -> tuple[int, str, str | None]:
     """The (pid, host, pid_start) a runner records in its RunStarted event."""
     pid = os.getpid()

@@ -121,6 +121,9 @@ class Execution:
     pid: int | None = None
     host: str | None = None
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    # The runner died and a reader recorded the end: ``ended_at`` is the runner's last sign of
+    # life (an estimate), and so are the durations that end there.
+    end_estimated: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -216,6 +219,7 @@ class Execution:
             self.status = State(event.status)
             self.ended_at = event.at
             self.error = event.error
+            self.end_estimated = event.end_estimated
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -229,6 +233,7 @@ class Execution:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "duration": self.duration,
+            "end_estimated": self.end_estimated,
             "error": self.error,
             "tasks": [t.to_dict() for t in self.tasks.values()],
         }

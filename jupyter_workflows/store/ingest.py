@@ -45,6 +45,7 @@ JOURNAL_COLUMNS: dict[str, str] = {
     "result": "JSON",
     "outputs": "JSON",
     "attempts": "BIGINT",
+    "end_estimated": "BOOLEAN",
 }
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,8 @@ SELECT rs.eid, rs.workflow, rs.version, rs.file, rs.project_root, rs."trigger",
        CASE WHEN re.seq > rs.seq THEN to_timestamp(re."at") END,
        CASE WHEN re.seq > rs.seq THEN (re."at" - rs."at") * 1000 END,
        CASE WHEN re.seq > rs.seq THEN re.error END,
-       rs.pid, rs.host, rs.pid_start, coalesce(tc.n, 0)
+       rs.pid, rs.host, rs.pid_start, coalesce(tc.n, 0),
+       re.seq > rs.seq AND coalesce(re.end_estimated, false)
 FROM rs
 LEFT JOIN re ON re.eid = rs.eid
 LEFT JOIN tc ON tc.execution_id = rs.eid

@@ -51,7 +51,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
     row = con.execute(
         """
         SELECT id, workflow, status, version, file, project_root, "trigger",
-               epoch(started_at), epoch(ended_at), error, pid, host
+               epoch(started_at), epoch(ended_at), error, pid, host, end_estimated
         FROM executions WHERE id = ?
         """,
         [execution_id],
@@ -71,6 +71,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         error=row[9],
         pid=row[10],
         host=row[11],
+        end_estimated=bool(row[12]),
     )
     for task in _tasks(con, execution_id):
         execution.tasks[task.id] = task

@@ -83,6 +83,8 @@ MIGRATIONS: list[str] = [
     """,
     # 2: facts about the index itself (has it read journals/done/ in full?).
     "CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);",
+    # 3: a crashed run's end is an estimate (the runner's last sign of life), and says so.
+    "ALTER TABLE executions ADD COLUMN end_estimated BOOLEAN DEFAULT false;",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

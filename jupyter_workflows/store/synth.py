@@ -59,6 +59,7 @@ def execution_events(execution: Execution) -> list[Event]:
                 at=end,
                 status=State(execution.status).value,
                 error=execution.error,
+                end_estimated=execution.end_estimated,
             )
         )
     return events

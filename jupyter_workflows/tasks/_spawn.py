@@ -16,7 +16,12 @@ async def run_argv(argv: Sequence[str], ctx: TaskContext, cwd: Path) -> TaskResu
         return TaskResult.failure(f"working directory {cwd} does not exist")
     try:
         outcome = await run_process(
-            argv, cwd=cwd, env=ctx.env, on_line=ctx.emit_line, kill_grace=ctx.kill_grace
+            argv,
+            cwd=cwd,
+            env=ctx.env,
+            on_line=ctx.emit_line,
+            kill_grace=ctx.kill_grace,
+            custody=ctx.custody,
         )
     except FileNotFoundError as exc:
         return TaskResult.failure(f"cannot start '{argv[0]}': {exc.strerror}", exit_code=127)

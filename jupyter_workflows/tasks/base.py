@@ -21,6 +21,7 @@ from .paths import PathPolicy
 if TYPE_CHECKING:
     from ..definition.model import TaskBase
     from ..definition.templates import Scope
+    from .custody import ProcessCustody
 
 
 @dataclass
@@ -79,6 +80,10 @@ class TaskContext:
     skip_child: Callable[..., None] | None = None
     # The project's path policy (``tasks.paths``); read from its config on first use.
     paths: PathPolicy | None = None
+    # The run's custody of processes (``tasks.custody``): a type that starts processes starts
+    # them through it (``process.run_process(custody=...)`` does), so they are tagged, recorded
+    # and die with the run; None outside a run.
+    custody: ProcessCustody | None = None
 
     def resolve_path(self, path: str | Path, field: str | None = None) -> Path:
         """``path`` resolved against the project root (not the workflow file's folder), ``..``

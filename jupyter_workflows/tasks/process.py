@@ -1,10 +1,13 @@
 """Process control for task types that spawn processes.
 
 Each attempt runs in its own session (so its own process group): a timeout or a cancellation
-stops the whole tree (SIGTERM, a grace period, SIGKILL), and so does the end of the leader, so
-that a task never leaves processes behind or holds a run open through a grandchild that keeps
-a pipe. Output is read by a protocol rather than reader tasks: it costs no extra coroutines per
-process, which matters when a workflow has a thousand small tasks.
+stops the whole tree (SIGTERM, a grace period, SIGKILL), what escaped the group included, and
+the end of the leader stops the rest of its group, so that a task never leaves processes
+behind or holds a run open through a grandchild that keeps a pipe. Every process of a run is
+started through the run's custody (``custody.py``): it carries the run's tag, is recorded, and
+ends with the run, or with the runner should the runner die first. Output is read by a
+protocol rather than reader tasks: it costs no extra coroutines per process, which matters when
+a workflow has a thousand small tasks.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base import LineSink
+from .custody import ProcessCustody
 
 # A line longer than this is cut into pieces rather than held in memory whole.
 MAX_LINE_BYTES = 1 << 20
@@ -96,13 +100,15 @@ async def run_process(
     kill_grace: float = 5.0,
     stdin: bytes | None = None,
     keep_stdout: bool = True,
+    custody: ProcessCustody | None = None,
 ) -> ProcessOutcome:
     """Run ``argv`` to completion, streaming lines to ``on_line``.
 
     Cancelling the calling task (a timeout, Ctrl-C, an API cancel) terminates the process
-    group and then re-raises CancelledError.
+    group, and what escaped it (with ``custody``), then re-raises CancelledError.
     """
     loop = asyncio.get_running_loop()
+    how = custody.spawn(env) if custody is not None else None
     spawn = asyncio.ensure_future(
         loop.subprocess_exec(
             lambda: _Collector(loop, on_line, keep_stdout),
@@ -111,7 +117,7 @@ async def run_process(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
-            env=env,
+            env=how.env if how is not None else env,
             start_new_session=True,
         )
     )
@@ -128,6 +134,8 @@ async def run_process(
             raise asyncio.CancelledError from None
         cancelled = True
     pid = transport.get_pid()
+    if custody is not None:
+        custody.started(pid)
     try:
         if cancelled:
             raise asyncio.CancelledError
@@ -136,6 +144,8 @@ async def run_process(
         await asyncio.shield(proto.exited)
     except BaseException:
         await _stop_group(pid, proto.exited, kill_grace)
+        if custody is not None and how is not None:
+            await custody.stop_escaped(how, kill_grace, leader=pid)
         raise
     finally:
         await _stop_leftovers(pid, kill_grace)

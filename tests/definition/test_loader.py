@@ -132,6 +132,20 @@ def test_locator_maps_paths_to_lines_in_json_and_yaml() -> None:
     assert Locator().line_of(("tasks",)) is None
 
 
+def test_a_json_path_found_alone_is_where_the_full_index_puts_it() -> None:
+    """A few problems are located by walking down their paths (no index of the whole file);
+    both ways must agree, repeated keys included (the last one counts, as in json.loads)."""
+    text = json.dumps(
+        {"name": "x", "tasks": [{"id": f"t{i}", "env": {"a": [1, {"b": "c"}]}} for i in range(4)]},
+        indent=1,
+    ).replace('"name": "x"', '"name": "x", "n\\u0061me": "y"')
+    index = locate.json_positions(text)
+    ends: dict[int, int] = {}
+    for path, position in index.items():
+        assert locate.json_position(text, path, ends) == position, path
+    assert locate.json_position(text, ("tasks", 9, "id")) == index[("tasks",)]
+
+
 def test_positions_are_computed_only_when_there_is_a_problem(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.execution.events import AttemptPlaced, OutputLine, TaskEnded
+from jupyter_workflows.execution.processes import is_zombie
 from jupyter_workflows.execution.states import State
 from tests.conftest import cli, make_workflow, write_workflow
 from tests.dask_cluster import Cluster, dask_cluster_fixture  # noqa: F401  (the fixture)
@@ -166,10 +167,12 @@ def test_a_lost_worker_is_retried_elsewhere_and_finished_tasks_are_not_rerun(
     time.sleep(0.5)  # well inside its 4 s
     pid = dask_cluster.workers()[placed[0]]["pid"]
     assert isinstance(pid, int)
+    lost_attempt = _processes_with(marker)  # the shell running on the worker about to die
+    assert lost_attempt
     os.kill(pid, signal.SIGKILL)
     killed.append(pid)
     time.sleep(1.0)
-    orphans = _processes_with(marker)  # the lost attempt's shell, had it outlived its worker
+    orphans = [p for p in lost_attempt if Path(f"/proc/{p}").exists() and not is_zombie(p)]
     runner.join(timeout=120)
     execution = outcome["run"]
     long = execution.tasks["long"]

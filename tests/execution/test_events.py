@@ -10,13 +10,17 @@ from jupyter_workflows.execution.events import (
     EVENT_TYPES,
     AttemptEnded,
     OutputLine,
+    ProcessStarted,
+    RunEnded,
     RunStarted,
     TaskEnded,
     event_from_dict,
 )
 
 SAMPLES = [
-    RunStarted(execution_id="e1", workflow="w", tasks=[{"id": "a", "depends_on": []}], pid=3),
+    RunStarted(
+        execution_id="e1", workflow="w", tasks=[{"id": "a", "depends_on": []}], pid=3, run_tag="t"
+    ),
     OutputLine(execution_id="e1", task_id="a", attempt=1, stream="stdout", line="hi"),
     AttemptEnded(
         execution_id="e1", task_id="a", attempt=1, status="failed", started_at=1.0, retry_in=2.0
@@ -24,6 +28,8 @@ SAMPLES = [
     TaskEnded(
         execution_id="e1", task_id="a", status="succeeded", result={"x": [1]}, outputs={"k": "v"}
     ),
+    ProcessStarted(execution_id="e1", task_id="a", attempt=1, pid=42, pid_start="123"),
+    RunEnded(execution_id="e1", status="crashed", end_estimated=True),
 ]
 
 
@@ -37,5 +43,5 @@ def test_round_trip_through_json(event):
 def test_every_kind_is_registered_once():
     assert set(EVENT_TYPES) == {
         "run_started", "task_started", "attempt_started", "output", "task_progress",
-        "attempt_ended", "task_ended", "run_ended",
+        "attempt_ended", "task_ended", "run_ended", "process_started",
     }  # fmt: skip

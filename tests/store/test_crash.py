@@ -7,14 +7,18 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from jupyter_workflows.execution.events import ProcessStarted
+from jupyter_workflows.execution.owner import process_start
+from jupyter_workflows.execution.processes import TAG_VAR, new_tag
 from jupyter_workflows.execution.states import State
 from jupyter_workflows.store import ExecutionStore, read_journal
 
-from .helpers import T0, run_events, write_events
+from .helpers import T0, TaskPlan, run_events, write_events, write_run
 
 RUNNER = """
 import sys, time
@@ -108,3 +112,96 @@ def test_an_owner_on_another_host_is_left_running(store: ExecutionStore) -> None
     write_events(store, run_events("r", status=None, pid=child.pid, host="elsewhere"), "r")
     store.refresh()
     assert store.get_execution("r").status is State.RUNNING
+
+
+def _dead_owner() -> tuple[int, str]:
+    """A pid whose process is gone, and this host: an owner a reader can prove dead."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid, socket.gethostname()
+
+
+@pytest.fixture
+def sleeper() -> Iterator:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(["sleep", "60"], env={**os.environ, **(env or {})})
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        child.kill()
+        child.wait()
+
+
+def test_a_reader_ends_what_a_dead_runner_left_running(store: ExecutionStore, sleeper) -> None:
+    """The journal names the run's tag and process groups; a reader that finds the run
+    crashed ends what of it still runs (here: a process that carries the tag, and one that
+    leads a recorded group)."""
+    pid, host = _dead_owner()
+    tag = new_tag("r")
+    tagged, leading = sleeper({TAG_VAR: f"{tag}/1"}), sleeper()
+    events = run_events("r", status=None, pid=pid, host=host, pid_start="-1")
+    events[0].run_tag = tag  # type: ignore[attr-defined]
+    events.append(
+        ProcessStarted(execution_id="r", pid=leading.pid, pid_start=process_start(leading.pid))
+    )
+    write_events(store, events, "r")
+    assert store.get_execution("r").status is State.CRASHED
+    assert tagged.wait(2) == -signal.SIGKILL
+    assert leading.wait(2) == -signal.SIGKILL
+
+
+def test_a_reader_never_kills_a_process_that_is_not_the_runs(
+    store: ExecutionStore, sleeper
+) -> None:
+    """A recorded pid now used by another process (another start time), a process of
+    another run, one with no tag: all left alone."""
+    pid, host = _dead_owner()
+    tag = new_tag("r")
+    reused, other_run, untagged = sleeper(), sleeper({TAG_VAR: new_tag("r")}), sleeper()
+    events = run_events("r", status=None, pid=pid, host=host, pid_start="-1")
+    events[0].run_tag = tag  # type: ignore[attr-defined]
+    events.append(ProcessStarted(execution_id="r", pid=reused.pid, pid_start="1"))
+    events.append(ProcessStarted(execution_id="r", pid=untagged.pid, pid_start=None))
+    write_events(store, events, "r")
+    assert store.get_execution("r").status is State.CRASHED
+    time.sleep(0.2)
+    assert [c.poll() for c in (reused, other_run, untagged)] == [None, None, None]
+
+
+def test_a_forged_journal_cannot_name_a_foreign_cgroup(store: ExecutionStore, tmp_path) -> None:
+    """A path in the journal that is not the run's own cgroup folder is refused."""
+    pid, host = _dead_owner()
+    tag = new_tag("r")
+    decoy = tmp_path / "cgroup"
+    decoy.mkdir()
+    (decoy / "cgroup.kill").write_text("")
+    events = run_events("r", status=None, pid=pid, host=host, pid_start="-1")
+    events[0].run_tag = tag  # type: ignore[attr-defined]
+    events.append(ProcessStarted(execution_id="r", pid=pid, cgroup=str(decoy)))
+    write_events(store, events, "r")
+    assert store.get_execution("r").status is State.CRASHED
+    assert (decoy / "cgroup.kill").read_text() == ""  # never written
+
+
+def test_a_crashed_runs_end_is_its_last_sign_of_life_and_says_so(store: ExecutionStore) -> None:
+    """Not its last event: the runner touched its journal since (a heartbeat, its guardian)."""
+    pid, host = _dead_owner()
+    events = run_events(
+        "r", start=T0, status=None, pid=pid, host=host, pid_start="-1", tasks=[TaskPlan("a")]
+    )
+    del events[-3:]  # a still running: no attempt end, no task end
+    path = write_events(store, events, "r")
+    os.utime(path, (T0 + 5, T0 + 5))
+    execution = store.get_execution("r")
+    assert execution.status is State.CRASHED
+    assert execution.end_estimated is True
+    assert execution.ended_at == pytest.approx(T0 + 5)
+    assert execution.duration == pytest.approx(5)
+    assert execution.task("a").ended_at == pytest.approx(T0 + 5)
+    assert execution.to_dict()["end_estimated"] is True
+    write_run(store, "fine", tasks=[TaskPlan("a")])
+    assert store.get_execution("fine").end_estimated is False

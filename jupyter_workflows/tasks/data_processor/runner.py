@@ -202,6 +202,7 @@ async def _process(job: _Job, index: int, source: Path, data: Any) -> Any:
             kill_grace=ctx.kill_grace,
             stdin=payload,
             keep_stdout=False,
+            custody=ctx.custody,
         )
     except OSError as exc:
         raise ItemError(f"cannot start the processor: {exc.strerror or exc}") from None

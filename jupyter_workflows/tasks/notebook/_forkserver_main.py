@@ -13,6 +13,7 @@ stdin (``args``, ``env``, ``cwd``, ``log``) gets one JSON line back, ``{"pid": N
 notice: their ``JPY_PARENT_PID`` is this process, which ipykernel polls.
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -67,6 +68,7 @@ def _serve(launcher):
             return None
         request = json.loads(line)
         request["launcher"] = launcher
+        request["server"] = os.getpid()
         try:
             pid = os.fork()
         except OSError as exc:
@@ -77,8 +79,22 @@ def _serve(launcher):
         reply = {"pid": pid}
 
 
+def _die_with_parent(server):
+    """SIGKILL this process when the server (pid ``server``) dies, which it does with the
+    runner: a kernel never outlives its runner, even one killed with SIGKILL. Linux only;
+    elsewhere ipykernel's parent poller still ends it within a second."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != server:  # the server died before the line above took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _become_kernel(request):
     """In the child: detach, take the task's directory and environment, run ipykernel."""
+    _die_with_parent(request["server"])
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.setsid()  # its own process group, so that a timeout stops the kernel and its children

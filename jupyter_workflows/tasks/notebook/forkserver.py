@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..custody import parent_death_preexec
+
 # Variables read once when an interpreter starts (or when a module is imported by the server).
 STARTUP_PREFIXES = ("PYTHON", "LD_", "LC_", "LANG", "PYDEVD", "DYLD_")
 
@@ -48,6 +50,7 @@ class ForkServer:
                 cwd=workdir,
                 env=dict(env),
                 start_new_session=True,  # Ctrl-C in a terminal is the runner's, not ours
+                preexec_fn=parent_death_preexec(),  # and its kernels with it (they ask too)
             )
         self._lock = threading.Lock()
         self._ready = False

@@ -6,6 +6,13 @@ each run on a fresh loop). Clients that talk to a kernel are per task (``client.
 
 Every kernel runs in its own session (process group): stopping it stops what the notebook
 started too. Connection files and logs live in one private folder per runner process.
+
+Kernels belong to the runner process (the pool outlives runs), not to a run: each dies with the
+runner (parent-death signal: a spawned kernel from the pool's long-lived thread, a fork server
+likewise, a forked kernel with its fork server) and carries no run's tag in its own
+environment. A task gives the kernel its environment, the run's tag included, through
+``os.environ`` (``client.setup_code``), so what a notebook starts carries the tag; the notebook
+task records the kernel's process group with the run (``custody``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from pathlib import Path
 
 from ...errors import WorkflowError
 from ...execution.owner import is_alive, process_start
+from ...execution.processes import TAG_VAR
+from ..custody import parent_death_preexec
 from ..process import group_alive, signal_group
 from .forkserver import ForkServer, ForkServerError, StartupKey
 from .specs import KernelSpec
@@ -122,6 +131,10 @@ class Launcher:
     ) -> Kernel:
         """Start a kernel (blocking, a few ms; up to 0.3 s when a server must start first)."""
         name = f"kernel-{uuid.uuid4().hex[:12]}"
+        if spec.language == "python":
+            # A Python kernel may serve later tasks (a spare, a parked kernel) of other runs:
+            # no run's tag in its own environment (each task sets it through os.environ).
+            env = {k: v for k, v in env.items() if k != TAG_VAR}
         connection_file = self.workdir / f"{name}.json"
         log_file = self.workdir / f"{name}.log"
         _write_connection_file(connection_file, self.workdir / name, spec.own_ipykernel)
@@ -198,6 +211,7 @@ def _spawn(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=parent_death_preexec(),  # dies with the runner
             )
         except OSError as exc:
             raise KernelError(f"cannot start kernel '{spec.name}' ({argv[0]}): {exc}") from None

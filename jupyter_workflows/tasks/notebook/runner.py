@@ -84,6 +84,8 @@ class NotebookRunner(TaskType):
             about=about,
         )
         kernel = await self.pool.acquire(job.spec, job.env, job.cwd, reuse=job.reuse)
+        if ctx.custody is not None:  # recorded: should the runner die, its reader ends it
+            ctx.custody.started(kernel.pid)
         client = None
         try:
             client = await connect(kernel, START_TIMEOUT)
