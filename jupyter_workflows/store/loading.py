@@ -51,7 +51,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
     row = con.execute(
         """
         SELECT id, workflow, status, version, file, project_root, "trigger",
-               epoch(started_at), epoch(ended_at), error, pid, host
+               epoch(started_at), epoch(ended_at), error, pid, host, executor, cluster, dashboard
         FROM executions WHERE id = ?
         """,
         [execution_id],
@@ -71,6 +71,9 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         error=row[9],
         pid=row[10],
         host=row[11],
+        executor=row[12],
+        cluster=row[13],
+        dashboard=row[14],
     )
     for task in _tasks(con, execution_id):
         execution.tasks[task.id] = task
@@ -112,12 +115,13 @@ def _tasks(con: duckdb.DuckDBPyConnection, execution_id: str) -> list[TaskRecord
 def _add_attempts(con: duckdb.DuckDBPyConnection, execution: Execution) -> None:
     rows = con.execute(
         """
-        SELECT task_id, attempt, status, epoch(started_at), epoch(ended_at), exit_code, error
+        SELECT task_id, attempt, status, epoch(started_at), epoch(ended_at), exit_code, error,
+               executor, worker, host
         FROM attempts WHERE execution_id = ? ORDER BY task_id, attempt
         """,
         [execution.id],
     ).fetchall()
-    for task_id, number, status, started, ended, exit_code, error in rows:
+    for task_id, number, status, started, ended, exit_code, error, executor, worker, host in rows:
         task = execution.tasks.get(task_id)
         if task is not None:
             task.attempts.append(
@@ -128,6 +132,9 @@ def _add_attempts(con: duckdb.DuckDBPyConnection, execution: Execution) -> None:
                     ended_at=ended,
                     exit_code=exit_code,
                     error=error,
+                    executor=executor,
+                    worker=worker,
+                    host=host,
                 )
             )
 

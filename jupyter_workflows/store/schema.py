@@ -83,6 +83,16 @@ MIGRATIONS: list[str] = [
     """,
     # 2: facts about the index itself (has it read journals/done/ in full?).
     "CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);",
+    # 3: where attempts ran (attempt_placed) and the run's executor (run_started). Rows
+    # indexed before stay NULL: journals written before placement was recorded have none.
+    """
+    ALTER TABLE executions ADD COLUMN executor VARCHAR;
+    ALTER TABLE executions ADD COLUMN cluster VARCHAR;
+    ALTER TABLE executions ADD COLUMN dashboard VARCHAR;
+    ALTER TABLE attempts ADD COLUMN executor VARCHAR;
+    ALTER TABLE attempts ADD COLUMN worker VARCHAR;
+    ALTER TABLE attempts ADD COLUMN host VARCHAR;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
