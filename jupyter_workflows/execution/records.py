@@ -120,6 +120,11 @@ class Execution:
     error: str | None = None
     pid: int | None = None
     host: str | None = None
+    # Where its attempts ran: "local" (as RunStarted says by default), or "dask" with the
+    # scheduler's address and dashboard; None when an older index row does not say.
+    executor: str | None = "local"
+    cluster: str | None = None
+    dashboard: str | None = None
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     # The runner died and a reader recorded the end: ``ended_at`` is the runner's last sign of
     # life (an estimate), and so are the durations that end there.
@@ -209,6 +214,11 @@ class Execution:
             self.started_at = event.at
             self.pid = event.pid
             self.host = event.host
+            self.executor, self.cluster, self.dashboard = (
+                event.executor,
+                event.cluster,
+                event.dashboard,
+            )
             for spec in event.tasks:
                 task = self._task(spec["id"])
                 task.name = spec.get("name")
@@ -235,5 +245,8 @@ class Execution:
             "duration": self.duration,
             "end_estimated": self.end_estimated,
             "error": self.error,
+            "executor": self.executor,
+            "cluster": self.cluster,
+            "dashboard": self.dashboard,
             "tasks": [t.to_dict() for t in self.tasks.values()],
         }

@@ -64,6 +64,20 @@ def test_tasks_spread_over_the_workers_and_each_attempt_says_where(
     assert {a["executor"] for a in attempts} == {"dask"}
     assert {a["host"] for a in attempts} == {socket.gethostname()}
     assert {a["worker"] for a in attempts} == set(dask_cluster.workers())  # both did work
+    # The store recorded the same: `workflow status` reads it back from the index.
+    status = cli(project, "status", execution["id"], "--json")
+    stored = json.loads(status.stdout)
+    assert (stored["executor"], stored["cluster"]) == ("dask", dask_cluster.address)
+    assert {
+        task["id"]: [(a["executor"], a["worker"], a["host"]) for a in task["attempts"]]
+        for task in stored["tasks"]
+    } == {
+        task["id"]: [(a["executor"], a["worker"], a["host"]) for a in task["attempts"]]
+        for task in execution["tasks"]
+    }
+    table = cli(project, "status", execution["id"]).stdout
+    assert f"tasks run on dask at {dask_cluster.address}" in table
+    assert all(worker in table for worker in dask_cluster.workers())  # the 'where' column
 
 
 def test_output_lines_arrive_while_the_task_runs(project: Path, dask_cluster: Cluster) -> None:
