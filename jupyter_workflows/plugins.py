@@ -126,5 +126,8 @@ ALERT_CHANNELS = Registry(
 EXECUTORS = Registry(
     "executor",
     "jupyter_workflows.executors",
-    {"local": "jupyter_workflows.engine.executors:LocalExecutor"},
+    {
+        "local": "jupyter_workflows.engine.executors:LocalExecutor",
+        "dask": "jupyter_workflows.engine.dask_executor:DaskExecutor",
+    },
 )

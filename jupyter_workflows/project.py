@@ -165,6 +165,38 @@ def allowed_paths(project_root: Path) -> tuple[Path, ...]:
     return tuple((root / Path(entry).expanduser()).resolve() for entry in entries)
 
 
+def executor_settings(project_root: Path) -> tuple[str | None, str | None]:
+    """``executor`` and ``cluster`` from the config: where runs of this project run their
+    attempts by default (``"dask"`` and a scheduler address, or nothing: this machine)."""
+    config = read_config(Path(project_root))
+    executor, cluster = config.get("executor"), config.get("cluster")
+    for key, value in (("executor", executor), ("cluster", cluster)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(
+                f"{config_file(Path(project_root))}: '{key}' must be a non-empty string "
+                '(e.g. "executor": "dask", "cluster": "tcp://scheduler:8786")'
+            )
+    return executor, cluster  # type: ignore[return-value]
+
+
+def local_resources(project_root: Path) -> dict[str, float]:
+    """``resources`` from the config: how much of each resource this machine has, for tasks
+    that declare ``resources`` and run here (e.g. ``{"GPU": 2}``)."""
+    declared = read_config(Path(project_root)).get("resources", {})
+    if not isinstance(declared, dict) or not all(
+        isinstance(name, str)
+        and isinstance(amount, (int, float))
+        and not isinstance(amount, bool)
+        and amount > 0
+        for name, amount in declared.items()
+    ):
+        raise ConfigError(
+            f"{config_file(Path(project_root))}: 'resources' must map resource names to "
+            'positive amounts, such as {"GPU": 2, "MEMORY": 16e9}'
+        )
+    return {name: float(amount) for name, amount in declared.items()}
+
+
 def days_to_keep(project_root: Path) -> int:
     """``cleanup.daysToKeep`` from the config, else 30."""
     cleanup = read_config(project_root).get("cleanup") or {}

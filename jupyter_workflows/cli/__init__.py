@@ -22,6 +22,7 @@ from .common import (
     EXIT_INTERRUPTED,
     EXIT_STORE,
     EXIT_USAGE,
+    executor_options,
     friendly_errors,
     print_problems,
     skip_pydantic_plugin_lookup,
@@ -65,6 +66,7 @@ def main(ctx: click.Context, project_root: Path | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan without running anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
+@executor_options
 @click.pass_obj
 @friendly_errors
 def run(
@@ -75,6 +77,8 @@ def run(
     dry_run: bool,
     as_json: bool,
     no_alerts: bool,
+    executor: str | None,
+    cluster: str | None,
 ) -> None:
     """Run a workflow file."""
     from ..engine.orchestrator import WorkflowOrchestrator
@@ -85,7 +89,7 @@ def run(
         env = parse_env_pairs(env_pairs)
     except ValueError as exc:
         _fail(str(exc))
-    orchestrator = WorkflowOrchestrator(root)
+    orchestrator = WorkflowOrchestrator(root, executor=executor, cluster=cluster)
     if dry_run:
         from .plan import print_plan
 

@@ -94,3 +94,23 @@ def friendly_errors(func: F) -> F:
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
+
+
+def executor_options(func: F) -> F:
+    """``--executor`` and ``--cluster``: where a command's runs execute their tasks."""
+    func = click.option(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="Run tasks on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
+        "implies --executor dask.",
+    )(func)
+    func = click.option(
+        "--executor",
+        type=click.Choice(["local", "dask"]),
+        default=None,
+        help="Where tasks run: this machine (local, the default) or Dask (a LocalCluster of "
+        "worker processes for the run, unless --cluster names one). Default: executor and "
+        "cluster in workflows/config.json, else local.",
+    )(func)
+    return func

@@ -20,7 +20,18 @@ from ..execution.events import (
 )
 from ..execution.records import Execution
 from ..execution.states import State
-from ..ui.text import COLORS, ICONS, NullRenderer, PlainRenderer, as_tree, summary_lines, when
+from ..ui.text import (
+    COLORS,
+    ICONS,
+    NullRenderer,
+    PlainRenderer,
+    as_tree,
+    placement_line,
+    ran_elsewhere,
+    ran_on,
+    summary_lines,
+    when,
+)
 
 
 class LiveRenderer:
@@ -52,6 +63,9 @@ class LiveRenderer:
             self.live.console.print(self.plain.describe(event), markup=False)
         elif isinstance(event, RunStarted):
             self.plain.describe(event)  # learns which tasks stream their output
+            where = placement_line(event)
+            if where is not None:
+                self.live.console.print(where, markup=False, highlight=False)
         if isinstance(event, RunEnded):
             self.live.refresh()
             self.live.stop()
@@ -114,44 +128,61 @@ def print_history(rows: list[Any]) -> None:
         console.print("no executions recorded yet")
         return
     table = Table()
-    for column in ("execution", "workflow", "status", "started", "duration", "tasks"):
+    # Which executor ran each run, only once some did not run locally.
+    executors = any(row.executor not in (None, "local") for row in rows)
+    columns = ("execution", "workflow", "status", "started", "duration", "tasks")
+    for column in columns + (("executor",) if executors else ()):
         table.add_column(column)
     for row in rows:
         duration = row.duration_ms / 1000 if row.duration_ms is not None else None
         failed = f" ({row.failed_tasks} failed)" if row.failed_tasks else ""
-        table.add_row(
+        cells = [
             row.id[:8], row.workflow, f"[{COLORS.get(row.status, '')}]{row.status}[/]",
             when(row.started_at), format_duration(duration), f"{row.task_count}{failed}",
-        )  # fmt: skip
+        ]  # fmt: skip
+        table.add_row(*cells, *([row.executor or ""] if executors else []))
     console.print(table)
 
 
 def print_execution(execution: Execution, log_lines: int) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     console = _console()
     duration = format_duration(execution.duration)
     if execution.end_estimated:
         duration = f"~{duration} (estimated: the runner died; its last sign of life)"
+    where = placement_line(execution)
     console.print(
         f"[bold]{execution.workflow}[/]  {execution.id}\n"
         f"status: [{COLORS.get(str(execution.status), '')}]{execution.status}[/]   "
         f"started: {when(execution.started_at)}   duration: {duration}"
+        + (f"\n{escape(where)}" if where else "")
         + (f"\nerror: {execution.error}" if execution.error else ""),
         markup=True,
         highlight=False,
     )
+    tasks = as_tree(execution.tasks.values())
+    # Where each task ran, only when some ran on a cluster or another machine: a local run's
+    # table stays as it was.
+    placed = any(ran_elsewhere(task) for _, task in tasks)
+    columns = ["task", "type", "status", "attempts", "duration", "exit", "error"]
+    if placed:
+        columns.insert(4, "where")
     table = Table()
-    for column in ("task", "type", "status", "attempts", "duration", "exit", "error"):
+    for column in columns:
         table.add_column(column)
-    for depth, task in as_tree(execution.tasks.values()):
+    for depth, task in tasks:
         state = str(task.status)
         exit_code = "" if task.exit_code is None else str(task.exit_code)
-        table.add_row(
+        cells = [
             "  " * depth + task.id, task.type, f"[{COLORS.get(state, '')}]{state}[/]",
             str(len(task.attempts)), format_duration(task.duration), exit_code,
             (task.error or "")[:80],
-        )  # fmt: skip
+        ]  # fmt: skip
+        if placed:
+            cells.insert(4, escape(ran_on(task)))
+        table.add_row(*cells)
     console.print(table)
     if log_lines:
         for task in execution.tasks.values():

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .common import EXIT_INTERRUPTED, friendly_errors
+from .common import EXIT_INTERRUPTED, executor_options, friendly_errors
 from .common import fail as _fail
 
 
@@ -54,6 +54,7 @@ from .common import fail as _fail
 # Tests only: a six-field expression with a leading seconds field, so a real process can be
 # watched firing without waiting for minutes.
 @click.option("--seconds", is_flag=True, hidden=True)
+@executor_options
 @click.pass_obj
 @friendly_errors
 def schedule(
@@ -65,6 +66,8 @@ def schedule(
     catchup: str | None,
     concurrency: int,
     seconds: bool,
+    executor: str | None,
+    cluster: str | None,
 ) -> None:
     """Run a workflow on a cron schedule until stopped (Ctrl-C or SIGTERM).
 
@@ -78,7 +81,7 @@ def schedule(
     from ..engine.orchestrator import WorkflowOrchestrator
     from ..triggers.scheduler import CronJob, describe
 
-    orchestrator = WorkflowOrchestrator(root)
+    orchestrator = WorkflowOrchestrator(root, executor=executor, cluster=cluster)
     workflow, loaded = orchestrator.load(file)
     path = Path(loaded or file).resolve()
     job = CronJob.from_workflow(path, workflow, cron=expression, tz=zone, seconds=seconds)

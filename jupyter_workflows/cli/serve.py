@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
+from .common import executor_options, friendly_errors
 from .common import fail as _fail
-from .common import friendly_errors
 
 if TYPE_CHECKING:
     import asyncio
@@ -38,6 +38,8 @@ class ServeOptions(NamedTuple):
     concurrency: int
     max_waiting: int
     max_body: int
+    executor: str | None = None
+    cluster: str | None = None
 
 
 def other_triggers(
@@ -100,6 +102,7 @@ def other_triggers(
               help="Queues at most this many more; further triggers get 503.")  # fmt: skip
 @click.option("--max-body", type=click.IntRange(min=1), default=1024 * 1024, show_default=True,
               help="Largest webhook body in bytes (larger: 413).")  # fmt: skip
+@executor_options
 @click.pass_obj
 @friendly_errors
 def serve(
@@ -111,6 +114,8 @@ def serve(
     concurrency: int,
     max_waiting: int,
     max_body: int,
+    executor: str | None,
+    cluster: str | None,
 ) -> None:
     """Serve the project's triggers (workflows/definitions/ and *.workflow.* files) until
     stopped: webhooks, file changes and cron schedules, all through one bounded run queue."""
@@ -125,7 +130,7 @@ def serve(
     hooks = build_hooks(
         discovered, explicit=explicit, secret_env=default_secret_env(root), log=problem
     )
-    options = ServeOptions(host, port, concurrency, max_waiting, max_body)
+    options = ServeOptions(host, port, concurrency, max_waiting, max_body, executor, cluster)
     import asyncio
 
     try:
@@ -175,7 +180,7 @@ async def _daemon(
     # (where one can be made) and ends with it. Not a subreaper: in a long-lived process the
     # orphans that exit on their own would pile up as zombies.
     dedicate(adopt_orphans=False)
-    orchestrator = WorkflowOrchestrator(root)
+    orchestrator = WorkflowOrchestrator(root, executor=options.executor, cluster=options.cluster)
     alerts = attach_alerts(orchestrator, warn=lambda line: _log(f"warning: {line}", err=True))
     queue = RunQueue(orchestrator, concurrency=options.concurrency, max_waiting=options.max_waiting)
     server = WebhookServer(

@@ -177,6 +177,18 @@ class TaskBase(Strict):
     continue_on_error: bool = Field(
         False, description="A failure of this task does not fail the run or skip its dependents."
     )
+    resources: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description='What one attempt needs, e.g. {"GPU": 1, "MEMORY": 4e9}: on Dask, worker '
+        "resources (it runs only on workers that declared them); on this machine, limits on "
+        "how many such attempts run at once (resources in workflows/config.json).",
+    )
+    infrastructure_retries: int | None = Field(
+        None,
+        ge=0,
+        description="Attempts lost to the infrastructure (a cluster worker that died) tried "
+        "again without using retry.attempts; default 2.",
+    )
     on_failure: Union[str, Task, None] = Field(
         None, description="Task id (or an inline task) to run when this task fails."
     )
@@ -345,6 +357,7 @@ class Defaults(Strict):
     timeout: Seconds | None = None
     retry: Retry | None = None
     max_parallel: int | None = Field(None, ge=1)
+    infrastructure_retries: int = Field(2, ge=0)
 
 
 class Workflow(Strict):

@@ -22,6 +22,7 @@ from ..definition.templates import Scope, TaskView, render
 from ..errors import WorkflowError
 from ..execution.events import (
     AttemptEnded,
+    AttemptPlaced,
     AttemptStarted,
     Event,
     OutputLine,
@@ -151,20 +152,29 @@ class TaskRunner:
     async def _attempts(self, task: AnyTask, place: Placement) -> tuple[TaskResult, int]:
         retry: Retry | None = task.retry or self.defaults.retry
         total = retry.attempts if retry else 1
+        infrastructure_left = task.infrastructure_retries
+        if infrastructure_left is None:
+            infrastructure_left = self.defaults.infrastructure_retries
         task_type, unusable = _task_type(task.type)
         if task_type is not None:
             self.used_types.add(task_type)
-        number = 0
+        number = 0  # every attempt, as recorded
+        used = 0  # the attempts that count against retry.attempts
         while True:
             number += 1
-            async with self._slot(task_type):
+            async with self.executor.reserve(task), self._slot(task_type):
                 attempt_started = now()
                 if number == 1:  # started = holding a slot, not waiting for one
                     self._started(task, place, attempt_started)
                 result = await self._attempt(task_type, unusable, task, place, number)
             retry_in = None
-            if result.status in RETRYABLE and result.retryable and retry and number < total:
-                retry_in = _jittered(retry.delay_before(number + 1), retry.jitter)
+            if result.infrastructure and infrastructure_left > 0:
+                infrastructure_left -= 1  # a lost worker is not the task's failure
+                retry_in = 0.0
+            else:
+                used += 1
+                if result.status in RETRYABLE and result.retryable and retry and used < total:
+                    retry_in = _jittered(retry.delay_before(used + 1), retry.jitter)
             self.run_.emit(
                 AttemptEnded(
                     execution_id=self.run_.execution_id,
@@ -273,6 +283,23 @@ class TaskRunner:
 
         return emit_progress
 
+    def _placement_sink(self, task_id: str, number: int) -> Any:
+        execution_id, emit = self.run_.execution_id, self.run_.emit
+
+        def emit_placement(executor: str, worker: str | None, host: str) -> None:
+            emit(
+                AttemptPlaced(
+                    execution_id=execution_id,
+                    task_id=task_id,
+                    attempt=number,
+                    executor=executor,
+                    worker=worker,
+                    host=host,
+                )
+            )
+
+        return emit_placement
+
     def _context(self, task: TaskBase, place: Placement, number: int) -> TaskContext:
         run = self.run_
         task_id = place.task_id
@@ -297,6 +324,7 @@ class TaskRunner:
             output_file=output_file,
             artifacts_dir=run.artifacts_dir,
             emit_progress=self._progress_sink(task_id, number),
+            emit_placement=self._placement_sink(task_id, number),
             kill_grace=self.kill_grace,
             timeout=task.timeout if task.timeout is not None else self.defaults.timeout,
             run_child=lambda child, child_id, **how: self.run_child(child, child_id, place, **how),

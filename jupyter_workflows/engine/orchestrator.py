@@ -39,8 +39,13 @@ class WorkflowOrchestrator:
         sinks: Iterable[Any] = (),
         kill_grace: float = 5.0,
         executor: str | Executor | None = None,
+        cluster: str | Any = None,
     ):
-        self.executor = executor  # where attempts run: "local" (default) or an executor
+        # Where attempts run: "local" or "dask" (or an executor instance); ``cluster`` (a
+        # scheduler address or a distributed.Client) implies dask. Unset: the project config's
+        # ``executor`` / ``cluster``, else this machine.
+        self.executor = executor
+        self.cluster = cluster
         self.project_root = (
             Path(project_root).expanduser().resolve() if project_root else find_project_root()
         )
@@ -107,7 +112,7 @@ class WorkflowOrchestrator:
             trigger=trigger,
             runner_identity=_identity(),
             artifacts_dir=self.store.artifacts_dir(execution_id) if self.record else None,
-            executor=self.executor,
+            **self._placement(),
             journal_path=getattr(journal, "path", None),
         )
         run.journal = journal
@@ -143,6 +148,14 @@ class WorkflowOrchestrator:
             return run_sync(lambda: self.run_prepared(run))
         except (asyncio.CancelledError, KeyboardInterrupt):
             return run.execution
+
+    def _placement(self) -> dict[str, Any]:
+        if self.executor is not None or self.cluster is not None:
+            return {"executor": self.executor, "cluster": self.cluster}
+        from ..project import executor_settings
+
+        executor, cluster = executor_settings(self.project_root)
+        return {"executor": executor, "cluster": cluster}
 
     def _close_journal(self, run: WorkflowRun) -> None:
         # The journal, fsync'd on close, is the record. The DuckDB index is derived from it by

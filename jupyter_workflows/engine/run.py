@@ -22,7 +22,7 @@ from typing import Any
 from ..definition.conditions import parse_condition
 from ..definition.model import AnyTask, TaskBase, Workflow
 from ..definition.templates import Scope, TaskView
-from ..errors import StoreError
+from ..errors import StoreError, WorkflowError
 from ..execution.events import Event, RunEnded, RunStarted, TaskEnded
 from ..execution.records import Execution
 from ..execution.states import FAILURES, State
@@ -49,6 +49,7 @@ class WorkflowRun:
         runner_identity: tuple[int, str, str | None] = (0, "", None),
         artifacts_dir: Path | None = None,
         executor: str | Executor | None = None,
+        cluster: Any = None,
         journal_path: Path | None = None,
     ):
         self.workflow = workflow
@@ -76,7 +77,7 @@ class WorkflowRun:
         self.artifacts_dir = artifacts_dir or self._workdir / "artifacts"
         # An executor made here from a name is this run's to close; an instance is the caller's.
         self._owns_executor = not executor or isinstance(executor, str)
-        self.executor = make_executor(executor)
+        self.executor = make_executor(executor, cluster)
         self.kill_grace = kill_grace
         # The run's processes: tagged, recorded, ended with the run (and with its runner).
         self.custody = RunCustody(execution_id, emit=self.emit, journal=journal_path)
@@ -139,7 +140,12 @@ class WorkflowRun:
     async def run(self) -> Execution:
         """Execute every task; re-raises CancelledError after recording a cancelled run."""
         self._all_ended = asyncio.get_running_loop().create_future()
+        refused = await self._start_executor()
         self.emit(self._run_started())
+        if refused is not None:  # the executor cannot run this workflow: nothing ran
+            await self._release()
+            self._finish(State.CRASHED, refused)
+            return self.execution
         for task in self.dag:
             self._remaining[task.id] = len(task.depends_on)  # type: ignore[index]
             for dep in task.depends_on:
@@ -175,6 +181,14 @@ class WorkflowRun:
         if self._fault is not None:
             raise self._fault
 
+    async def _start_executor(self) -> str | None:
+        """Start the executor (connect to a cluster, check it fits); why not, if it cannot."""
+        try:
+            await self.executor.start(self.workflow, str(self.runner.project_root))
+        except WorkflowError as exc:
+            return str(exc)
+        return None
+
     async def _release(self) -> None:
         """Let each task type used free what it holds for this run (kernels...), close an
         executor this run made, and end what the run's processes left running (before the
@@ -208,6 +222,9 @@ class WorkflowRun:
             pid=pid,
             host=host,
             pid_start=pid_start,
+            executor=self.executor.name,
+            cluster=self.executor.address,
+            dashboard=self.executor.dashboard,
             run_tag=self.custody.tag,
             tasks=[
                 {
@@ -289,11 +306,17 @@ class WorkflowRun:
             await asyncio.gather(*jobs, return_exceptions=True)
 
     def _final_status(self) -> State:
+        """Failed when a task failed; crashed when one was lost to the infrastructure (its
+        executor could not run it any more: no worker left), which is no fault of the tasks."""
         allowed = {t.id for t in self.workflow.tasks if t.continue_on_error}
-        for record in self.execution.tasks.values():
-            if record.status in FAILURES and record.id not in allowed:
-                return State.FAILED
-        return State.SUCCEEDED
+        failed = [
+            record
+            for record in self.execution.tasks.values()
+            if record.status in FAILURES and record.id not in allowed
+        ]
+        if any(record.status is State.CRASHED for record in failed):
+            return State.CRASHED
+        return State.FAILED if failed else State.SUCCEEDED
 
     def _finish(self, status: State, error: str | None) -> None:
         for record in list(self.execution.tasks.values()):

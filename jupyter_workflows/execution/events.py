@@ -47,6 +47,10 @@ class RunStarted(Event):
     pid_start: str | None = None
     # [{id, name, type, depends_on, parent}] so consumers can draw the DAG before tasks start.
     tasks: list[dict[str, Any]] = field(default_factory=list)
+    # Where attempts run: "local", or "dask" with the scheduler's address and dashboard.
+    executor: str = "local"
+    cluster: str | None = None
+    dashboard: str | None = None
     # WORKFLOW_RUN_TAG of the run's processes: how a reader finds what a crashed run left.
     run_tag: str | None = None
 
@@ -65,6 +69,18 @@ class AttemptStarted(Event):
     kind: ClassVar[str] = "attempt_started"
     task_id: str
     attempt: int
+
+
+@dataclass(slots=True, kw_only=True)
+class AttemptPlaced(Event):
+    """Where an attempt runs, told by the executor once the attempt has started there."""
+
+    kind: ClassVar[str] = "attempt_placed"
+    task_id: str
+    attempt: int
+    executor: str  # "local", "dask", or a plugin's name
+    worker: str | None = None  # the worker's address on a cluster
+    host: str = ""  # the machine the attempt's processes run on
 
 
 @dataclass(slots=True, kw_only=True)
@@ -147,6 +163,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunStarted,
         TaskStarted,
         AttemptStarted,
+        AttemptPlaced,
         ProcessStarted,
         OutputLine,
         TaskProgress,

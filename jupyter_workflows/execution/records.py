@@ -11,6 +11,7 @@ from typing import Any
 
 from .events import (
     AttemptEnded,
+    AttemptPlaced,
     AttemptStarted,
     Event,
     OutputLine,
@@ -31,6 +32,9 @@ class Attempt:
     ended_at: float | None = None
     exit_code: int | None = None
     error: str | None = None
+    executor: str | None = None  # where it ran: the executor, the worker and the machine
+    worker: str | None = None
+    host: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -47,6 +51,9 @@ class Attempt:
             "duration": self.duration,
             "exit_code": self.exit_code,
             "error": self.error,
+            "executor": self.executor,
+            "worker": self.worker,
+            "host": self.host,
         }
 
 
@@ -113,6 +120,11 @@ class Execution:
     error: str | None = None
     pid: int | None = None
     host: str | None = None
+    # Where its attempts ran: "local" (as RunStarted says by default), or "dask" with the
+    # scheduler's address and dashboard; None when an older index row does not say.
+    executor: str | None = "local"
+    cluster: str | None = None
+    dashboard: str | None = None
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     # The runner died and a reader recorded the end: ``ended_at`` is the runner's last sign of
     # life (an estimate), and so are the durations that end there.
@@ -154,6 +166,15 @@ class Execution:
         elif isinstance(event, AttemptStarted):
             task = self._task(event.task_id)
             task.attempts.append(Attempt(number=event.attempt, started_at=event.at))
+        elif isinstance(event, AttemptPlaced):
+            task = self._task(event.task_id)
+            for placed in task.attempts:
+                if placed.number == event.attempt:
+                    placed.executor, placed.worker, placed.host = (
+                        event.executor,
+                        event.worker,
+                        event.host,
+                    )
         elif isinstance(event, AttemptEnded):
             task = self._task(event.task_id)
             attempt = next((a for a in task.attempts if a.number == event.attempt), None)
@@ -193,6 +214,11 @@ class Execution:
             self.started_at = event.at
             self.pid = event.pid
             self.host = event.host
+            self.executor, self.cluster, self.dashboard = (
+                event.executor,
+                event.cluster,
+                event.dashboard,
+            )
             for spec in event.tasks:
                 task = self._task(spec["id"])
                 task.name = spec.get("name")
@@ -219,5 +245,8 @@ class Execution:
             "duration": self.duration,
             "end_estimated": self.end_estimated,
             "error": self.error,
+            "executor": self.executor,
+            "cluster": self.cluster,
+            "dashboard": self.dashboard,
             "tasks": [t.to_dict() for t in self.tasks.values()],
         }

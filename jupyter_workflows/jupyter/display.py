@@ -16,7 +16,7 @@ from typing import Any
 from ..definition.durations import format_duration
 from ..execution.records import Execution, TaskRecord
 from ..execution.states import State
-from ..ui.text import as_tree, when
+from ..ui.text import as_tree, placement_line, ran_elsewhere, ran_on, when
 
 __all__ = ["STATE_COLORS", "ExecutionView", "HealthView", "HistoryView", "ReportView"]
 
@@ -64,7 +64,9 @@ class _RichView:
 
 class ExecutionView(_RichView):
     """One execution: status, duration, a row per task (children under their parent), attempts
-    and the last lines of each task's output. ``note`` is a line shown under the header."""
+    and the last lines of each task's output. ``note`` is a line shown under the header. A run
+    whose tasks ran on a cluster (or another machine) also says where: the cluster and its
+    dashboard under the header, and a ``where`` column."""
 
     _wrapped = "execution"
 
@@ -74,6 +76,9 @@ class ExecutionView(_RichView):
 
     def _rows(self) -> list[tuple[int, TaskRecord]]:
         return as_tree(_snapshot(self.execution))
+
+    def _placed(self, rows: list[tuple[int, TaskRecord]]) -> bool:
+        return any(ran_elsewhere(task) for _, task in rows)
 
     def _header(self) -> tuple[str, str]:
         ex = self.execution
@@ -86,9 +91,13 @@ class ExecutionView(_RichView):
         took, when = self._header()
         lines = [f"workflow '{ex.workflow}'  execution {ex.id}", f"{ex.status} in {took}, {when}"]
         lines += [f"error: {ex.error}"] if ex.error else []
+        where = placement_line(ex)
+        lines += [where] if where else []
         lines += [self.note] if self.note else []
-        rows = [_task_cells(task, depth) for depth, task in self._rows()]
-        lines.append(_text_table(_TASK_COLUMNS, rows))
+        tasks = self._rows()
+        placed = self._placed(tasks)
+        rows = [_task_cells(task, depth, placed) for depth, task in tasks]
+        lines.append(_text_table(_task_columns(placed), rows))
         for _, task in self._rows():
             if task.log_tail:
                 lines.append(f"--- {task.id}: last {len(task.log_tail)} line(s) ---")
@@ -104,28 +113,57 @@ class ExecutionView(_RichView):
         )
         if ex.error:
             head += f"<div style='color:{STATE_COLORS['failed']}'>error: {_esc(ex.error)}</div>"
+        head += _placement_html(ex)
         if self.note:
             head += f"<div><em>{_esc(self.note)}</em></div>"
-        body = [_task_html(task, depth) for depth, task in self._rows()]
-        logs = "".join(_log_html(task) for _, task in self._rows() if task.log_tail)
-        table = _html_table(_TASK_COLUMNS, body)
+        tasks = self._rows()
+        placed = self._placed(tasks)
+        body = [_task_html(task, depth, placed) for depth, task in tasks]
+        logs = "".join(_log_html(task) for _, task in tasks if task.log_tail)
+        table = _html_table(_task_columns(placed), body)
         return f"<div class='jupyter-workflows-execution'>{head}{table}{logs}</div>"
 
 
 _TASK_COLUMNS = ("task", "type", "status", "attempts", "duration", "exit", "detail")
 
 
-def _task_cells(task: TaskRecord, depth: int) -> list[str]:
+def _task_columns(placed: bool) -> tuple[str, ...]:
+    """The task table's headings; ``where`` (after ``attempts``) when tasks ran elsewhere."""
+    return (*_TASK_COLUMNS[:4], "where", *_TASK_COLUMNS[4:]) if placed else _TASK_COLUMNS
+
+
+def _task_cells(task: TaskRecord, depth: int, placed: bool) -> list[str]:
     exit_code = "" if task.exit_code is None else str(task.exit_code)
-    return [
+    cells = [
         "  " * depth + _label(task), task.type, str(task.status), _attempts(task),
         format_duration(_elapsed(task.started_at, task.ended_at, task.status)), exit_code,
         _detail(task)[:100],
     ]  # fmt: skip
+    if placed:
+        cells.insert(4, ran_on(task))
+    return cells
 
 
-def _task_html(task: TaskRecord, depth: int) -> list[str]:
-    cells = [_esc(c) for c in _task_cells(task, depth)]
+def _placement_html(execution: Execution) -> str:
+    """The cluster the run's tasks ran on, with a link to its dashboard (an http(s) address
+    only); nothing for a local run."""
+    where = placement_line(execution)
+    if where is None:
+        return ""
+    line = f"tasks run on {_esc(execution.executor)}"
+    if execution.cluster:
+        line += f" at <code>{_esc(execution.cluster)}</code>"
+    dashboard = execution.dashboard or ""
+    if dashboard.lower().startswith(("http://", "https://")):
+        line += (
+            f" (<a href='{_esc(dashboard)}' target='_blank' rel='noopener noreferrer'>"
+            "dashboard</a>)"
+        )
+    return f"<div class='jupyter-workflows-placement'>{line}</div>"
+
+
+def _task_html(task: TaskRecord, depth: int, placed: bool) -> list[str]:
+    cells = [_esc(c) for c in _task_cells(task, depth, placed)]
     cells[0] = f"<span style='padding-left:{1.2 * depth:.1f}em'>{_esc(_label(task))}</span>"
     cells[2] = _badge(str(task.status))
     return cells

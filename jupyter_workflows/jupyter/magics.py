@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -50,6 +50,10 @@ _ROOT_HELP = (
 @argument(
     "--background", action="store_true", help="return a handle at once; the run goes on meanwhile"
 )
+@argument(
+    "--executor", choices=["local", "dask"], help="where tasks run (default: config, else local)"
+)
+@argument("--cluster", metavar="ADDRESS", help="run tasks on this Dask scheduler (implies dask)")
 @argument("--project-root", metavar="DIR", help=_ROOT_HELP)
 def _run_parser(line: str) -> None:
     """Run a workflow file with a live view; returns the Execution (or a BackgroundRun)."""
@@ -91,6 +95,8 @@ def _monitor_parser(line: str) -> None:
 @argument("--env", action="append", metavar="K=V,...", help="with --run: values for ${env.K}")
 @argument("--max-parallel", type=int, metavar="N", help="with --run: at most N attempts at once")
 @argument("--background", action="store_true", help="with --run: run in the background")
+@argument("--executor", choices=["local", "dask"], help="with --run: where tasks run")
+@argument("--cluster", metavar="ADDRESS", help="with --run: run tasks on this Dask scheduler")
 @argument("--project-root", metavar="DIR", help=_ROOT_HELP)
 def _cell_parser(line: str) -> None:
     """The cell is a workflow definition (YAML or JSON): validate it; with --run, run it."""
@@ -137,9 +143,9 @@ def _line_magic(line: str) -> Any:
 
 
 def _run(args: Any) -> Any:
-    env, max_parallel = _run_options(args)
+    options = _run_options(args)
     root, file = _project_root(args.project_root), os.path.expanduser(args.file)
-    return _start(root, file, env, max_parallel, args.background)
+    return _start(root, file, options, args.background)
 
 
 def _validate(args: Any) -> Any:
@@ -191,11 +197,19 @@ def _cell_magic(line: str, cell: str) -> Any:
     from .display import ReportView
 
     args = _parse(_cell_parser, line)
-    if not args.run and (args.env or args.max_parallel is not None or args.background):
+    run_only = (
+        args.env,
+        args.max_parallel is not None,
+        args.background,
+        args.executor,
+        args.cluster,
+    )
+    if not args.run and any(run_only):
         raise UsageError(
-            f"--env, --max-parallel and --background need --run\n{_usage(_cell_parser)}"
+            "--env, --max-parallel, --background, --executor and --cluster need --run\n"
+            f"{_usage(_cell_parser)}"
         )
-    env, max_parallel = _run_options(args)
+    options = _run_options(args)
     root = _project_root(args.project_root)
     with _user_errors():
         report = _validate_cell(cell, args.name)
@@ -211,7 +225,7 @@ def _cell_magic(line: str, cell: str) -> Any:
 
         display(ReportView(report))
     with _user_errors():
-        return _start(root, report.workflow, env, max_parallel, args.background)
+        return _start(root, report.workflow, options, args.background)
 
 
 def _validate_cell(body: str, name: str | None) -> ValidationReport:
@@ -232,19 +246,14 @@ def _validate_cell(body: str, name: str | None) -> ValidationReport:
 # -- running --------------------------------------------------------------------------------
 
 
-def _start(
-    root: Path,
-    workflow: str | Workflow,
-    env: dict[str, str],
-    max_parallel: int | None,
-    background: bool,
-) -> Any:
+def _start(root: Path, workflow: str | Workflow, options: RunOptions, background: bool) -> Any:
     """Prepare the run (a bad definition raises before anything shows), show its live view,
     then run it here or in the background."""
     from ..engine.orchestrator import WorkflowOrchestrator
     from ..monitor.alerting import attach_alerts
 
-    orchestrator = WorkflowOrchestrator(root)
+    env = options.env
+    orchestrator = WorkflowOrchestrator(root, executor=options.executor, cluster=options.cluster)
     model, file = orchestrator.load(workflow)
     orchestrator.store.check_writable()  # before alerts, which keep their records there
     # A foreground cell sends its alerts as it finishes; a background run hands them to the
@@ -253,7 +262,9 @@ def _start(
         orchestrator, defer=not background, warn=_warn, env={**os.environ, **env}
     )
     relay = _Relay()
-    run = orchestrator.prepare(model, file=file, env=env, max_parallel=max_parallel, sinks=[relay])
+    run = orchestrator.prepare(
+        model, file=file, env=env, max_parallel=options.max_parallel, sinks=[relay]
+    )
     view = relay.target = _live_view(run)
     view.display()
     if background:
@@ -375,7 +386,14 @@ def _usages() -> str:
     return "\n".join(_usage(parser) for parser, _ in _SUBCOMMANDS.values())
 
 
-def _run_options(args: Any) -> tuple[dict[str, str], int | None]:
+class RunOptions(NamedTuple):
+    env: dict[str, str]
+    max_parallel: int | None
+    executor: str | None
+    cluster: str | None
+
+
+def _run_options(args: Any) -> RunOptions:
     from ..ui.options import parse_env_pairs
 
     try:
@@ -384,7 +402,7 @@ def _run_options(args: Any) -> tuple[dict[str, str], int | None]:
         raise UsageError(str(exc)) from None
     if args.max_parallel is not None and args.max_parallel < 1:
         raise UsageError(f"--max-parallel must be at least 1, got {args.max_parallel}")
-    return env, args.max_parallel
+    return RunOptions(env, args.max_parallel, args.executor, args.cluster)
 
 
 def _project_root(value: str | None) -> Path:

@@ -16,7 +16,15 @@ from ..definition.durations import format_duration
 from ..execution.events import Event, RunEnded, RunStarted, TaskEnded, TaskProgress
 from ..execution.records import Execution, TaskRecord
 from ..execution.states import State
-from ..ui.text import ICONS, PlainRenderer, as_tree, summary_lines
+from ..ui.text import (
+    ICONS,
+    PlainRenderer,
+    as_tree,
+    placement_line,
+    ran_elsewhere,
+    ran_on,
+    summary_lines,
+)
 
 TABLE_ROWS = 20  # tasks listed in the text table; running and failed ones come first
 TABLE_LOG_LINES = 10
@@ -105,10 +113,14 @@ def render_table(
     title: str | None = None,
     rows: int = TABLE_ROWS,
 ) -> str:
-    """The run as text: a status line, the tasks that matter most, the shown task's output."""
+    """The run as text: a status line (and the cluster, when not local), the tasks that matter
+    most, the shown task's output (and where it ran, when not on this machine)."""
     lines = [status_line(execution, title)]
     if execution is None:
         return lines[0]
+    where = placement_line(execution)
+    if where:
+        lines.append(where)
     ordered = as_tree(execution.tasks.values())
     urgent = {t.id for _, t in ordered if t.status is State.RUNNING or t.status.is_failure}
     room = max(0, rows - len(urgent))
@@ -124,7 +136,8 @@ def render_table(
         lines.append(f"  ... {len(ordered) - len(shown)} more task(s)")
     if log_task:
         record = execution.tasks.get(log_task)
-        lines.append(f"--- {log_task}: last output ---")
+        on = f" (on {ran_on(record)})" if record is not None and ran_elsewhere(record) else ""
+        lines.append(f"--- {log_task}: last output{on} ---")
         lines.extend(f"  {line}" for line in (tail or [])[-TABLE_LOG_LINES:])
         if record is not None and record.error and record.status is not State.SUCCEEDED:
             lines.append(f"  error: {record.error}")

@@ -143,6 +143,7 @@ function taskBox(t, box, shown, pinned, drift) {
   if (t.id === pinned) classes.push("jw-pinned");
   const tip = [`${t.id} (${t.type}): ${LABELS[t.status] || t.status}`];
   if (t.attempts > 1) tip.push(`${t.attempts} attempts`);
+  if (t.where) tip.push(`on ${t.where}`);
   if (t.progress && t.progress.label) tip.push(t.progress.label);
   if (t.error) tip.push(t.error);
   const name = t.name && t.name !== t.id ? t.name : t.id;
@@ -185,6 +186,20 @@ export function dagSvg(tasks, edges, lay, shown, pinned, drift) {
   return parts.join("");
 }
 
+// Where the run's tasks execute when not on this machine, with a link to the cluster's
+// dashboard (only an http(s) address becomes a link).
+function placementHtml(model) {
+  const executor = model.get("executor");
+  if (!executor) return "";
+  const cluster = model.get("cluster");
+  const dashboard = model.get("dashboard");
+  let html = `<span class="jw-where">on ${esc(executor)}${cluster ? ` at ${esc(cluster)}` : ""}`;
+  if (dashboard && /^https?:\/\//i.test(dashboard)) {
+    html += ` · <a class="jw-dashboard" href="${esc(dashboard)}" target="_blank" rel="noopener noreferrer">dashboard</a>`;
+  }
+  return `${html}</span>`;
+}
+
 function headerHtml(model, tasks, drift) {
   const status = model.get("status") || "pending";
   const title = model.get("title") || model.get("workflow") || "workflow";
@@ -200,6 +215,7 @@ function headerHtml(model, tasks, drift) {
     `<span class="jw-pill jw-s-${esc(status)}">${esc(LABELS[status] || status)}</span>` +
     `<span class="jw-elapsed">${esc(formatDuration((model.get("elapsed") || 0) + drift))}</span>` +
     `<span class="jw-chips">${chips}</span>` +
+    placementHtml(model) +
     (id ? `<span class="jw-id">execution ${esc(id)}</span>` : "") +
     (error && FAILURES.has(status) ? `<div class="jw-run-error">${esc(error)}</div>` : "")
   );
@@ -213,7 +229,12 @@ function logHeadHtml(model, tasks) {
   const how = pinned === shown
     ? "pinned: click it again to follow the run"
     : "following the run: click a task to pin it";
-  let html = `<span>output of <b>${esc(shown)}</b></span> <span class="jw-hint">(${how})</span>`;
+  let html = `<span>output of <b>${esc(shown)}</b></span>`;
+  if (task && task.where) {
+    const ran = task.status === "running" ? "running on" : "ran on";
+    html += ` <span class="jw-task-where">${ran} <code>${esc(task.where)}</code></span>`;
+  }
+  html += ` <span class="jw-hint">(${how})</span>`;
   if (task && task.error && task.status !== "succeeded") {
     html += `<div class="jw-task-error">${esc(LABELS[task.status] || task.status)}: ${esc(task.error)}</div>`;
   }
@@ -267,7 +288,7 @@ function render({ model, el }) {
     schedule();
   };
   const keys = ["tasks", "edges", "status", "error", "title", "workflow", "execution_id",
-    "selected", "log_task", "log_tail"];
+    "selected", "log_task", "log_tail", "executor", "cluster", "dashboard"];
   model.on("change:elapsed", pushed);
   for (const key of keys) model.on(`change:${key}`, schedule);
 

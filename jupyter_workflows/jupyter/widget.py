@@ -34,6 +34,7 @@ from ..execution.events import (
 )
 from ..execution.records import Execution, TaskRecord
 from ..execution.states import FAILURES, State
+from ..ui.text import ran_elsewhere, ran_on
 
 HERE = Path(__file__).resolve().parent
 LOG_TAIL = 40  # lines of the selected task's output shown under the DAG
@@ -74,6 +75,10 @@ def widget_class() -> type[Any]:
         status = t.Unicode("pending").tag(sync=True)
         error = t.Unicode("").tag(sync=True)
         elapsed = t.Float(0.0).tag(sync=True)
+        # Where tasks run, when not on this machine: "dask", the scheduler, its dashboard.
+        executor = t.Unicode("").tag(sync=True)
+        cluster = t.Unicode("").tag(sync=True)
+        dashboard = t.Unicode("").tag(sync=True)
         # Untyped lists: per-element validation of 500 task dicts would cost every push.
         tasks: t.List[Any] = t.List().tag(sync=True)
         edges: t.List[Any] = t.List().tag(sync=True)
@@ -103,7 +108,8 @@ def __getattr__(name: str) -> Any:
 
 
 def task_state(task: TaskRecord, now: float) -> dict[str, Any]:
-    """One task as the widget draws it; running tasks get their elapsed time so far."""
+    """One task as the widget draws it; running tasks get their elapsed time so far, and
+    ``where`` says which worker (or machine) ran it when that is not this machine."""
     duration = task.duration
     if task.status is State.RUNNING and task.started_at is not None:
         duration = max(0.0, now - task.started_at)
@@ -123,6 +129,7 @@ def task_state(task: TaskRecord, now: float) -> dict[str, Any]:
         "attempts": len(task.attempts),
         "error": task.error[:ERROR_CHARS] if task.error else None,
         "progress": progress,
+        "where": ran_on(task) if ran_elsewhere(task) else None,
     }
 
 
@@ -281,6 +288,10 @@ class RunView:
             widget.status = str(execution.status)
             widget.error = execution.error or ""
             widget.elapsed = _elapsed(execution, now)
+            remote = execution.executor not in (None, "local")
+            widget.executor = execution.executor if remote else ""
+            widget.cluster = (execution.cluster or "") if remote else ""
+            widget.dashboard = (execution.dashboard or "") if remote else ""
             widget.edges = self._edges
             widget.tasks = [self._cache[task_id] for task_id in self._order]
             self._push_log()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..execution.records import Execution, TaskRecord
 from ..execution.states import State
+from ..ui.text import ran_elsewhere, ran_on
 from .discovery import relative_path
 
 if TYPE_CHECKING:
@@ -113,15 +114,17 @@ def _row(r: ExecutionRow) -> dict[str, Any]:
 
 
 def execution_json(execution: Execution, root: Path) -> dict[str, Any]:
-    """``Execution.to_dict()`` plus each task's ``log_tail``, the executed notebooks, and paths
-    relative to the server root when they lie inside it: ``run_json`` with ``tasks``."""
+    """``Execution.to_dict()`` plus each task's ``log_tail`` and ``where``, the executed
+    notebooks, and paths relative to the server root when they lie inside it: ``run_json`` with
+    ``tasks``."""
     data = run_json(execution, root)
     data["tasks"] = [task_json(record) for record in execution.tasks.values()]
     return data
 
 
 def run_json(execution: Execution, root: Path) -> dict[str, Any]:
-    """The run's own fields of ``execution_json``: everything but ``tasks``."""
+    """The run's own fields of ``execution_json``: everything but ``tasks`` (``executor``,
+    ``cluster`` and ``dashboard`` say where its tasks run)."""
     data = replace(execution, tasks={}).to_dict()  # a shallow copy: no task dicts to drop
     del data["tasks"]
     data["file"] = relative_path(root, data["file"])
@@ -135,9 +138,13 @@ def run_json(execution: Execution, root: Path) -> dict[str, Any]:
 
 
 def task_json(record: TaskRecord) -> dict[str, Any]:
-    """One task of ``execution_json``: ``TaskRecord.to_dict()`` plus its ``log_tail``."""
+    """One task of ``execution_json``: ``TaskRecord.to_dict()`` (each attempt with its
+    ``executor``, ``worker`` and ``host``) plus its ``log_tail``, and ``where``: the worker (or
+    machine) its last attempt ran on when that was a cluster or not the server's machine, else
+    None (the panel shows it only then)."""
     data = record.to_dict()
     data["log_tail"] = list(record.log_tail)
+    data["where"] = ran_on(record) if ran_elsewhere(record) else None
     return data
 
 

@@ -46,6 +46,10 @@ JOURNAL_COLUMNS: dict[str, str] = {
     "outputs": "JSON",
     "attempts": "BIGINT",
     "end_estimated": "BOOLEAN",
+    "executor": "VARCHAR",
+    "cluster": "VARCHAR",
+    "dashboard": "VARCHAR",
+    "worker": "VARCHAR",
 }
 
 log = logging.getLogger(__name__)
@@ -198,11 +202,14 @@ FROM t
 """
 
 _ATTEMPTS = f"""
-INSERT INTO attempts
+INSERT INTO attempts (execution_id, task_id, attempt, status, started_at, ended_at, duration_ms,
+                      exit_code, error, executor, worker, host)
 WITH s AS (
     SELECT * FROM ev WHERE kind = 'attempt_started' {_LATEST.format(keys="eid, task_id, attempt")}
 ), e AS (
     SELECT * FROM ev WHERE kind = 'attempt_ended' {_LATEST.format(keys="eid, task_id, attempt")}
+), p AS (
+    SELECT * FROM ev WHERE kind = 'attempt_placed' {_LATEST.format(keys="eid, task_id, attempt")}
 ), a AS (
     SELECT eid, task_id, attempt, e.seq > coalesce(s.seq, 0) AS ended,
            coalesce(s."at", e.started_at) AS started, e."at" AS e_at,
@@ -210,18 +217,21 @@ WITH s AS (
     FROM s FULL JOIN e USING (eid, task_id, attempt)
     WHERE task_id IS NOT NULL AND attempt IS NOT NULL
 )
-SELECT eid, task_id, attempt,
-       CASE WHEN ended THEN status ELSE 'running' END,
+SELECT a.eid, a.task_id, a.attempt,
+       CASE WHEN ended THEN a.status ELSE 'running' END,
        to_timestamp(started),
        CASE WHEN ended THEN to_timestamp(e_at) END,
        CASE WHEN ended THEN (e_at - started) * 1000 END,
-       CASE WHEN ended THEN exit_code END,
-       CASE WHEN ended THEN error END
-FROM a
+       CASE WHEN ended THEN a.exit_code END,
+       CASE WHEN ended THEN a.error END,
+       p.executor, p.worker, nullif(p.host, '')
+FROM a LEFT JOIN p USING (eid, task_id, attempt)
 """
 
 _EXECUTIONS = f"""
-INSERT INTO executions
+INSERT INTO executions (id, workflow, version, file, project_root, "trigger", status, started_at,
+                        ended_at, duration_ms, error, pid, host, pid_start, task_count,
+                        end_estimated, executor, cluster, dashboard)
 WITH rs AS (
     SELECT * FROM ev WHERE kind = 'run_started' {_LATEST.format(keys="eid")}
 ), re AS (
@@ -237,7 +247,8 @@ SELECT rs.eid, rs.workflow, rs.version, rs.file, rs.project_root, rs."trigger",
        CASE WHEN re.seq > rs.seq THEN (re."at" - rs."at") * 1000 END,
        CASE WHEN re.seq > rs.seq THEN re.error END,
        rs.pid, rs.host, rs.pid_start, coalesce(tc.n, 0),
-       re.seq > rs.seq AND coalesce(re.end_estimated, false)
+       re.seq > rs.seq AND coalesce(re.end_estimated, false),
+       rs.executor, rs.cluster, rs.dashboard
 FROM rs
 LEFT JOIN re ON re.eid = rs.eid
 LEFT JOIN tc ON tc.execution_id = rs.eid

@@ -51,7 +51,8 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
     row = con.execute(
         """
         SELECT id, workflow, status, version, file, project_root, "trigger",
-               epoch(started_at), epoch(ended_at), error, pid, host, end_estimated
+               epoch(started_at), epoch(ended_at), error, pid, host, end_estimated, executor,
+               cluster, dashboard
         FROM executions WHERE id = ?
         """,
         [execution_id],
@@ -72,6 +73,9 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         pid=row[10],
         host=row[11],
         end_estimated=bool(row[12]),
+        executor=row[13],
+        cluster=row[14],
+        dashboard=row[15],
     )
     for task in _tasks(con, execution_id):
         execution.tasks[task.id] = task
@@ -113,12 +117,13 @@ def _tasks(con: duckdb.DuckDBPyConnection, execution_id: str) -> list[TaskRecord
 def _add_attempts(con: duckdb.DuckDBPyConnection, execution: Execution) -> None:
     rows = con.execute(
         """
-        SELECT task_id, attempt, status, epoch(started_at), epoch(ended_at), exit_code, error
+        SELECT task_id, attempt, status, epoch(started_at), epoch(ended_at), exit_code, error,
+               executor, worker, host
         FROM attempts WHERE execution_id = ? ORDER BY task_id, attempt
         """,
         [execution.id],
     ).fetchall()
-    for task_id, number, status, started, ended, exit_code, error in rows:
+    for task_id, number, status, started, ended, exit_code, error, executor, worker, host in rows:
         task = execution.tasks.get(task_id)
         if task is not None:
             task.attempts.append(
@@ -129,6 +134,9 @@ def _add_attempts(con: duckdb.DuckDBPyConnection, execution: Execution) -> None:
                     ended_at=ended,
                     exit_code=exit_code,
                     error=error,
+                    executor=executor,
+                    worker=worker,
+                    host=host,
                 )
             )
 

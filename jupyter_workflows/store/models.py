@@ -35,6 +35,7 @@ class ExecutionSummary:
     trigger: str | None
     task_count: int
     failed_tasks: int
+    executor: str | None = None  # where its tasks ran: local, dask...; None when unknown
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: datetimes as ISO 8601 strings."""

@@ -68,7 +68,8 @@ def history(
     rows = con.execute(
         f"""
         WITH top AS (
-            SELECT id, workflow, status, started_at, ended_at, duration_ms, "trigger", task_count
+            SELECT id, workflow, status, started_at, ended_at, duration_ms, "trigger", task_count,
+                   executor
             FROM executions {where}
             ORDER BY started_at DESC NULLS LAST, id DESC {limit_sql}
         ), failed AS (
@@ -77,7 +78,7 @@ def history(
             GROUP BY execution_id
         )
         SELECT id, workflow, status, epoch(started_at), epoch(ended_at), duration_ms,
-               "trigger", task_count, coalesce(failed.n, 0)
+               "trigger", task_count, coalesce(failed.n, 0), executor
         FROM top LEFT JOIN failed ON failed.execution_id = top.id
         ORDER BY started_at DESC NULLS LAST, id DESC
         """,
@@ -94,6 +95,7 @@ def history(
             trigger=r[6],
             task_count=int(r[7] or 0),
             failed_tasks=int(r[8]),
+            executor=r[9],
         )
         for r in rows
     ]

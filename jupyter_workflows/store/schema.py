@@ -85,6 +85,16 @@ MIGRATIONS: list[str] = [
     "CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);",
     # 3: a crashed run's end is an estimate (the runner's last sign of life), and says so.
     "ALTER TABLE executions ADD COLUMN end_estimated BOOLEAN DEFAULT false;",
+    # 4: where attempts ran (attempt_placed) and the run's executor (run_started). Rows
+    # indexed before stay NULL: journals written before placement was recorded have none.
+    """
+    ALTER TABLE executions ADD COLUMN executor VARCHAR;
+    ALTER TABLE executions ADD COLUMN cluster VARCHAR;
+    ALTER TABLE executions ADD COLUMN dashboard VARCHAR;
+    ALTER TABLE attempts ADD COLUMN executor VARCHAR;
+    ALTER TABLE attempts ADD COLUMN worker VARCHAR;
+    ALTER TABLE attempts ADD COLUMN host VARCHAR;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

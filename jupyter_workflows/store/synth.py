@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..execution.events import (
     AttemptEnded,
+    AttemptPlaced,
     AttemptStarted,
     Event,
     OutputLine,
@@ -18,7 +19,8 @@ from ..execution.states import State
 
 
 def execution_events(execution: Execution) -> list[Event]:
-    """RunStarted, then each task's start, attempts, output and end, then RunEnded.
+    """RunStarted, then each task's start, attempts (and where they ran), output and end, then
+    RunEnded.
 
     Only what the record says happened is emitted: a pending task is only declared, a running
     one gets no TaskEnded, a running execution no RunEnded. ``log_tail`` lines become stdout
@@ -37,6 +39,9 @@ def execution_events(execution: Execution) -> list[Event]:
             trigger=execution.trigger,
             pid=execution.pid or 0,
             host=execution.host or "",
+            executor=execution.executor or "local",
+            cluster=execution.cluster,
+            dashboard=execution.dashboard,
             tasks=[
                 {
                     "id": t.id,
@@ -85,6 +90,18 @@ def _task_events(eid: str, task: TaskRecord, run_start: float) -> list[Event]:
         events.append(
             AttemptStarted(execution_id=eid, at=a_start, task_id=task.id, attempt=attempt.number)
         )
+        if attempt.executor is not None:
+            events.append(
+                AttemptPlaced(
+                    execution_id=eid,
+                    at=a_start,
+                    task_id=task.id,
+                    attempt=attempt.number,
+                    executor=attempt.executor,
+                    worker=attempt.worker,
+                    host=attempt.host or "",
+                )
+            )
         if State(attempt.status).is_terminal:
             events.append(
                 AttemptEnded(

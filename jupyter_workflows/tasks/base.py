@@ -35,6 +35,9 @@ class TaskResult:
     error: str | None = None
     # False when trying again cannot help (an HTTP 4xx, a missing file): no further attempts.
     retryable: bool = True
+    # The infrastructure failed, not the task (a cluster worker died under it): tried again
+    # without using the task's own retries (``infrastructure_retries``).
+    infrastructure: bool = False
 
     @classmethod
     def failure(cls, error: str, exit_code: int | None = None) -> TaskResult:
@@ -45,6 +48,8 @@ LineSink = Callable[[str, str], None]  # (stream, line)
 # (step, total, label, status): a step of the attempt began or ended (a notebook cell).
 ProgressSink = Callable[[int, "int | None", "str | None", str], None]
 ChildRunner = Callable[..., Awaitable[Any]]
+# (executor, worker, host): where the attempt runs, once it has started there.
+PlacementSink = Callable[[str, "str | None", str], None]
 
 
 @dataclass
@@ -63,6 +68,7 @@ class TaskContext:
     # a temporary folder when the run is not recorded.
     artifacts_dir: Path
     emit_progress: ProgressSink = lambda step, total, label, status: None
+    emit_placement: PlacementSink = lambda executor, worker, host: None
     kill_grace: float = 5.0
     # The attempt's time limit in seconds (the task's, else the workflow default), for types
     # that can pass it on (an HTTP client); the engine enforces it either way.
@@ -107,6 +113,9 @@ class TaskType:
     # Whether an attempt holds one of the run's max_parallel slots. Composite types do not:
     # their children take slots, and a parent holding one could deadlock them.
     uses_slot: ClassVar[bool] = True
+    # Whether an executor may run attempts away from the engine (on a cluster worker).
+    # Composite types run in the engine: their children are the engine's to schedule.
+    remote: ClassVar[bool] = True
 
     async def run(self, task: TaskBase, ctx: TaskContext) -> TaskResult:
         raise NotImplementedError

@@ -2,11 +2,13 @@
 
 A consumer of the event stream that prints one line per event worth telling
 (``PlainRenderer``), the task tree in display order, the closing summary, the state icons and
-colours, and how a moment is written.
+colours, how a moment is written, and where tasks ran.
 """
 
 from __future__ import annotations
 
+import functools
+import socket
 import sys
 import time
 from collections.abc import Iterable
@@ -56,12 +58,46 @@ class PlainRenderer:
             return _task_line(event)
         if isinstance(event, RunStarted):
             self.live_tasks = {t["id"] for t in event.tasks if t.get("live_output")}
-            return f"workflow '{event.workflow}' started (execution {event.execution_id})"
+            line = f"workflow '{event.workflow}' started (execution {event.execution_id})"
+            where = placement_line(event)
+            return line if where is None else f"{line}\n{where}"
         return None
 
     def close(self, execution: Execution) -> None:
         for line in summary_lines(execution):
             print(line, file=self.out, flush=True)
+
+
+def placement_line(run: RunStarted | Execution) -> str | None:
+    """Where a run's tasks execute, when not on this machine: the cluster and its dashboard."""
+    if run.executor in (None, "local"):
+        return None
+    line = f"tasks run on {run.executor}" + (f" at {run.cluster}" if run.cluster else "")
+    return line + (f" (dashboard: {run.dashboard})" if run.dashboard else "")
+
+
+@functools.cache
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def ran_on(task: TaskRecord) -> str:
+    """Where the task's last attempt ran: its worker's address on a cluster, else its machine;
+    ``""`` when it was not placed (not started, a composite, a record from before placement)."""
+    if not task.attempts:
+        return ""
+    last = task.attempts[-1]
+    return last.worker or last.host or ""
+
+
+def ran_elsewhere(task: TaskRecord, here: str | None = None) -> bool:
+    """Whether an attempt of ``task`` ran on a cluster or on another machine than ``here``
+    (default: this one). Surfaces say where tasks ran only then: a local run stays tidy."""
+    here = here or this_host()
+    return any(
+        a.worker or a.executor not in (None, "local") or (a.host and a.host != here)
+        for a in task.attempts
+    )
 
 
 def as_tree(tasks: Iterable[TaskRecord]) -> list[tuple[int, TaskRecord]]:

@@ -87,6 +87,12 @@ export interface IAttempt {
   duration: number | null;
   exit_code: number | null;
   error: string | null;
+  /** Where it ran: `local`, `dask`...; null when never placed (a composite, an old record). */
+  executor?: string | null;
+  /** The worker's address on a cluster (`tcp://10.0.0.7:40123`). */
+  worker?: string | null;
+  /** The machine its processes ran on. */
+  host?: string | null;
 }
 
 /** The latest step a task reported (a notebook's cell, a data processor's file). */
@@ -120,6 +126,11 @@ export interface ITask {
   attempts: IAttempt[];
   log_tail: string[];
   progress: ITaskProgress | null;
+  /**
+   * The worker (or machine) its last attempt ran on, when that was a cluster or not the
+   * server's machine; null for a task that ran here.
+   */
+  where?: string | null;
 }
 
 /** The run's own fields: an execution without its tasks (a `run` message of the stream). */
@@ -135,6 +146,10 @@ export interface IRun {
   duration: number | null;
   error: string | null;
   output_notebooks?: { task_id: string; path: string }[];
+  /** Where its tasks run: `local`, or `dask` with the scheduler's address and dashboard. */
+  executor?: string | null;
+  cluster?: string | null;
+  dashboard?: string | null;
 }
 
 export interface IExecution extends IRun {

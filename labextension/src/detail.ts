@@ -7,6 +7,7 @@
 import { Notification } from '@jupyterlab/apputils';
 
 import {
+  IAttempt,
   IExecution,
   ITask,
   TERMINAL,
@@ -153,6 +154,14 @@ export class ExecutionView {
     });
     add('started', started);
     add('duration', running ? 'running…' : formatDuration(execution.duration));
+    if (execution.executor && execution.executor !== 'local') {
+      const cluster = execution.cluster ? ` at ${execution.cluster}` : '';
+      const where = `${execution.executor}${cluster}`;
+      add('runs on', el('span', { text: where, attrs: { 'data-testid': 'cluster' } }));
+      if (execution.dashboard && /^https?:\/\//i.test(execution.dashboard)) {
+        add('dashboard', dashboardLink(execution.dashboard));
+      }
+    }
     if (execution.file) {
       add('file', this.link(execution.file, 'open-file'));
     }
@@ -289,9 +298,15 @@ export class ExecutionView {
           ? el('span', {
               cls: 'jp-Workflows-retries',
               text: `${retries} ${retries === 1 ? 'retry' : 'retries'}`,
-              title: task.attempts
-                .map(a => `attempt ${a.number}: ${a.status}${a.error ? ` (${a.error})` : ''}`)
-                .join('\n')
+              title: task.attempts.map(attemptLine).join('\n')
+            })
+          : null,
+        task.where
+          ? el('span', {
+              cls: 'jp-Workflows-where',
+              text: task.where,
+              title: `${task.status === 'running' ? 'running' : 'ran'} on ${placedOn(task)}`,
+              attrs: { 'data-testid': 'task-where' }
             })
           : null,
         el('span', {
@@ -381,6 +396,39 @@ export class ExecutionView {
   private _follower: ExecutionFollower | null = null;
   private _endReported = false;
   private _disposed = false;
+}
+
+/** "attempt 2: succeeded on tcp://10.0.0.8:40555 (error)": one attempt, for a tooltip. */
+function attemptLine(attempt: IAttempt): string {
+  const on = attempt.worker || attempt.host;
+  return (
+    `attempt ${attempt.number}: ${attempt.status}${on ? ` on ${on}` : ''}` +
+    (attempt.error ? ` (${attempt.error})` : '')
+  );
+}
+
+/** The worker and the machine of a task's last attempt: "tcp://10.0.0.7:40123 (node-7)". */
+function placedOn(task: ITask): string {
+  const last = task.attempts[task.attempts.length - 1];
+  if (!last || !last.worker) {
+    return task.where ?? '';
+  }
+  return last.host ? `${last.worker} (${last.host})` : last.worker;
+}
+
+/** A link to a cluster's dashboard, opened in a new browser tab. */
+function dashboardLink(url: string): HTMLAnchorElement {
+  return el('a', {
+    cls: 'jp-Workflows-link',
+    text: url,
+    title: 'Open the cluster\'s dashboard',
+    attrs: {
+      href: url,
+      target: '_blank',
+      rel: 'noopener noreferrer',
+      'data-testid': 'dashboard'
+    }
+  });
 }
 
 /** Where a running task is: its latest step ("3/12") when it reports steps (notebook cells,

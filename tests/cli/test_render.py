@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
+import socket
+from pathlib import Path
 
 from rich.console import Console
 
 from jupyter_workflows.cli.render import LiveRenderer
 from jupyter_workflows.engine import WorkflowOrchestrator
+from jupyter_workflows.project import default_store_path
+from jupyter_workflows.store import ExecutionStore
 from jupyter_workflows.ui.text import PlainRenderer
-from tests.conftest import make_workflow
+from tests.conftest import cli, make_workflow
+from tests.store.helpers import TaskPlan, write_run
 
 
 def _workflow():
@@ -64,3 +70,93 @@ def test_children_are_listed_under_their_parent():
         (2, "loop[0].then"),
         (0, "orphan"),
     ]
+
+
+# -- where tasks ran: `workflow status` and `workflow history` ------------------------------
+
+W1, W2 = "tcp://10.0.0.7:40123", "tcp://10.0.0.8:40555"
+CLUSTER, DASHBOARD = "tcp://10.0.0.5:8786", "http://10.0.0.5:8787/status"
+
+
+def _project_store(project: Path) -> ExecutionStore:
+    return ExecutionStore(default_store_path(project))
+
+
+def _table_rows(text: str) -> dict[str, list[str]]:
+    """The cells of a rich table's rows, by their first cell (header included)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").replace("┃", "│").split("│")]
+        if len(cells) > 1:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_status_says_which_worker_each_task_ran_on(project: Path) -> None:
+    write_run(
+        _project_store(project),
+        "dask-run-1",
+        executor="dask",
+        cluster=CLUSTER,
+        dashboard=DASHBOARD,
+        tasks=[
+            TaskPlan("a", attempts=2, placed=[("dask", W1, "node-7"), ("dask", W2, "node-8")]),
+            TaskPlan("b", placed=[("dask", W1, "node-7")]),
+        ],
+    )
+    result = cli(project, "status", "dask-run")
+    assert result.returncode == 0, result.stderr
+    assert f"tasks run on dask at {CLUSTER} (dashboard: {DASHBOARD})" in result.stdout
+    rows = _table_rows(result.stdout)
+    assert rows["task"][:5] == ["task", "type", "status", "attempts", "where"]
+    assert rows["a"][3:5] == ["2", W2]  # the last attempt's worker
+    assert rows["b"][3:5] == ["1", W1]
+    detail = json.loads(cli(project, "status", "dask-run", "--json").stdout)
+    assert (detail["executor"], detail["cluster"], detail["dashboard"]) == (
+        "dask",
+        CLUSTER,
+        DASHBOARD,
+    )
+    attempts = detail["tasks"][0]["attempts"]
+    assert [(a["executor"], a["worker"], a["host"]) for a in attempts] == [
+        ("dask", W1, "node-7"),
+        ("dask", W2, "node-8"),
+    ]
+    history = cli(project, "history")
+    assert _table_rows(history.stdout)["execution"][-1] == "executor"
+    assert _table_rows(history.stdout)["dask-run"][-1] == "dask"
+    assert json.loads(cli(project, "history", "--json").stdout)[0]["executor"] == "dask"
+
+
+def test_a_local_run_keeps_the_status_table_as_it_was(project: Path) -> None:
+    (project / "wf.json").write_text(
+        json.dumps({"name": "here", "tasks": [{"id": "a", "type": "shell", "command": "true"}]})
+    )
+    assert cli(project, "run", "wf.json").returncode == 0
+    execution_id = json.loads(cli(project, "history", "--json").stdout)[0]["id"]
+    result = cli(project, "status", execution_id)
+    assert result.returncode == 0, result.stderr
+    rows = _table_rows(result.stdout)
+    assert rows["task"] == ["task", "type", "status", "attempts", "duration", "exit", "error"]
+    assert "tasks run on" not in result.stdout
+    assert "executor" not in _table_rows(cli(project, "history").stdout)["execution"]
+    # The record still says where it ran.
+    detail = json.loads(cli(project, "status", execution_id, "--json").stdout)
+    attempt = detail["tasks"][0]["attempts"][0]
+    assert (attempt["executor"], attempt["worker"], attempt["host"]) == (
+        "local",
+        None,
+        socket.gethostname(),
+    )
+    assert (detail["executor"], detail["cluster"]) == ("local", None)
+
+
+def test_a_local_run_on_another_machine_says_which(project: Path) -> None:
+    write_run(
+        _project_store(project),
+        "far-1",
+        host="build-box",
+        tasks=[TaskPlan("a", placed=[("local", None, "build-box")])],
+    )
+    rows = _table_rows(cli(project, "status", "far-1").stdout)
+    assert rows["task"][4] == "where" and rows["a"][4] == "build-box"

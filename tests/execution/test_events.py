@@ -9,6 +9,7 @@ import pytest
 from jupyter_workflows.execution.events import (
     EVENT_TYPES,
     AttemptEnded,
+    AttemptPlaced,
     OutputLine,
     ProcessStarted,
     RunEnded,
@@ -20,6 +21,10 @@ from jupyter_workflows.execution.events import (
 SAMPLES = [
     RunStarted(
         execution_id="e1", workflow="w", tasks=[{"id": "a", "depends_on": []}], pid=3, run_tag="t"
+    ),
+    RunStarted(execution_id="e2", workflow="w", executor="dask", cluster="tcp://s:8786"),
+    AttemptPlaced(
+        execution_id="e1", task_id="a", attempt=1, executor="dask", worker="tcp://w:1", host="n"
     ),
     OutputLine(execution_id="e1", task_id="a", attempt=1, stream="stdout", line="hi"),
     AttemptEnded(
@@ -42,6 +47,6 @@ def test_round_trip_through_json(event):
 
 def test_every_kind_is_registered_once():
     assert set(EVENT_TYPES) == {
-        "run_started", "task_started", "attempt_started", "output", "task_progress",
-        "attempt_ended", "task_ended", "run_ended", "process_started",
+        "run_started", "task_started", "attempt_started", "attempt_placed", "output",
+        "task_progress", "attempt_ended", "task_ended", "run_ended", "process_started",
     }  # fmt: skip

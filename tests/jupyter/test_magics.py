@@ -24,6 +24,7 @@ from jupyter_workflows.jupyter.background import BackgroundRun
 from jupyter_workflows.jupyter.display import ExecutionView, HealthView, HistoryView, ReportView
 from jupyter_workflows.store import ExecutionStore, default_store_path
 from tests.conftest import write_workflow
+from tests.store.helpers import TaskPlan, write_run
 
 HEAVY = (
     "pydantic", "duckdb", "anywidget", "ipywidgets", "altair", "pandas", "yaml",
@@ -374,6 +375,37 @@ def test_status_shows_children_under_parent_attempts_and_logs(
     assert "2: failed, succeeded" in text
     assert "from left" in text and "second try" in text
     assert "second try" not in repr(cell(ip, f"%workflow status {execution.id} --logs 0"))
+    # Ran here, locally: no word about where.
+    heading = next(line for line in text.splitlines() if line.startswith("task "))
+    assert heading.split() == ["task", "type", "status", "attempts", "duration", "exit", "detail"]
+    assert "tasks run on" not in text
+
+
+def test_status_of_a_cluster_run_says_where_and_links_the_dashboard(
+    ip: InteractiveShell, project: Path
+) -> None:
+    worker = "tcp://10.0.0.7:40123"
+    write_run(
+        store(project),
+        "dask-1",
+        executor="dask",
+        cluster="tcp://10.0.0.5:8786",
+        dashboard="http://10.0.0.5:8787/status",
+        tasks=[TaskPlan("a", placed=[("dask", worker, "node-7")])],
+    )
+    view = cell(ip, "%workflow status dask-1")
+    text = repr(view)
+    assert (
+        "tasks run on dask at tcp://10.0.0.5:8786 (dashboard: http://10.0.0.5:8787/status)" in text
+    )
+    heading, row = (line.split() for line in text.splitlines() if line.startswith(("task ", "a ")))
+    assert heading[4] == "where" and row[4] == worker
+    html = view._repr_html_()
+    assert "<a href='http://10.0.0.5:8787/status' target='_blank'" in html
+    assert f"<td style='padding:2px 8px;text-align:left;vertical-align:top'>{worker}</td>" in html
+    # Only an http(s) address becomes a link.
+    view.execution.dashboard = "javascript:alert(1)"
+    assert "<a " not in view._repr_html_()
 
 
 def test_monitor_summarises_health_per_workflow(

@@ -19,6 +19,7 @@ import pytest
 
 from jupyter_workflows.engine import WorkflowOrchestrator
 from jupyter_workflows.execution.events import (
+    AttemptPlaced,
     AttemptStarted,
     OutputLine,
     RunEnded,
@@ -102,6 +103,10 @@ def test_states_arrive_in_order_and_end_as_the_store_says(project: Path) -> None
     assert sorted(map(tuple, widget.edges)) == [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]
     assert widget.elapsed == pytest.approx(stored.duration, abs=0.05)
     assert view.execution is not None and view.execution.status == stored.status
+    # Ran here, locally: the record says so, the widget does not bother the user with it.
+    assert stored.tasks["a"].attempts[0].executor == "local"
+    assert all(t["where"] is None for t in widget.tasks)
+    assert (widget.executor, widget.cluster, widget.dashboard) == ("", "", "")
 
 
 def test_retries_are_counted_and_each_attempt_shows_in_the_log(project: Path) -> None:
@@ -314,6 +319,63 @@ def test_text_mode_prints_lines_and_never_imports_anywidget(project: Path, setup
     assert out.rstrip().endswith("heavy: []")
 
 
+W1, W2 = "tcp://10.0.0.7:40123", "tcp://10.0.0.8:40555"
+
+
+def dask_run_events() -> list[Any]:
+    """A run on a Dask cluster: `a` lost its first worker and ran again on another; `b` is
+    running on the first."""
+    eid = "x1"
+    started = run_started("a", "b")
+    started.executor, started.cluster = "dask", "tcp://10.0.0.5:8786"
+    started.dashboard = "http://10.0.0.5:8787/status"
+    events: list[Any] = [started, TaskStarted(execution_id=eid, task_id="a")]
+    for number, worker in ((1, W1), (2, W2)):
+        events += [
+            AttemptStarted(execution_id=eid, task_id="a", attempt=number),
+            AttemptPlaced(
+                execution_id=eid, task_id="a", attempt=number, executor="dask", worker=worker,
+                host=f"node-{number}",
+            ),
+        ]  # fmt: skip
+    events += [
+        TaskEnded(execution_id=eid, task_id="a", status="succeeded", attempts=2),
+        TaskStarted(execution_id=eid, task_id="b"),
+        AttemptStarted(execution_id=eid, task_id="b", attempt=1),
+        AttemptPlaced(
+            execution_id=eid, task_id="b", attempt=1, executor="dask", worker=W1, host="node-1"
+        ),
+        OutputLine(execution_id=eid, task_id="b", attempt=1, stream="stdout", line="crunching"),
+    ]
+    return events
+
+
+def test_where_each_task_runs_and_the_cluster_are_in_the_state() -> None:
+    view = RunView(text=False, throttle=0.01)
+    for event in dask_run_events():
+        view(event)
+    view.flush()
+    widget = view.widget
+    assert (widget.executor, widget.cluster, widget.dashboard) == (
+        "dask",
+        "tcp://10.0.0.5:8786",
+        "http://10.0.0.5:8787/status",
+    )
+    where = {t["id"]: t["where"] for t in widget.tasks}
+    assert where == {"a": W2, "b": W1}  # a's last attempt's worker
+
+
+def test_text_table_says_where_the_shown_task_runs() -> None:
+    view = RunView(text=True)
+    for event in dask_run_events():
+        view(event)
+    text = view._repr_mimebundle_()["text/plain"]
+    assert (
+        "tasks run on dask at tcp://10.0.0.5:8786 (dashboard: http://10.0.0.5:8787/status)" in text
+    )
+    assert f"--- b: last output (on {W1}) ---\n  crunching" in text
+
+
 def test_text_table_lists_tasks_progress_and_the_log() -> None:
     from jupyter_workflows.jupyter.textview import render_table
 
@@ -330,7 +392,8 @@ def test_text_table_lists_tasks_progress_and_the_log() -> None:
     assert "fed · running" in text
     assert "▶ nb" in text and "cell 3/12" in text
     assert "· other" in text and "pending" in text
-    assert "--- nb: last output ---\n  loading" in text
+    assert "--- nb: last output ---\n  loading" in text  # placed nowhere: no "(on ...)"
+    assert "tasks run on" not in text
     assert render_table(None) == "waiting for the run to start"
 
 
@@ -401,11 +464,12 @@ def test_the_esm_module_renders_the_dag_and_selects_on_click(tmp_path: Path) -> 
     state = {
         "title": "", "workflow": "wf", "execution_id": "e1", "status": "running", "error": "",
         "elapsed": 2.0, "selected": "", "log_task": "b", "log_tail": ["line 1", "line 2"],
-        "edges": [["a", "b"]],
+        "edges": [["a", "b"]], "executor": "dask", "cluster": "tcp://10.0.0.5:8786",
+        "dashboard": "http://10.0.0.5:8787/status",
         "tasks": [
             task_dict("a", "failed", error="exited with code 3"),
             task_dict("b", "running", "a", attempts=2,
-                      progress={"step": 3, "total": 12, "label": None}),
+                      progress={"step": 3, "total": 12, "label": None}, where=W1),
         ],
     }  # fmt: skip
     layout_tasks = [
@@ -432,6 +496,10 @@ def test_the_esm_module_renders_the_dag_and_selects_on_click(tmp_path: Path) -> 
     assert 'class="jw-edge"' in first["dag"]
     assert "1 failed" in first["header"] and "1 running" in first["header"]
     assert "output of <b>b</b>" in first["logHead"]
+    assert f"running on <code>{W1}</code>" in first["logHead"]
+    assert f"on {W1}" in first["dag"]  # in b's tooltip
+    assert "on dask at tcp://10.0.0.5:8786" in first["header"]
+    assert '<a class="jw-dashboard" href="http://10.0.0.5:8787/status"' in first["header"]
     assert first["log"] == "line 1\nline 2"
     assert "jw-s-running" not in out["redrawn"] and "jw-s-succeeded" in out["redrawn"]
     assert (out["afterClick"], out["afterSecondClick"], out["saves"]) == ("b", "", 2)

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import time
 from typing import Any
 
 import pytest
+
+from jupyter_workflows.store import ExecutionStore, default_store_path
+from tests.store.helpers import TaskPlan, write_run
 
 from .conftest import (
     BIG_RUN_ID,
@@ -191,6 +196,48 @@ def test_failing_run_shows_its_error(page: Any) -> None:
     task_row(page, "explode").click()
     expect(page.get_by_test_id("task-log")).to_contain_text("disk-on-fire")
     save_screenshot(page, "failed-run.png")
+
+
+def test_a_run_on_a_cluster_shows_where_each_task_ran(page: Any, lab: Lab) -> None:
+    """A run recorded by another process on a Dask cluster (its journal written here as that
+    runner writes it): the detail names the cluster, links its dashboard, and shows the worker
+    each task ran on; a task that ran here, locally, shows none."""
+    w1, w2 = "tcp://10.0.0.7:40123", "tcp://10.0.0.8:40555"
+    here = socket.gethostname()
+    write_run(
+        ExecutionStore(default_store_path(lab.root)),
+        "dask-run-1",
+        workflow="dask-etl",
+        start=time.time() - 3600,
+        executor="dask",
+        cluster="tcp://10.0.0.5:8786",
+        dashboard="http://10.0.0.5:8787/status",
+        tasks=[
+            # Its first worker was lost; the second attempt ran on another one.
+            TaskPlan(
+                "extract", attempts=2, placed=[("dask", w1, "node-7"), ("dask", w2, "node-8")]
+            ),
+            TaskPlan("load", placed=[("dask", w1, "node-7")]),
+            TaskPlan("notify", placed=[("local", None, here)]),
+        ],
+    )
+    page.get_by_test_id("refresh").click()
+    page.locator('[data-testid="execution"][data-execution-id="dask-run-1"]').click()
+    detail = page.get_by_test_id("execution-detail")
+    expect(detail).to_have_attribute("data-execution-id", "dask-run-1")
+    expect(page.get_by_test_id("cluster")).to_have_text("dask at tcp://10.0.0.5:8786")
+    dashboard = page.get_by_test_id("dashboard")
+    expect(dashboard).to_have_attribute("href", "http://10.0.0.5:8787/status")
+    expect(dashboard).to_have_attribute("target", "_blank")
+    extract = task_row(page, "extract").get_by_test_id("task-where")
+    expect(extract).to_have_text(w2)  # where its last attempt ran
+    expect(extract).to_have_attribute("title", f"ran on {w2} (node-8)")
+    retries = task_row(page, "extract").locator(".jp-Workflows-retries")
+    expect(retries).to_have_attribute("title", re.compile(f"attempt 1: failed on {w1}"))
+    expect(task_row(page, "load").get_by_test_id("task-where")).to_have_text(w1)
+    expect(task_row(page, "notify")).to_have_attribute("data-status", "succeeded")
+    expect(task_row(page, "notify").get_by_test_id("task-where")).to_have_count(0)
+    save_screenshot(page, "cluster-run.png")
 
 
 def test_invalid_workflow_problems_and_refused_run(page: Any) -> None:

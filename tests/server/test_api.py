@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -233,6 +234,15 @@ async def test_runs_a_workflow_in_the_server_and_shows_its_detail(api: Fetch) ->
     assert tasks["greet"]["log_tail"] == ["hello", "to-err"]
     assert tasks["again"]["depends_on"] == ["greet"]
     assert [a["status"] for a in tasks["again"]["attempts"]] == ["succeeded"]
+    # Run by the server, here: the record says so; "where" is for tasks that ran elsewhere.
+    attempt = tasks["again"]["attempts"][0]
+    assert (attempt["executor"], attempt["worker"], attempt["host"]) == (
+        "local",
+        None,
+        socket.gethostname(),
+    )
+    assert tasks["again"]["where"] is None
+    assert (detail["executor"], detail["cluster"], detail["dashboard"]) == ("local", None, None)
 
     log = payload(await api("GET", "executions", started["execution_id"], "tasks", "greet", "log"))
     assert log["task_id"] == "greet"
@@ -429,7 +439,8 @@ async def test_the_stream_carries_the_records_execution_apply_folded(
     held = follow(events)
     expected = execution.to_dict()["tasks"]
     assert [t["id"] for t in expected] == ["fan", "files", "left", "right"]
-    assert [{k: v for k, v in held[t["id"]].items() if k != "log_tail"} for t in expected] == (
+    added = ("log_tail", "where")  # what task_json adds to the record
+    assert [{k: v for k, v in held[t["id"]].items() if k not in added} for t in expected] == (
         expected
     )
     for task_id, record in execution.tasks.items():
@@ -621,6 +632,32 @@ async def test_detail_log_and_health_of_recorded_runs(api: Fetch, history: list[
     recent = payload(await api("GET", "health", params={"workflow": "etl", "since": "1d"}))
     assert recent["overall"]["runs"] == 4
     assert (await api("GET", "health", params={"since": "soon"})).code == 400
+
+
+async def test_the_detail_says_where_each_attempt_ran(api: Fetch, jp_root_dir: Path) -> None:
+    w1, w2 = "tcp://10.0.0.7:40123", "tcp://10.0.0.8:40555"
+    execution = synthetic_execution("on-dask", started_at=time.time(), tasks=2)
+    execution.executor, execution.cluster = "dask", "tcp://10.0.0.5:8786"
+    execution.dashboard = "http://10.0.0.5:8787/status"
+    t0 = execution.tasks["t0"]
+    t0.attempts.append(Attempt(2, State.SUCCEEDED, t0.started_at, t0.ended_at, exit_code=0))
+    for attempt, worker in zip(t0.attempts, (w1, w2), strict=True):
+        attempt.executor, attempt.worker, attempt.host = "dask", worker, "node"
+    write_history(jp_root_dir, [execution])
+
+    detail = payload(await api("GET", "executions", "on-dask"))
+    assert (detail["executor"], detail["cluster"], detail["dashboard"]) == (
+        "dask",
+        "tcp://10.0.0.5:8786",
+        "http://10.0.0.5:8787/status",
+    )
+    tasks = {t["id"]: t for t in detail["tasks"]}
+    assert [(a["executor"], a["worker"], a["host"]) for a in tasks["t0"]["attempts"]] == [
+        ("dask", w1, "node"),
+        ("dask", w2, "node"),
+    ]
+    assert tasks["t0"]["where"] == w2  # the last attempt's worker
+    assert tasks["t1"]["where"] is None and tasks["t1"]["attempts"][0]["worker"] is None
 
 
 async def test_executed_notebooks_are_listed_relative_to_the_root(

@@ -10,6 +10,7 @@ import pytest
 
 from jupyter_workflows.execution.events import (
     AttemptEnded,
+    AttemptPlaced,
     AttemptStarted,
     Event,
     OutputLine,
@@ -23,11 +24,12 @@ from jupyter_workflows.execution.records import Execution
 from jupyter_workflows.server.live import RunBroadcaster, Subscriber
 
 RUN = "run-1"
+WORKER = "tcp://10.0.0.7:40123"
 
 
 def a_run() -> list[Event]:
-    """A parallel task with two children (one with a result and outputs) and a notebook-like
-    task whose second cell fails, as the engine would emit them."""
+    """A parallel task with two children (one with a result and outputs, run on a worker of a
+    cluster) and a notebook-like task whose second cell fails, as the engine would emit them."""
     t = 1000.0
     child = {"execution_id": RUN, "parent": "fan", "type": "shell"}
     return [
@@ -40,6 +42,8 @@ def a_run() -> list[Event]:
         TaskStarted(task_id="fan.0", at=t + 2, **child),
         TaskStarted(task_id="fan.1", at=t + 2, **child),
         AttemptStarted(execution_id=RUN, task_id="fan.0", attempt=1, at=t + 2),
+        AttemptPlaced(execution_id=RUN, task_id="fan.0", attempt=1, executor="dask",
+                      worker=WORKER, host="node-7", at=t + 2),
         AttemptStarted(execution_id=RUN, task_id="fan.1", attempt=1, at=t + 2),
         OutputLine(execution_id=RUN, task_id="fan.0", attempt=1, stream="stdout", line="a"),
         OutputLine(execution_id=RUN, task_id="fan.1", attempt=1, stream="stderr", line="b"),
@@ -139,10 +143,17 @@ def test_records_received_are_what_execution_apply_folded(
     expected = folded(events)
 
     expected_tasks = expected.to_dict()["tasks"]
+    # Each record as folded, with its log tail and where it ran (when not here, locally).
     assert [client.tasks[t["id"]] for t in expected_tasks] == [
-        {**t, "log_tail": expected.tasks[t["id"]].log_tail} for t in expected_tasks
+        {
+            **t,
+            "log_tail": expected.tasks[t["id"]].log_tail,
+            "where": WORKER if t["id"] == "fan.0" else None,
+        }
+        for t in expected_tasks
     ]
     fan0, nb = client.tasks["fan.0"], client.tasks["nb"]
+    assert fan0["attempts"][0]["worker"] == WORKER
     assert (fan0["parent"], fan0["result"], fan0["outputs"]) == ("fan", {"rows": 3}, {"k": "v"})
     assert nb["progress"] == {"step": 2, "total": 2, "label": "cell 2/2", "status": "failed"}
     run = {k: v for k, v in expected.to_dict().items() if k != "tasks"}
@@ -165,19 +176,20 @@ def test_changes_between_flushes_are_sent_once_per_task(tmp_path: Path) -> None:
 
 def test_a_line_alone_does_not_resend_its_task(tmp_path: Path) -> None:
     events = a_run()
+    first = next(n for n, e in enumerate(events) if isinstance(e, OutputLine))  # fan.0's
 
     async def scenario() -> list[tuple[str, Any]]:
         broadcaster = RunBroadcaster(RUN, "w", root=tmp_path)
-        for event in events[:7]:
+        for event in events[:first]:
             broadcaster(event)
         _, subscriber = broadcaster.subscribe()
         assert subscriber is not None
-        broadcaster(events[7])  # an output line of fan.0
+        broadcaster(events[first])  # an output line of fan.0
         return await subscriber.next_batch(0)
 
     assert asyncio.run(scenario()) == [
         ("output", {"task_id": "fan.0", "attempt": 1, "stream": "stdout", "line": "a",
-                    "at": events[7].at}),
+                    "at": events[first].at}),
     ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jupyter_workflows.execution.events import (
     AttemptEnded,
+    AttemptPlaced,
     AttemptStarted,
     Event,
     OutputLine,
@@ -32,6 +33,8 @@ class TaskPlan:
     lines: list[str] = field(default_factory=list)
     exit_code: int | None = 0
     result: object = None
+    # Where each attempt ran, (executor, worker, host) in attempt order; none: not placed.
+    placed: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 def run_events(
@@ -45,6 +48,9 @@ def run_events(
     pid: int = 0,
     host: str = "",
     pid_start: str | None = None,
+    executor: str = "local",
+    cluster: str | None = None,
+    dashboard: str | None = None,
 ) -> list[Event]:
     """Events of a run whose tasks run one after the other; ``status=None`` leaves it open."""
     plans = list(tasks)
@@ -58,6 +64,9 @@ def run_events(
             pid=pid,
             host=host,
             pid_start=pid_start,
+            executor=executor,
+            cluster=cluster,
+            dashboard=dashboard,
             tasks=[{"id": p.id, "depends_on": []} for p in plans],
         )
     ]
@@ -69,6 +78,19 @@ def run_events(
             events.append(
                 AttemptStarted(execution_id=eid, at=clock, task_id=plan.id, attempt=number)
             )
+            if number <= len(plan.placed):
+                where, worker, host = plan.placed[number - 1]
+                events.append(
+                    AttemptPlaced(
+                        execution_id=eid,
+                        at=clock,
+                        task_id=plan.id,
+                        attempt=number,
+                        executor=where,
+                        worker=worker,
+                        host=host,
+                    )
+                )
             events.extend(
                 OutputLine(
                     execution_id=eid,

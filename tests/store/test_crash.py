@@ -23,7 +23,9 @@ from .helpers import T0, TaskPlan, run_events, write_events, write_run
 RUNNER = """
 import sys, time
 from pathlib import Path
-from jupyter_workflows.execution.events import AttemptStarted, OutputLine, RunStarted, TaskStarted
+from jupyter_workflows.execution.events import (
+    AttemptPlaced, AttemptStarted, OutputLine, RunStarted, TaskStarted,
+)
 from jupyter_workflows.store.journal import JournalWriter
 from jupyter_workflows.execution.owner import current_owner
 
@@ -31,10 +33,13 @@ path, eid = Path(sys.argv[1]), sys.argv[2]
 pid, host, pid_start = current_owner()
 write = JournalWriter(path)
 write(RunStarted(execution_id=eid, workflow="wf", pid=pid, host=host, pid_start=pid_start,
-                 tasks=[{"id": "a"}, {"id": "b"}, {"id": "c"}]))
+                 tasks=[{"id": "a"}, {"id": "b"}, {"id": "c"}], executor="dask",
+                 cluster="tcp://10.0.0.5:8786", dashboard="http://10.0.0.5:8787/status"))
 for task_id in ("a", "b"):
     write(TaskStarted(execution_id=eid, task_id=task_id))
     write(AttemptStarted(execution_id=eid, task_id=task_id, attempt=1))
+write(AttemptPlaced(execution_id=eid, task_id="a", attempt=1, executor="dask",
+                    worker="tcp://10.0.0.7:40123", host="node-7"))
 write(OutputLine(execution_id=eid, task_id="a", attempt=1, stream="stdout", line="working"))
 print("ready", flush=True)
 time.sleep(120)
@@ -80,6 +85,15 @@ def test_a_killed_runner_is_marked_crashed(
     assert a.attempts[0].status is State.CRASHED
     assert a.ended_at is not None and a.ended_at >= a.started_at  # type: ignore[operator]
     assert [line.line for line in store.logs("run-1")] == ["working"]
+    # Where it ran survives the crash ending.
+    assert (execution.executor, execution.cluster) == ("dask", "tcp://10.0.0.5:8786")
+    placed = a.attempts[0]
+    assert (placed.executor, placed.worker, placed.host) == (
+        "dask",
+        "tcp://10.0.0.7:40123",
+        "node-7",
+    )
+    assert b.attempts[0].worker is None
     # The journal, the source of truth, carries the verdict; a second refresh adds nothing.
     path = store.journal_location("run-1")
     assert path is not None and path.parent.name == "done"  # complete now: archived

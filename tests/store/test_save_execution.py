@@ -25,6 +25,9 @@ def sample(status: State = State.FAILED) -> Execution:
         error="task load failed",
         pid=42,
         host="h",
+        executor="dask",
+        cluster="tcp://10.0.0.5:8786",
+        dashboard="http://10.0.0.5:8787/status",
     )
     execution.tasks["extract"] = TaskRecord(
         id="extract",
@@ -37,8 +40,27 @@ def sample(status: State = State.FAILED) -> Execution:
         result={"rows": [1, 2]},
         outputs={"path": "/tmp/x"},
         attempts=[
-            Attempt(1, State.FAILED, T0 + 0.125, T0 + 1, exit_code=1, error="flaky"),
-            Attempt(2, State.SUCCEEDED, T0 + 1.5, T0 + 2.25, exit_code=0),
+            Attempt(
+                1,
+                State.FAILED,
+                T0 + 0.125,
+                T0 + 1,
+                exit_code=1,
+                error="flaky",
+                executor="dask",
+                worker="tcp://10.0.0.7:40123",
+                host="node-7",
+            ),
+            Attempt(
+                2,
+                State.SUCCEEDED,
+                T0 + 1.5,
+                T0 + 2.25,
+                exit_code=0,
+                executor="dask",
+                worker="tcp://10.0.0.8:40555",
+                host="node-8",
+            ),
         ],
         log_tail=["reading", "done"],
     )
@@ -64,6 +86,13 @@ def test_save_execution_round_trip(store: ExecutionStore) -> None:
     assert loaded.to_dict() == original.to_dict()
     assert loaded.task("extract").log_tail == ["reading", "done"]
     assert (loaded.pid, loaded.host) == (42, "h")
+    # Where each attempt ran is part of the record (to_dict compares it too).
+    assert [a.worker for a in loaded.task("extract").attempts] == [
+        "tcp://10.0.0.7:40123",
+        "tcp://10.0.0.8:40555",
+    ]
+    assert loaded.task("load").attempts[0].executor is None  # never placed: unknown
+    assert (loaded.executor, loaded.dashboard) == ("dask", "http://10.0.0.5:8787/status")
     kinds = [d["kind"] for d in read_journal(store.journal_location("saved-1"))]
     assert kinds[0] == "run_started" and kinds[-1] == "run_ended"
 

@@ -51,6 +51,7 @@ class ConditionalType(DeferredTaskType):
     name = "conditional"
     model = ConditionalTask
     uses_slot = False
+    remote = False
     implementation = "jupyter_workflows.tasks.composite.runner:ConditionalRunner"
 
 
@@ -58,6 +59,7 @@ class ParallelType(DeferredTaskType):
     name = "parallel"
     model = ParallelTask
     uses_slot = False
+    remote = False
     implementation = "jupyter_workflows.tasks.composite.runner:ParallelRunner"
 
 
@@ -65,4 +67,5 @@ class LoopType(DeferredTaskType):
     name = "loop"
     model = LoopTask
     uses_slot = False
+    remote = False
     implementation = "jupyter_workflows.tasks.composite.runner:LoopRunner"
