@@ -8,8 +8,10 @@ share the project's installation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,9 +67,9 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-@pytest.fixture(scope="module", name="dask_cluster")
-def dask_cluster_fixture() -> Iterator[Cluster]:
-    """A scheduler and two single-threaded workers: ``cpu`` and ``gpu`` (resources GPU=1)."""
+@contextlib.contextmanager
+def running_cluster(workers: list[list[str]]) -> Iterator[Cluster]:
+    """A scheduler and one ``dask worker`` per entry of ``workers`` (its extra arguments)."""
     if not DASK.exists():
         pytest.skip("dask is not installed (pip install 'jupyter-workflows[dask]')")
     folder = Path(tempfile.mkdtemp(prefix="jupyter-workflows-dask-"))
@@ -83,12 +85,11 @@ def dask_cluster_fixture() -> Iterator[Cluster]:
             time.sleep(0.1)
         time.sleep(0.2)  # written in one go, but give it a moment
         cluster.address = json.loads(scheduler_file.read_text())["address"]
-        worker = ["worker", "--nthreads", "1", "--host", "127.0.0.1", *common]
-        cluster.processes.append(_start([*worker, "--name", "cpu"], folder / "w1.log"))
-        cluster.processes.append(
-            _start([*worker, "--name", "gpu", "--resources", "GPU=1"], folder / "w2.log")
-        )
-        cluster.wait_for_workers(2)
+        base = ["worker", "--nthreads", "1", "--host", "127.0.0.1", *common]
+        for number, extra in enumerate(workers):
+            log = folder / f"w{number}.log"
+            cluster.processes.append(_start([*base, *extra], log))
+        cluster.wait_for_workers(len(workers))
         yield cluster
     finally:
         for process in reversed(cluster.processes):
@@ -102,3 +103,11 @@ def dask_cluster_fixture() -> Iterator[Cluster]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", name="dask_cluster")
+def dask_cluster_fixture() -> Iterator[Cluster]:
+    """A scheduler and two single-threaded workers: ``cpu`` and ``gpu`` (resources GPU=1)."""
+    with running_cluster([["--name", "cpu"], ["--name", "gpu", "--resources", "GPU=1"]]) as c:
+        yield c

@@ -15,8 +15,10 @@ the end.
   Dask starts the lost attempt again elsewhere, which the second "started" event reveals; the
   executor then stops that copy and reports the attempt ``crashed`` with the lost worker's
   address and ``infrastructure=True``, and the engine tries again under the task's
-  ``infrastructure_retries``, not its ``retry``. When the last worker is lost, Dask waits for
-  a worker to join, and so does the attempt (up to its timeout).
+  ``infrastructure_retries``, not its ``retry``. The executor also watches that the attempt's
+  worker is still in the cluster (every WATCH_EVERY): when the last worker is lost and none
+  joins within WORKER_WAIT, the attempt ends ``crashed`` saying no worker is left, and so does
+  the run.
 - ``resources`` become Dask worker resources; a run asking for resources no worker has, or a
   project folder a worker cannot see, is refused before the first task.
 
@@ -48,6 +50,10 @@ if TYPE_CHECKING:
 Listener = Callable[[dict[str, Any]], None]
 
 
+WATCH_EVERY = 1.0  # seconds between checks that an attempt's worker is still there
+WORKER_WAIT = 10.0  # seconds a lost attempt waits for some worker before giving up
+
+
 class ClusterError(WorkflowError):
     """The cluster cannot run this workflow (unreachable, no worker fits, files not shared)."""
 
@@ -74,6 +80,7 @@ class DaskExecutor:
         # scheduler one event log per attempt.
         self._topic = f"jupyter-workflows/{uuid.uuid4()}"
         self._listeners: dict[str, Listener] = {}
+        self._seen: tuple[float, frozenset[str]] | None = None  # (when, worker addresses)
         self._reads: dict[int, tuple[TaskBase, frozenset[str] | None]] = {}
 
     # -- lifetime ------------------------------------------------------------------------
@@ -219,13 +226,14 @@ class DaskExecutor:
             pure=False,
             resources=dict(task.resources) or None,
         )
+        watch = asyncio.ensure_future(self._watch(placements, lost))
         try:
             result = await self._outcome(future, lost)
             if result is not None:
                 return result
             worker = placements[0] if placements else "?"
             await self._stop(future)
-            if not await self._workers():
+            if not await self._some_worker():
                 error = f"worker {worker} was lost and no worker is left in {self.address}"
                 return TaskResult(
                     status=State.CRASHED, exit_code=None, error=error, retryable=False
@@ -240,8 +248,36 @@ class DaskExecutor:
             await self._stop(future)
             raise
         finally:
+            watch.cancel()
             self._listeners.pop(key, None)
             future.release()
+
+    async def _watch(self, placements: list[str], lost: asyncio.Event) -> None:
+        """Set ``lost`` when the worker running the attempt leaves the cluster. Dask starts the
+        attempt again elsewhere when it can (and the second "started" says so), but with no
+        worker left nothing would ever come: this is how such an attempt ends."""
+        while not lost.is_set():
+            await asyncio.sleep(WATCH_EVERY)
+            if placements and placements[0] not in await self._live_workers():
+                lost.set()
+
+    async def _live_workers(self) -> frozenset[str]:
+        """The workers' addresses, asked of the scheduler at most once per WATCH_EVERY however
+        many attempts watch."""
+        loop = asyncio.get_running_loop()
+        if self._seen is None or loop.time() - self._seen[0] >= WATCH_EVERY:
+            self._seen = (loop.time(), frozenset(await self._workers()))
+        return self._seen[1]
+
+    async def _some_worker(self) -> bool:
+        """Whether a worker is there, or comes within WORKER_WAIT (a nanny restarting one)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WORKER_WAIT
+        while not await self._workers():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.5)
+        return True
 
     def _scope_for(self, task: TaskBase, scope: Scope) -> Scope:
         """``scope`` with only the task views ``task``'s templates read.

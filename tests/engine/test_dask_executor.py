@@ -296,3 +296,38 @@ def test_the_workflow_file_format_checks_resources(tmp_path: Path) -> None:
             resources: {GPU: 0}
         """), fmt="yaml")  # fmt: skip
     assert [(p.line, p.field) for p in report.problems] == [(6, "resources.GPU")]
+
+
+def test_with_no_worker_left_the_run_ends_crashed_saying_so(project: Path) -> None:
+    from tests.dask_cluster import running_cluster
+
+    # One worker and no nanny: once it is killed, nothing will take its place.
+    with running_cluster([["--name", "only", "--no-nanny"]]) as cluster:
+        placed: list[str] = []
+        workflow = make_workflow(
+            {"id": "long", "type": "shell", "command": "sleep 30", "timeout": "5m"}
+        )
+        orchestrator = WorkflowOrchestrator(
+            project,
+            cluster=cluster.address,
+            sinks=[lambda e: placed.append(e.worker) if isinstance(e, AttemptPlaced) else None],
+        )
+        outcome: dict[str, Any] = {}
+        runner = threading.Thread(target=lambda: outcome.update(run=orchestrator.execute(workflow)))
+        runner.start()
+        deadline = time.monotonic() + 60
+        while not placed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert placed
+        pid = cluster.workers()[placed[0]]["pid"]
+        assert isinstance(pid, int)
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        runner.join(timeout=120)
+        took = time.monotonic() - killed_at
+    execution = outcome["run"]
+    assert execution.status is State.CRASHED
+    assert took < 40  # not the task's 5 minutes
+    long = execution.tasks["long"]
+    assert [a.status for a in long.attempts] == [State.CRASHED]
+    assert long.error == f"worker {placed[0]} was lost and no worker is left in {cluster.address}"
