@@ -167,8 +167,8 @@ def _validate_path(path: Path, checks: Check | None = None) -> ValidationReport:
 
 
 def _parse(text: str, source: str, fmt: str | None, line_offset: int) -> tuple[Any, Locator]:
-    data, excess = parsing.parse(text, source, fmt, line_offset)
-    locator = Locator(text, parsing.format_of(text, fmt), line_offset)
+    data, excess, positions = parsing.parse(text, source, fmt, line_offset)
+    locator = Locator(text, parsing.format_of(text, fmt), line_offset, positions)
     if excess:
         raise ValidationError(_located(excess, data, source, locator))
     return data, locator

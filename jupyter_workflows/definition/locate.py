@@ -40,11 +40,17 @@ class Locator:
 
     _LOOKUPS = 20  # JSON paths found one by one before indexing the whole text
 
-    def __init__(self, text: str | None = None, fmt: str | None = None, line_offset: int = 0):
+    def __init__(
+        self,
+        text: str | None = None,
+        fmt: str | None = None,
+        line_offset: int = 0,
+        positions: dict[DataPath, Position] | None = None,
+    ):
         self._text = text
         self._fmt = fmt
         self._line_offset = line_offset
-        self._positions: dict[DataPath, Position] | None = None
+        self._positions = positions  # None: found from the text when first needed
         self._lookups = 0
         self._ends: dict[int, int] = {}
 

@@ -30,7 +30,7 @@ from .limits import (
     RepeatedKeys,
     check_data,
 )
-from .locate import too_deep_offset
+from .locate import DataPath, Position, too_deep_offset
 
 FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", "yml": "yaml"}
 _BOM = b"\xef\xbb\xbf"
@@ -95,8 +95,9 @@ def format_of(text: str, fmt: str | None) -> str:
 
 def parse(
     text: str, source: str, fmt: str | None, line_offset: int = 0
-) -> tuple[Any, list[Excess]]:
-    """JSON or YAML text to data (see ``format_of`` for ``fmt``), and what is beyond limits."""
+) -> tuple[Any, list[Excess], dict[DataPath, Position] | None]:
+    """JSON or YAML text to data (see ``format_of`` for ``fmt``), what is beyond limits, and
+    for YAML the position of every path (JSON's are found only when a problem needs them)."""
     fmt = format_of(text, fmt)
     if len(text) > MAX_FILE_BYTES:
         raise ValidationError([Problem(_too_large("text"), file=source)])
@@ -124,7 +125,7 @@ class Place:
         return self.problem(message, self.text.count("\n", 0, offset) + 1, offset - start + 1)
 
 
-def _parse_json(text: str, place: Place) -> tuple[Any, list[Excess]]:
+def _parse_json(text: str, place: Place) -> tuple[Any, list[Excess], None]:
     try:
         data = json.loads(
             text,
@@ -137,7 +138,7 @@ def _parse_json(text: str, place: Place) -> tuple[Any, list[Excess]]:
         raise place.problem(f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
     except RecursionError:  # far deeper than the limit: find where it was first passed
         raise place.error(TOO_DEEP, too_deep_offset(text, MAX_DEPTH) or 0) from None
-    return data, check_data(data)
+    return data, check_data(data), None
 
 
 def _json_int(literal: str) -> int | OutOfRange:
@@ -159,7 +160,7 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return repeated
 
 
-def _parse_yaml(text: str, place: Place) -> tuple[Any, list[Excess]]:
+def _parse_yaml(text: str, place: Place) -> tuple[Any, list[Excess], dict[DataPath, Position]]:
     import yaml  # 20-30 ms: only for YAML text
 
     from . import yaml_reader

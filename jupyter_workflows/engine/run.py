@@ -226,6 +226,7 @@ class WorkflowRun:
             cluster=self.executor.address,
             dashboard=self.executor.dashboard,
             run_tag=self.custody.tag,
+            cgroup=self.custody.cgroup,
             tasks=[
                 {
                     "id": t.id,

@@ -53,6 +53,9 @@ class RunStarted(Event):
     dashboard: str | None = None
     # WORKFLOW_RUN_TAG of the run's processes: how a reader finds what a crashed run left.
     run_tag: str | None = None
+    # The runner's own cgroup v2 folder, if it made one: known before any task starts, so a
+    # kill between a task's fork and its process_started line still leaves it findable.
+    cgroup: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

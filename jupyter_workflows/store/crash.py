@@ -88,7 +88,8 @@ def end_leftovers(events: list[Event], uid: int) -> None:
     """End what the dead run's processes left running (processes of user ``uid`` only)."""
     started = next((e for e in events if isinstance(e, RunStarted)), None)
     tag = started.run_tag if started is not None else None
-    leaders, cgroups = [], set()
+    leaders: list[Leader] = []
+    cgroups = {Path(started.cgroup)} if started is not None and started.cgroup else set()
     for event in events:
         if isinstance(event, ProcessStarted):
             leaders.append(Leader(event.pid, event.pid_start))

@@ -155,6 +155,11 @@ class RunCustody:
         self._opened = False
         self._closed = False
 
+    @property
+    def cgroup(self) -> str | None:
+        """The cgroup every process of this run is born in, if this runner made one."""
+        return str(_cgroup) if _cgroup else None
+
     def environment(self) -> dict[str, str]:
         """What every task's environment gets (the run's tag)."""
         return {TAG_VAR: self.tag}

@@ -29,7 +29,7 @@ SAME_AS_SAFE_LOAD = [
 
 @pytest.mark.parametrize("text", SAME_AS_SAFE_LOAD)
 def test_reads_what_safe_load_reads(text: str) -> None:
-    data, excess = yaml_reader.read(text)
+    data, excess, _ = yaml_reader.read(text)
     assert data == yaml.safe_load(text) and excess == []
 
 
@@ -52,7 +52,7 @@ def test_positions_of_keys_items_and_aliases() -> None:
 
 def test_repeated_keys_and_values_beyond_limits_come_with_their_paths() -> None:
     text = "name: x\nname: y\nlist: [1, 99999999999999999999, .nan]\n'k\\0': 1\n"
-    data, excess = yaml_reader.read(text.replace("'k\\0'", '"k\\0"'))
+    data, excess, _ = yaml_reader.read(text.replace("'k\\0'", '"k\\0"'))
     assert data["name"] == "y"
     assert [path for _, path in excess] == [("name",), ("list", 1), ("list", 2), ("k\0",)]
     assert excess[0][0] == "duplicate key 'name'"
@@ -87,7 +87,7 @@ def test_aliases_count_each_time_they_are_used() -> None:
     def text(count: int) -> str:
         return f"r: &r {row}\nall: [" + ", ".join(["*r"] * count) + "]\n"
 
-    data, _ = yaml_reader.read(text(uses))
+    data, _, _ = yaml_reader.read(text(uses))
     assert len(data["all"]) == uses and data["all"][0] is data["r"]  # shared, not copied
     with pytest.raises(YamlProblem, match="once YAML aliases are expanded"):
         yaml_reader.read(text(uses + 5))

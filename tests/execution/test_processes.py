@@ -141,3 +141,22 @@ def test_a_cgroup_holding_the_caller_is_never_killed() -> None:
         assert child.communicate(timeout=30)[0].strip() == "survived"
     finally:
         procs.remove_cgroup(folder)
+
+
+def test_a_reader_ends_the_runners_cgroup_known_only_from_run_started(spawn) -> None:
+    """Killed between a task's fork and its process_started line (seen in CI: a daemon made
+    it out first), the run's journal names the cgroup only in run_started: enough."""
+    from jupyter_workflows.execution.events import RunStarted
+    from jupyter_workflows.store.crash import end_leftovers
+
+    folder = make_cgroup()
+    if folder is None:
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    try:
+        daemon = spawn()  # untagged, no group recorded: only the cgroup knows it
+        assert join_cgroup(folder, daemon.pid)
+        started = RunStarted(execution_id="e", workflow="w", cgroup=str(folder))
+        end_leftovers([started], os.getuid())
+        assert daemon.wait(2) == -9
+    finally:
+        procs.remove_cgroup(folder)
