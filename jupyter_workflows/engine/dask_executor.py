@@ -58,6 +58,9 @@ class ClusterError(WorkflowError):
     """The cluster cannot run this workflow (unreachable, no worker fits, files not shared)."""
 
 
+CONNECT_SECONDS = 10  # a scheduler still starting gets this long; a wrong address no longer
+
+
 class DaskExecutor:
     """Runs attempts on a Dask cluster.
 
@@ -103,12 +106,16 @@ class DaskExecutor:
             cluster = self._local_cluster.scheduler_address
         elif not isinstance(cluster, str):  # a Client made elsewhere (maybe synchronous)
             cluster = cluster.scheduler.address  # type: ignore[union-attr]
+        client = Client(cluster, asynchronous=True, set_as_default=False, timeout=CONNECT_SECONDS)
         try:
-            client = await asyncio.wait_for(
-                Client(cluster, asynchronous=True, set_as_default=False), timeout=30
-            )
+            await asyncio.wait_for(client, timeout=CONNECT_SECONDS + 5)
         except (OSError, asyncio.TimeoutError) as exc:
-            message = f"cannot connect to the Dask scheduler at {cluster}: {exc}"
+            # Closed here, on the loop: a Client left to the garbage collector closes itself
+            # synchronously, outside any loop, and waits 60 s for that before a traceback.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), timeout=5)
+            reason = str(exc) or f"no answer within {CONNECT_SECONDS} s"
+            message = f"cannot connect to the Dask scheduler at {cluster}: {reason}"
             raise ClusterError(message) from None
         self.client = client
         self.address = str(cluster)

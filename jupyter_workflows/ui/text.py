@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from ..definition.durations import format_duration
 from ..execution.events import AttemptEnded, Event, OutputLine, RunStarted, TaskEnded, TaskStarted
 from ..execution.records import Execution, TaskRecord
+from ..execution.states import State
 
 ICONS = {
     "pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "timed_out": "⏱",
@@ -137,6 +138,10 @@ def summary_lines(execution: Execution) -> list[str]:
     for task in execution.tasks.values():
         counts[str(task.status)] = counts.get(str(task.status), 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if execution.error and execution.status in (State.CRASHED, State.CANCELLED):
+        # A failed run's error only lists its failed tasks, shown above; a crash or a
+        # cancel has a reason of its own that no task line carries.
+        lines.append(f"{execution.status}: {execution.error}")
     lines.append(
         f"workflow '{execution.workflow}' {execution.status} in "
         f"{format_duration(execution.duration)} ({tally}); execution {execution.id}"

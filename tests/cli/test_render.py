@@ -160,3 +160,14 @@ def test_a_local_run_on_another_machine_says_which(project: Path) -> None:
     )
     rows = _table_rows(cli(project, "status", "far-1").stdout)
     assert rows["task"][4] == "where" and rows["a"][4] == "build-box"
+
+
+def test_a_crashed_or_cancelled_run_says_why_and_a_failed_one_does_not_repeat_itself() -> None:
+    from jupyter_workflows.execution.records import Execution
+    from jupyter_workflows.execution.states import State
+    from jupyter_workflows.ui.text import summary_lines
+
+    crashed = Execution(id="r", workflow="w", status=State.CRASHED, error="no scheduler at x")
+    assert summary_lines(crashed)[-2:-1] == ["crashed: no scheduler at x"]
+    failed = Execution(id="r", workflow="w", status=State.FAILED, error="failed task(s): a")
+    assert not any("failed task(s)" in line for line in summary_lines(failed))
