@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,12 +29,19 @@ from .common import (
 )
 from .common import fail as _fail
 from .common import warn as _warn
+from .pipes import guard_stdout
 
 if TYPE_CHECKING:
     from ..store import ExecutionStore
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _WorkflowCommand(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        guard_stdout()  # before anything prints, --help included
+        return super().main(*args, **kwargs)
+
+
+@click.group(cls=_WorkflowCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--project-root",
     type=click.Path(file_okay=False, path_type=Path),

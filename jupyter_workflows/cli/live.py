@@ -128,9 +128,9 @@ def recent_table(rows: list[ExecutionSummary]) -> Any:
 
 def alerts_table(records: list[dict[str, Any]]) -> Any:
     """Recent alerts, failed deliveries in red with the channel's error."""
-    from rich.table import Table
+    from .render import table as new_table
 
-    table = Table(title="recent alerts", title_justify="left")
+    table = new_table(title="recent alerts", title_justify="left")
     for column in ("when", "rule", "workflow", "execution", "delivery"):
         table.add_column(column)
     for record in records:

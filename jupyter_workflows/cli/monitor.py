@@ -132,9 +132,7 @@ def _jsonable(value: Any) -> Any:
 
 def print_report(report: dict[str, Any], workflow: str | None, since: datetime | None) -> None:
     """The report as three rich tables: overall, per workflow, per task."""
-    from rich.table import Table
-
-    from .render import COLORS, _console
+    from .render import COLORS, _console, show, table
 
     console = _console()
     overall = report["overall"]
@@ -144,7 +142,7 @@ def print_report(report: dict[str, Any], workflow: str | None, since: datetime |
         f"{overall['failed']} failed, success rate {_rate(overall['success_rate'])}; "
         f"duration p50 {_ms(overall['p50_ms'])}, p95 {_ms(overall['p95_ms'])}"
     )
-    runs = Table(title="workflows", title_justify="left")
+    runs = table(title="workflows", title_justify="left")
     for column in ("workflow", "runs", "ok", "failed", "success", "avg", "p50", "p95", "last run"):
         runs.add_column(column, justify="left" if column in ("workflow", "last run") else "right")
     for row in report["workflows"]:
@@ -155,8 +153,8 @@ def print_report(report: dict[str, Any], workflow: str | None, since: datetime |
             _rate(row["success_rate"]), _ms(row["avg_ms"]), _ms(row["p50_ms"]),
             _ms(row["p95_ms"]), last,
         )  # fmt: skip
-    console.print(runs)
-    tasks = Table(title="tasks", title_justify="left")
+    show(console, runs)
+    tasks = table(title="tasks", title_justify="left")
     left = ("workflow", "task", "most common failure")
     for column in ("workflow", "task", "runs", "failures", "retries", "avg", "p50", "p95", left[2]):
         tasks.add_column(column, justify="left" if column in left else "right")
@@ -167,11 +165,11 @@ def print_report(report: dict[str, Any], workflow: str | None, since: datetime |
             _ms(row["avg_ms"]), _ms(row["p50_ms"]), _ms(row["p95_ms"]),
             (row.get("most_common_failure") or "")[:60],
         )  # fmt: skip
-    console.print(tasks)
+    show(console, tasks)
     if report.get("alerts"):
         from .live import alerts_table
 
-        console.print(alerts_table(report["alerts"][:10]))
+        show(console, alerts_table(report["alerts"][:10]))
 
 
 def _rate(value: float | None) -> str:

@@ -114,25 +114,46 @@ def make_renderer(quiet: bool = False) -> Any:
 
 
 def _console() -> Any:
-    """A terminal's own width; 140 columns into files and pipes (rich would wrap at 80)."""
+    """A terminal's own width; into files and pipes, lines as long as they are (rich would
+    wrap at 80), so that each table row stays one line for grep, cut and awk."""
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=140)
+    return Console() if sys.stdout.isatty() else Console(width=100_000)
+
+
+def table(**options: Any) -> Any:
+    """A rich table: drawn with box lines on a terminal; plain columns (a header line, then
+    one line per row, two spaces between columns) into files and pipes."""
+    from rich.table import Table
+
+    if sys.stdout.isatty():
+        return Table(**options)
+    return Table(box=None, show_edge=False, pad_edge=False, header_style="", **options)
+
+
+def show(console: Any, renderable: Any) -> None:
+    """Print a table; into files and pipes without the padding rich leaves after the last
+    column (trailing blanks on every line)."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    lines = captured.get().splitlines()
+    console.file.write("".join(line.rstrip() + "\n" for line in lines))
 
 
 def print_history(rows: list[Any]) -> None:
-    from rich.table import Table
-
     console = _console()
     if not rows:
         console.print("no executions recorded yet")
         return
-    table = Table()
+    rows_table = table()
     # Which executor ran each run, only once some did not run locally.
     executors = any(row.executor not in (None, "local") for row in rows)
     columns = ("execution", "workflow", "status", "started", "duration", "tasks")
     for column in columns + (("executor",) if executors else ()):
-        table.add_column(column)
+        rows_table.add_column(column)
     for row in rows:
         duration = row.duration_ms / 1000 if row.duration_ms is not None else None
         failed = f" ({row.failed_tasks} failed)" if row.failed_tasks else ""
@@ -140,13 +161,12 @@ def print_history(rows: list[Any]) -> None:
             row.id[:8], row.workflow, f"[{COLORS.get(row.status, '')}]{row.status}[/]",
             when(row.started_at), format_duration(duration), f"{row.task_count}{failed}",
         ]  # fmt: skip
-        table.add_row(*cells, *([row.executor or ""] if executors else []))
-    console.print(table)
+        rows_table.add_row(*cells, *([row.executor or ""] if executors else []))
+    show(console, rows_table)
 
 
 def print_execution(execution: Execution, log_lines: int) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     console = _console()
     duration = format_duration(execution.duration)
@@ -169,9 +189,9 @@ def print_execution(execution: Execution, log_lines: int) -> None:
     columns = ["task", "type", "status", "attempts", "duration", "exit", "error"]
     if placed:
         columns.insert(4, "where")
-    table = Table()
+    tasks_table = table()
     for column in columns:
-        table.add_column(column)
+        tasks_table.add_column(column)
     for depth, task in tasks:
         state = str(task.status)
         exit_code = "" if task.exit_code is None else str(task.exit_code)
@@ -182,8 +202,8 @@ def print_execution(execution: Execution, log_lines: int) -> None:
         ]  # fmt: skip
         if placed:
             cells.insert(4, escape(ran_on(task)))
-        table.add_row(*cells)
-    console.print(table)
+        tasks_table.add_row(*cells)
+    show(console, tasks_table)
     if log_lines:
         for task in execution.tasks.values():
             if task.log_tail:

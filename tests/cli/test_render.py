@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -83,10 +84,11 @@ def _project_store(project: Path) -> ExecutionStore:
 
 
 def _table_rows(text: str) -> dict[str, list[str]]:
-    """The cells of a rich table's rows, by their first cell (header included)."""
+    """The cells of a piped table's rows (columns two or more spaces apart), by their first
+    cell (header included); the cells read here are never empty."""
     rows = {}
     for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("│┃ ").replace("┃", "│").split("│")]
+        cells = re.split(r"\s{2,}", line.strip())
         if len(cells) > 1:
             rows[cells[0]] = cells
     return rows
