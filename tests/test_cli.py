@@ -155,8 +155,14 @@ def test_history_since_filters_by_start_time_and_rejects_bad_values(project):
     future = json.loads(cli(project, "history", "--since", "2999-01-01", "--json").stdout)
     assert future == []
     bad = cli(project, "history", "--since", "soon")
-    assert bad.returncode == 2 and bad.stderr.startswith("error: bad --since value")
+    assert bad.returncode == 2 and "Invalid value for '--since': 'soon' is neither" in bad.stderr
     assert "Traceback" not in bad.stderr
+    for command in ("history", "monitor"):  # one format wherever --since is read
+        other = cli(project, command, "--since", "soon")
+        assert other.returncode == 2
+        assert other.stderr.splitlines()[-1] == bad.stderr.splitlines()[-1]
+    wrong_state = cli(project, "history", "--status", "nope")
+    assert wrong_state.returncode == 2 and "'nope' is not one of 'pending'" in wrong_state.stderr
 
 
 def test_unknown_execution_id_is_one_clear_line(project):

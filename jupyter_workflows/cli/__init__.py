@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..execution.states import State
 from ..ui.options import parse_env_pairs
 from .common import (
     EXIT_FAILED,
@@ -24,7 +25,9 @@ from .common import (
     EXIT_USAGE,
     executor_options,
     friendly_errors,
+    json_text,
     print_problems,
+    since_option,
     skip_pydantic_plugin_lookup,
 )
 from .common import fail as _fail
@@ -32,7 +35,11 @@ from .common import warn as _warn
 from .pipes import guard_stdout
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..store import ExecutionStore
+
+STATES = [state.value for state in State]
 
 
 class _WorkflowCommand(click.Group):
@@ -132,7 +139,7 @@ def run(
     if alerts is not None:
         alerts.close()
     if as_json:
-        click.echo(json.dumps(execution.to_dict(), default=str, indent=2))
+        click.echo(json_text(execution.to_dict()))
     if execution.status is State.CANCELLED:
         sys.exit(EXIT_INTERRUPTED)
     if execution.status is not State.SUCCEEDED:
@@ -181,9 +188,10 @@ def schema() -> None:
 @main.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--workflow", "workflow_name", default=None, help="Only this workflow.")
-@click.option("--status", default=None, help="Only runs that ended in this state.")
-@click.option("--since", default=None, help="Only runs started in the last 7d, 12h, 30m...")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--status", type=click.Choice(STATES), default=None,
+              help="Only runs in this state.")  # fmt: skip
+@since_option
+@click.option("--json", "as_json", is_flag=True, help="Print the executions as JSON.")
 @click.pass_obj
 @friendly_errors
 def history(
@@ -191,21 +199,16 @@ def history(
     limit: int,
     workflow_name: str | None,
     status: str | None,
-    since: str | None,
+    since: datetime | None,
     as_json: bool,
 ) -> None:
     """List recent executions, newest first."""
-    from ..store.frames import resolve_since
     from .render import print_history
 
-    try:
-        since_moment = resolve_since(since)
-    except ValueError as exc:
-        _fail(f"bad --since value: {exc}")
     store = _store(root)
-    rows = store.history(limit=limit, workflow=workflow_name, status=status, since=since_moment)
+    rows = store.history(limit=limit, workflow=workflow_name, status=status, since=since)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in rows], default=str, indent=2))
+        click.echo(json_text([r.to_dict() for r in rows]))
     else:
         print_history(rows)
 
@@ -214,7 +217,7 @@ def history(
 @click.argument("execution_id")
 @click.option("--logs", "log_lines", type=click.IntRange(min=0), default=10, show_default=True,
               help="Last log lines to show per task.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.pass_obj
 @friendly_errors
 def status(root: Path, execution_id: str, log_lines: int, as_json: bool) -> None:
@@ -223,7 +226,7 @@ def status(root: Path, execution_id: str, log_lines: int, as_json: bool) -> None
 
     execution = _store(root).get_execution(execution_id, logs=log_lines)
     if as_json:
-        click.echo(json.dumps(execution.to_dict(), default=str, indent=2))
+        click.echo(json_text(execution.to_dict()))
     else:
         print_execution(execution, log_lines)
 

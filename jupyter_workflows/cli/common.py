@@ -114,3 +114,59 @@ def executor_options(func: F) -> F:
         "cluster in workflows/config.json, else local.",
     )(func)
     return func
+
+
+def since_option(func: F) -> F:
+    """``--since``, read the same way (and wrong the same way) by every command."""
+    return click.option(
+        "--since",
+        default=None,
+        callback=_parse_since,
+        metavar="AGE|DATE",
+        help="Only runs started in the last 7d, 12h, 30m..., or since an ISO 8601 date/time.",
+    )(func)
+
+
+def _parse_since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    from ..store.frames import resolve_since
+
+    try:
+        return resolve_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("since: ")) from None
+
+
+# Record fields holding moments; the records keep epoch seconds, JSON readers get ISO 8601.
+_MOMENTS = frozenset({"at", "started_at", "ended_at", "last_started_at", "created_at"})
+# What tasks produced: user data, passed through as it is.
+_USER_DATA = frozenset({"result", "outputs", "params", "payload", "env"})
+
+
+def json_text(data: Any) -> str:
+    """``data`` as the ``--json`` output of every command: moments in ISO 8601 (UTC, with
+    the offset), whether a record holds them as epoch seconds or as datetimes."""
+    import json
+
+    return json.dumps(_iso_moments(data), default=_jsonable, indent=2)
+
+
+def _iso_moments(value: Any, key: str | None = None) -> Any:
+    if key in _USER_DATA:
+        return value
+    if isinstance(value, dict):
+        return {k: _iso_moments(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_moments(item) for item in value]
+    if key in _MOMENTS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(value, timezone.utc).isoformat()
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

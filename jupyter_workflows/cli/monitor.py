@@ -6,7 +6,6 @@ registering it on the ``workflow`` group costs the other commands nothing.
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,21 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import EXIT_FAILED, friendly_errors
+from .common import EXIT_FAILED, friendly_errors, json_text, since_option
 
 if TYPE_CHECKING:
     from ..store import ExecutionStore
 
 CHART_SUFFIXES = (".png", ".svg", ".html")
-
-
-def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    from ..store.frames import resolve_since
-
-    try:
-        return resolve_since(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc).removeprefix("since: ")) from None
 
 
 def _chart_path(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
@@ -43,13 +33,7 @@ def _chart_path(_ctx: click.Context, _param: click.Parameter, value: Path | None
 
 @click.command("monitor")
 @click.option("--workflow", "workflow_name", default=None, help="Only this workflow.")
-@click.option(
-    "--since",
-    default=None,
-    callback=_since,
-    metavar="AGE|DATE",
-    help="Only runs started in the last 7d, 12h, 30m..., or since an ISO date.",
-)
+@since_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--chart",
@@ -98,7 +82,7 @@ def monitor(
 
     report = WorkflowMonitor(store).health_report(workflow_name, since)
     if as_json:
-        click.echo(json.dumps(report, default=_jsonable, indent=2))
+        click.echo(json_text(report))
     elif not has_runs:
         click.echo(_no_runs(workflow_name, since))
     else:
@@ -122,12 +106,6 @@ def _write_chart(
 def _no_runs(workflow: str | None, since: datetime | None) -> str:
     what = f"no runs of '{workflow}'" if workflow else "no runs"
     return what + (f" since {_when(since)}" if since else " recorded yet")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def print_report(report: dict[str, Any], workflow: str | None, since: datetime | None) -> None:

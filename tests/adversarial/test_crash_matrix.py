@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -463,7 +464,7 @@ def test_a_crashed_runs_duration_is_its_runners_last_sign_of_life(
     crashes.append(crash)
     killed = time.time()
     detail = _status(crash)
-    actual = killed - detail["started_at"]
+    actual = killed - datetime.fromisoformat(detail["started_at"]).timestamp()
     assert actual >= kill_at
     assert detail["end_estimated"] is True
     assert actual - 0.2 < detail["duration"] <= actual + 0.05
@@ -485,7 +486,7 @@ def test_without_its_guardian_the_estimate_comes_from_the_heartbeat(
     crashes.append(crash)
     killed = time.time()
     detail = _status(crash)
-    actual = killed - detail["started_at"]
+    actual = killed - datetime.fromisoformat(detail["started_at"]).timestamp()
     assert detail["end_estimated"] is True
     # The runner touches its journal every 0.5 s while it runs.
     assert actual - 0.75 < detail["duration"] <= actual + 0.05
