@@ -142,9 +142,7 @@ class Store(Protocol):
     def cancel_request_path(self, execution_id: str) -> Path: ...
 
 
-def cancel_execution(
-    store: Store, id_or_prefix: str, *, by: str, wait: float = 5.0
-) -> Execution:
+def cancel_execution(store: Store, id_or_prefix: str, *, by: str, wait: float = 5.0) -> Execution:
     """Ask the owner of a running execution to cancel it, and wait up to ``wait`` seconds
     for it to be recorded; returns the execution as recorded then (still ``running`` if its
     owner has not ended it in time, or ``cancelled``, with ``cancelled_by`` = ``by``).
