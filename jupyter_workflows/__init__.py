@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         AmbiguousExecutionId,
         DefinitionError,
         ExecutionNotFound,
+        ExecutionNotRunning,
         ExpressionError,
         Problem,
         StoreError,
@@ -64,6 +65,7 @@ _EXPORTS = {
     "StoreUnavailable": ".errors",
     "StoreWriteFailed": ".errors",
     "ExecutionNotFound": ".errors",
+    "ExecutionNotRunning": ".errors",
     "AmbiguousExecutionId": ".errors",
     "Problem": ".errors",
 }
@@ -75,6 +77,7 @@ __all__ = [
     "DefinitionError",
     "Execution",
     "ExecutionNotFound",
+    "ExecutionNotRunning",
     "ExecutionStore",
     "ExpressionError",
     "Problem",

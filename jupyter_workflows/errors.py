@@ -11,6 +11,7 @@
     ├── StoreError                 the execution history cannot be read or written
     │   ├── ExecutionNotFound      no execution has that id (or prefix)
     │   ├── AmbiguousExecutionId   a prefix matches several executions
+    │   ├── ExecutionNotRunning    a cancel of a run that has ended (``.status``)
     │   ├── StoreUnavailable       the store's folder cannot be used as it is (``.path``)
     │   └── StoreWriteFailed       a write to the store failed: disk full, I/O error
     └── ConfigError                the project's configuration (or its root) is unusable
@@ -151,6 +152,23 @@ class AmbiguousExecutionId(StoreError):
         super().__init__(
             f"execution id prefix '{prefix}' matches {len(matches)} executions: {shown}"
         )
+
+
+class ExecutionNotRunning(StoreError):
+    """A run that cannot be cancelled: it has ended (``status``: succeeded, failed, crashed...).
+
+    A run whose runner had died is found so when the cancel looks it up, recorded as crashed
+    (as every reader does), and ``owner_died`` is True then."""
+
+    def __init__(self, execution_id: str, status: str, error: str | None = None, *,
+                 owner_died: bool = False):  # fmt: skip
+        self.execution_id, self.status, self.error = execution_id, status, error
+        self.owner_died = owner_died
+        if owner_died:
+            detail = f"{error or 'its runner had died'}; it is recorded as crashed"
+        else:
+            detail = f"it has ended: {status}" + (f" ({error})" if error else "")
+        super().__init__(f"execution '{execution_id}' is not running: {detail}")
 
 
 class StoreUnavailable(StoreError):

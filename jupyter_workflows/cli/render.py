@@ -157,8 +157,9 @@ def print_history(rows: list[Any]) -> None:
     for row in rows:
         duration = row.duration_ms / 1000 if row.duration_ms is not None else None
         failed = f" ({row.failed_tasks} failed)" if row.failed_tasks else ""
+        by = f" (by {row.cancelled_by})" if row.cancelled_by else ""
         cells = [
-            row.id[:8], row.workflow, f"[{COLORS.get(row.status, '')}]{row.status}[/]",
+            row.id[:8], row.workflow, f"[{COLORS.get(row.status, '')}]{row.status}[/]{by}",
             when(row.started_at), format_duration(duration), f"{row.task_count}{failed}",
         ]  # fmt: skip
         rows_table.add_row(*cells, *([row.executor or ""] if executors else []))
@@ -173,9 +174,10 @@ def print_execution(execution: Execution, log_lines: int) -> None:
     if execution.end_estimated:
         duration = f"~{duration} (estimated: the runner died; its last sign of life)"
     where = placement_line(execution)
+    by = f" (by {execution.cancelled_by})" if execution.cancelled_by else ""
     console.print(
         f"[bold]{execution.workflow}[/]  {execution.id}\n"
-        f"status: [{COLORS.get(str(execution.status), '')}]{execution.status}[/]   "
+        f"status: [{COLORS.get(str(execution.status), '')}]{execution.status}[/]{by}   "
         f"started: {when(execution.started_at)}   duration: {duration}"
         + (f"\n{escape(where)}" if where else "")
         + (f"\nerror: {execution.error}" if execution.error else ""),

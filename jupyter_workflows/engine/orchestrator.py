@@ -13,6 +13,7 @@ from ..definition.model import Workflow
 from ..execution.records import Execution
 from ..project import default_store_path, file_argument
 from ..project import project_root as find_project_root
+from ..store.requests import read_request, remove_request
 from .executors import Executor
 from .run import WorkflowRun
 from .sync import run_sync
@@ -119,14 +120,39 @@ class WorkflowOrchestrator:
         return run
 
     async def run_prepared(self, run: WorkflowRun) -> Execution:
-        """Run a prepared run; records it even when cancelled (then re-raises)."""
-        heartbeat = _Heartbeat(getattr(run.journal, "path", None), run.custody.heartbeat)
+        """Run a prepared run; records it even when cancelled (then re-raises).
+
+        A recorded run also stops when a cancel request for it appears in the store
+        (``ExecutionStore.cancel``, from any process): it is recorded ``cancelled`` and
+        returned, not raised."""
+        request = self._cancel_request_path(run)
+        also = [run.custody.heartbeat]
+        if request is not None:
+            also.append(CancelWatch(request, run).check)
+        heartbeat = _Heartbeat(getattr(run.journal, "path", None), *also)
         try:
             return await run.run()
         finally:
             heartbeat.stop()
             if self.record:
                 self._close_journal(run)
+            if request is not None:
+                # After the journal is closed: a canceller waiting for the request to go
+                # finds the run's end in the store.
+                remove_request(request)
+
+    def cancel(self, execution_id: str, *, by: str = "api", wait: float = 5.0) -> Execution:
+        """Cancel a running execution of this orchestrator's store, whichever process runs
+        it; see ``ExecutionStore.cancel`` (what it returns and raises)."""
+        return self.store.cancel(execution_id, by=by, wait=wait)
+
+    def _cancel_request_path(self, run: WorkflowRun) -> Path | None:
+        """Where a request to cancel ``run`` would appear; None for a run that is not
+        recorded (nobody can name it) or a store without requests."""
+        if not self.record or run.journal is None:
+            return None
+        where = getattr(self.store, "cancel_request_path", None)
+        return where(run.execution.id) if where is not None else None
 
     async def execute_async(
         self, workflow: str | Path | Workflow | dict[str, Any], **options: Any
@@ -172,9 +198,10 @@ HEARTBEAT_SECONDS = 0.5
 
 class _Heartbeat:
     """Every HEARTBEAT_SECONDS on the running loop until stopped: touches the journal (if the
-    run is recorded) and calls ``also`` (the run's custody replaces a guardian killed since)."""
+    run is recorded) and calls each of ``also`` (the run's custody replaces a guardian killed
+    since; a ``CancelWatch`` looks for a cancel request)."""
 
-    def __init__(self, path: Path | None, also: Callable[[], None]):
+    def __init__(self, path: Path | None, *also: Callable[[], None]):
         self.path = path
         self.also = also
         self.handle: asyncio.TimerHandle | None = None
@@ -189,13 +216,33 @@ class _Heartbeat:
                 os.utime(self.path)
             except OSError:
                 pass  # a missing journal is the store's to report, not the heartbeat's
-        self.also()
+        for call in self.also:
+            call()
         self._next()
 
     def stop(self) -> None:
         if self.handle is not None:
             self.handle.cancel()
             self.handle = None
+
+
+class CancelWatch:
+    """Looks for a cancel request of one run (one ``stat`` per call) and, once one appears,
+    asks the run to stop, saying who asked."""
+
+    def __init__(self, path: Path, run: WorkflowRun):
+        self.path = path
+        self.run = run
+        self.seen = False
+
+    def check(self) -> None:
+        if self.seen or not os.path.exists(self.path):
+            return
+        request = read_request(self.path)
+        if request is None:  # removed between the stat and the read
+            return
+        self.seen = True
+        self.run.request_cancel(f"cancelled on request from {request.describe()}", request.by)
 
 
 def _identity() -> tuple[int, str, str | None]:

@@ -25,6 +25,7 @@ from ..execution.states import State
 
 if TYPE_CHECKING:
     from .orchestrator import WorkflowOrchestrator
+    from .run import WorkflowRun
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class QueuedRun:
     done: asyncio.Future[Execution]
     started: bool = False  # it has its slot
     journaled: bool = False  # it has a journal: it records itself from here on
+    run: WorkflowRun | None = None  # once prepared
 
 
 class RunQueue:
@@ -120,13 +122,26 @@ class RunQueue:
         task.add_done_callback(lambda done: self._settle(queued, done))
         return queued
 
-    def cancel(self, execution_id: str) -> bool:
+    def get(self, execution_id: str) -> QueuedRun | None:
+        """The waiting or running run of this queue with this id, if there is one."""
+        for queued in (*self._waiting, *self._running.values()):
+            if queued.execution_id == execution_id:
+                return queued
+        return None
+
+    def cancel(self, execution_id: str, by: str | None = None) -> bool:
         """Cancel a waiting or running run of this queue; False when it is not (or no longer)
-        here. The run records itself as cancelled."""
+        here. A running run records itself as cancelled (with ``by`` as ``cancelled_by``),
+        a waiting one is recorded cancelled before it started."""
         task = self._by_id.get(execution_id)
         if task is None or task.done():
             return False
-        task.cancel()
+        queued = self.get(execution_id)
+        if queued is not None and queued.run is not None and by is not None:
+            # Through the run, so the record says who asked; it stops as a cancel does.
+            queued.run.request_cancel(f"cancelled on request from {by}", by)
+        else:
+            task.cancel()
         return True
 
     async def _run(self, queued: QueuedRun) -> None:
@@ -144,6 +159,7 @@ class RunQueue:
                     file=queued.file,
                 )
                 queued.journaled = True  # from here on the run records itself, whatever happens
+                queued.run = run
                 execution = await self.orchestrator.run_prepared(run)
             finally:
                 self._running.pop(queued.execution_id, None)

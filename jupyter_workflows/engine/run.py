@@ -109,6 +109,8 @@ class WorkflowRun:
         self._stopping = False
         self._all_ended: asyncio.Future[None] | None = None
         self._fault: Exception | None = None  # the first sink that failed: the run stops
+        # (reason, who asked) once a cancel was requested from elsewhere (``request_cancel``).
+        self._cancel: tuple[str, str | None] | None = None
 
     # -- events -------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -129,6 +131,20 @@ class WorkflowRun:
         if self._fault is not None:
             return  # the run is stopping already; a broken journal refuses every later event
         self._fault = exc
+        if self._all_ended is not None and not self._all_ended.done():
+            self._all_ended.set_result(None)
+
+    def request_cancel(self, reason: str, by: str | None = None) -> None:
+        """Stop the run as a cancel does (every running task and its process tree, with the
+        usual grace) and record it ``cancelled`` with ``reason`` as its error and ``by`` as
+        ``cancelled_by``; ``run()`` then returns the record rather than raising.
+
+        Call on the run's loop. A request after every task has ended changes nothing: the
+        run ends as it would have.
+        """
+        if self._cancel is not None:
+            return
+        self._cancel = (reason, by)
         if self._all_ended is not None and not self._all_ended.done():
             self._all_ended.set_result(None)
 
@@ -156,6 +172,10 @@ class WorkflowRun:
                     self._ready(task)
             if self.dag and not self._all_ended.done():
                 await asyncio.shield(self._all_ended)
+            if self._cancel is not None and self._fault is None and self._ended < len(self.dag):
+                reason, by = self._cancel
+                await self._stop(State.CANCELLED, reason, cancelled_by=by)
+                return self.execution
         except asyncio.CancelledError:
             await self._stop(State.CANCELLED, "cancelled")
             self._raise_fault()  # the record is incomplete: that matters more than the cancel
@@ -171,11 +191,11 @@ class WorkflowRun:
         self._raise_fault()  # a sink that failed on the last events
         return self.execution
 
-    async def _stop(self, status: State, reason: str) -> None:
+    async def _stop(self, status: State, reason: str, *, cancelled_by: str | None = None) -> None:
         """Stop every running task (their process trees included), then end the run."""
         await self._cancel_all()
         await self._release()
-        self._finish(status, reason)
+        self._finish(status, reason, cancelled_by)
 
     def _raise_fault(self) -> None:
         if self._fault is not None:
@@ -241,7 +261,7 @@ class WorkflowRun:
 
     def _ready(self, task: AnyTask) -> None:
         """All dependencies of ``task`` ended: skip it or start it."""
-        if self._fault is not None:
+        if self._fault is not None or self._cancel is not None:
             return  # the run is stopping: start nothing more
         blocked = [d for d in task.depends_on if d in self._blocking]
         if blocked:
@@ -319,7 +339,7 @@ class WorkflowRun:
             return State.CRASHED
         return State.FAILED if failed else State.SUCCEEDED
 
-    def _finish(self, status: State, error: str | None) -> None:
+    def _finish(self, status: State, error: str | None, cancelled_by: str | None = None) -> None:
         for record in list(self.execution.tasks.values()):
             if record.status is State.PENDING:
                 handler = record.id in self.handlers
@@ -338,7 +358,14 @@ class WorkflowRun:
         if error is None and status is State.FAILED:
             failed = [t.id for t in self.execution.tasks.values() if t.status in FAILURES]
             error = "failed task(s): " + ", ".join(failed)
-        self.emit(RunEnded(execution_id=self.execution.id, status=str(status), error=error))
+        self.emit(
+            RunEnded(
+                execution_id=self.execution.id,
+                status=str(status),
+                error=error,
+                cancelled_by=cancelled_by,
+            )
+        )
         shutil.rmtree(self._workdir, ignore_errors=True)
 
 

@@ -158,6 +158,9 @@ class RunEnded(Event):
     # True when a reader wrote this end for a runner that died: ``at`` is then the last sign of
     # life the runner left (its journal's last write), not a time it recorded itself.
     end_estimated: bool = False
+    # Who asked for a cancelled run to stop, when the request came through the store
+    # (``workflow cancel``: "cli", the lab panel: "lab", the Python API: "api", ...).
+    cancelled_by: str | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -129,6 +129,9 @@ class Execution:
     # The runner died and a reader recorded the end: ``ended_at`` is the runner's last sign of
     # life (an estimate), and so are the durations that end there.
     end_estimated: bool = False
+    # Who asked a cancelled run to stop ("cli", "lab", "api", "widget"...); None when it was
+    # stopped where it ran (Ctrl-C, a kernel interrupt) or not cancelled at all.
+    cancelled_by: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -230,6 +233,7 @@ class Execution:
             self.ended_at = event.at
             self.error = event.error
             self.end_estimated = event.end_estimated
+            self.cancelled_by = event.cancelled_by
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -245,6 +249,7 @@ class Execution:
             "duration": self.duration,
             "end_estimated": self.end_estimated,
             "error": self.error,
+            "cancelled_by": self.cancelled_by,
             "executor": self.executor,
             "cluster": self.cluster,
             "dashboard": self.dashboard,

@@ -210,6 +210,11 @@ function headerHtml(model, tasks, drift) {
     .join("");
   const id = model.get("execution_id");
   const error = model.get("error");
+  const note = model.get("cancel_note");
+  // Cancel while it runs: Python asks the run's owner through the store, and says how it went.
+  const cancel = status === "running" && id
+    ? `<button class="jw-cancel" data-action="cancel" title="Stop this run and its processes">Cancel</button>`
+    : "";
   return (
     `<span class="jw-title">${esc(title)}</span>` +
     `<span class="jw-pill jw-s-${esc(status)}">${esc(LABELS[status] || status)}</span>` +
@@ -217,6 +222,8 @@ function headerHtml(model, tasks, drift) {
     `<span class="jw-chips">${chips}</span>` +
     placementHtml(model) +
     (id ? `<span class="jw-id">execution ${esc(id)}</span>` : "") +
+    cancel +
+    (note ? `<span class="jw-cancel-note">${esc(note)}</span>` : "") +
     (error && FAILURES.has(status) ? `<div class="jw-run-error">${esc(error)}</div>` : "")
   );
 }
@@ -288,7 +295,7 @@ function render({ model, el }) {
     schedule();
   };
   const keys = ["tasks", "edges", "status", "error", "title", "workflow", "execution_id",
-    "selected", "log_task", "log_tail", "executor", "cluster", "dashboard"];
+    "selected", "log_task", "log_tail", "executor", "cluster", "dashboard", "cancel_note"];
   model.on("change:elapsed", pushed);
   for (const key of keys) model.on(`change:${key}`, schedule);
 
@@ -300,6 +307,14 @@ function render({ model, el }) {
     model.save_changes();
   };
   dag.addEventListener("click", onClick);
+  const onCancel = (event) => {
+    const button = event.target && event.target.closest ? event.target.closest("[data-action=cancel]") : null;
+    if (!button) return;
+    button.disabled = true;
+    button.textContent = "Cancelling…";
+    model.send({ type: "cancel" });
+  };
+  header.addEventListener("click", onCancel);
   const tick = setInterval(() => {
     if (model.get("status") === "running") draw();
   }, 1000);
@@ -308,6 +323,7 @@ function render({ model, el }) {
   return () => {
     clearInterval(tick);
     dag.removeEventListener("click", onClick);
+    header.removeEventListener("click", onCancel);
     model.off("change:elapsed", pushed);
     for (const key of keys) model.off(`change:${key}`, schedule);
   };

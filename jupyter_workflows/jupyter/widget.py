@@ -85,6 +85,8 @@ def widget_class() -> type[Any]:
         selected = t.Unicode("").tag(sync=True)  # the user's pick; "" follows the run
         log_task = t.Unicode("").tag(sync=True)  # whose output log_tail is
         log_tail: t.List[Any] = t.List().tag(sync=True)
+        # What became of the user's Cancel: asked, or why it could not be (shown by the run).
+        cancel_note = t.Unicode("").tag(sync=True)
 
         def send_state(self, key: Any = None) -> None:
             """ipywidgets' ``send_state`` minus its search for binary buffers: this state holds
@@ -163,6 +165,7 @@ class RunView:
         if not self.text:
             self.widget = widget_class()(title=title or "")
             self.widget.observe(self._on_selected, names="selected")
+            self.widget.on_msg(self._on_message)
         else:
             from .textview import TextLines, TextTable
 
@@ -287,6 +290,8 @@ class RunView:
             widget.execution_id = execution.id
             widget.status = str(execution.status)
             widget.error = execution.error or ""
+            if execution.status is not State.RUNNING and widget.cancel_note.startswith("cancel "):
+                widget.cancel_note = ""  # the run's status and error say how it ended
             widget.elapsed = _elapsed(execution, now)
             remote = execution.executor not in (None, "local")
             widget.executor = execution.executor if remote else ""
@@ -332,6 +337,46 @@ class RunView:
             self._selected = change["new"] or ""
             with self.widget.hold_sync():
                 self._push_log()
+
+    # -- cancel ---------------------------------------------------------------------------
+    def cancel(self, *, by: str = "widget") -> None:
+        """Ask the run shown to stop, wherever it runs: a request through its project's
+        store, which its runner sees within a second; it records the run ``cancelled`` with
+        ``cancelled_by`` = ``by``. Returns once asked. Raises WorkflowError when there is no
+        recorded run to cancel, ExecutionNotRunning when it has ended."""
+        from ..errors import ExecutionNotFound, WorkflowError
+        from ..project import default_store_path
+        from ..store import ExecutionStore
+
+        execution = self.execution
+        if execution is None or not execution.project_root:
+            raise WorkflowError("no run to cancel: it has not started")
+        store = ExecutionStore(default_store_path(Path(execution.project_root)))
+        try:
+            store.cancel(execution.id, by=by, wait=0)
+        except ExecutionNotFound:  # a run without a record: nobody can name it
+            raise WorkflowError(
+                "this run is not recorded, so it cannot be cancelled from here: "
+                "interrupt the kernel to stop it"
+            ) from None
+
+    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        # The front-end's Cancel. Off the kernel's thread: the request reads the store, and
+        # the run may be on this very loop.
+        if isinstance(content, dict) and content.get("type") == "cancel":
+            threading.Thread(target=self._cancel_clicked, daemon=True).start()
+
+    def _cancel_clicked(self) -> None:
+        from ..errors import WorkflowError
+
+        try:
+            self.cancel(by="widget")
+        except WorkflowError as exc:
+            note = str(exc)
+        else:
+            note = "cancel requested: the run stops within a second"
+        with self._lock:
+            self.widget.cancel_note = note
 
     # -- display --------------------------------------------------------------------------
     def display(self) -> None:

@@ -110,6 +110,7 @@ def _row(r: ExecutionRow) -> dict[str, Any]:
         "duration": None if r.duration_ms is None else r.duration_ms / 1000,
         "task_count": r.task_count,
         "error": r.error,
+        "cancelled_by": r.cancelled_by,
     }
 
 

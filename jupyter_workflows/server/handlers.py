@@ -2,7 +2,7 @@
 
 Each handler parses its input, calls one ``WorkflowService`` method and writes JSON. Errors
 (``base.answers``) become ``{"message": ...}`` with 400 (bad body or parameter), 404 (unknown
-path, execution or task), 409 (cancel of a run not running here) or 503 (too many runs, or a
+path, execution or task), 409 (cancel of a run that has ended) or 503 (too many runs, or a
 store that cannot be used: its message names the path and what to do);
 anything unexpected is jupyter_server's usual 500, logged, and the server carries on. The lab
 extension's ``src/api.ts`` is the client of the same contract.
@@ -62,7 +62,9 @@ class CancelHandler(WorkflowsHandler):
     @authorized("execute")
     @answers
     async def post(self, execution_id: str) -> None:
-        self.reply(await self.service.cancel(execution_id), 202)
+        outcome = await self.service.cancel(execution_id)
+        # 200: recorded cancelled; 202: asked, and still stopping when the wait ran out.
+        self.reply(outcome, 200 if outcome["cancelled"] else 202)
 
 
 class ExecutionListHandler(WorkflowsHandler):

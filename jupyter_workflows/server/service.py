@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..engine.orchestrator import WorkflowOrchestrator
 from ..errors import ExecutionNotFound
 from ..execution.records import Execution
+from ..execution.states import State
 from .discovery import PathRefused, resolve_workflow_path
 from .executions import ExecutionQuery, execution_json, log_lines
 from .live import RunBroadcaster, Subscriber
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+LAB = "lab"  # who asked, as runs cancelled from the panel record it (``cancelled_by``)
+CANCEL_WAIT = 3.0  # seconds a cancel waits for the run to be recorded cancelled
 
 
 class ApiError(Exception):
@@ -51,6 +55,16 @@ def empty_health_report() -> dict[str, Any]:
         "workflows": [],
         "tasks": [],
         "alerts": [],
+    }
+
+
+def _cancel_outcome(execution: Execution) -> dict[str, Any]:
+    """What a cancel answers: the run's status once the wait is over, and who stopped it."""
+    return {
+        "execution_id": execution.id,
+        "cancelled": execution.status is State.CANCELLED,
+        "status": str(execution.status),
+        "cancelled_by": execution.cancelled_by,
     }
 
 
@@ -182,20 +196,40 @@ class WorkflowService:
             live.finish(status, error)
 
     async def cancel(self, execution_id: str) -> dict[str, Any]:
-        """Cancel a run this server started (it records itself cancelled).
+        """Cancel a running execution, whichever process runs it (this server, a ``workflow
+        run``, cron, a kernel): recorded ``cancelled`` with ``cancelled_by`` "lab".
 
-        ApiError 404 for an unknown id, 409 for a run that is not running here.
+        A run of this server is stopped here; any other gets a request through the store,
+        which its owner sees within a second. Waits up to ``CANCEL_WAIT`` seconds for the
+        record: ``{"execution_id", "cancelled", "status", "cancelled_by"}``, ``cancelled``
+        False when it still runs then (it is stopping). ApiError 404 for an unknown id, 409
+        for a run that has ended, or whose runner had died (it is recorded as crashed then).
         """
-        if self._queue is not None and self._queue.cancel(execution_id):
-            return {"execution_id": execution_id, "cancelled": True}
+        from ..errors import ExecutionNotRunning
+
+        queued = self._queue.get(execution_id) if self._queue is not None else None
+        if queued is not None and self._queue.cancel(execution_id, by=LAB):
+            done = queued.done
+            await asyncio.wait({done}, timeout=CANCEL_WAIT)  # never raises: the state says
+            if not done.done():  # still stopping when the wait ran out
+                status = "running"
+            elif done.cancelled():  # it was waiting for a slot: recorded cancelled, unstarted
+                status = "cancelled"
+            elif done.exception() is not None:  # a fault of the server's (logged by _finished)
+                status = "crashed"
+            else:
+                return _cancel_outcome(done.result())
+            return {"execution_id": execution_id, "cancelled": status == "cancelled",
+                    "status": status, "cancelled_by": None}  # fmt: skip
         if not self.store.exists():
             raise ExecutionNotFound(execution_id)
-        execution = await self._blocking(self.store.get_execution, execution_id)
-        raise ApiError(
-            409,
-            f"execution '{execution.id}' is not running in this server "
-            f"(status: {execution.status})",
-        )
+        try:
+            execution = await self._blocking(
+                self.store.cancel, execution_id, by=LAB, wait=CANCEL_WAIT
+            )
+        except ExecutionNotRunning as exc:
+            raise ApiError(409, str(exc), execution_status=exc.status) from None
+        return _cancel_outcome(execution)
 
     def active(self) -> bool:
         """Whether runs are running or waiting (the server is not idle)."""

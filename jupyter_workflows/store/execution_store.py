@@ -4,6 +4,7 @@ Layout of the storage directory::
 
     journals/<execution_id>.jsonl   one per execution, appended by its runner only
     journals/done/                  complete journals already in the index (never read again)
+    requests/<execution_id>.cancel  a request to the run's owner to cancel it (``requests``)
     index.duckdb                    the query index, rebuilt from the journals as needed
     index.lock                      flock'ed around every open of index.duckdb
 
@@ -46,6 +47,7 @@ from .finding import JOURNAL_SUFFIX, Changes, archive, find_changed, journal_fil
 from .ingest import ingest, ingest_tolerant
 from .journal import JournalWriter
 from .lock import DEFAULT_TIMEOUT, IndexLock
+from .requests import REQUESTS, remove_request, request_path, stale_requests
 from .schema import migrate
 from .synth import execution_events
 from .view import Reads, StoreView
@@ -111,6 +113,29 @@ class ExecutionStore(Reads):
     @property
     def lock_path(self) -> Path:
         return self.path / "index.lock"
+
+    @property
+    def requests_dir(self) -> Path:
+        return self.path / REQUESTS
+
+    def cancel_request_path(self, execution_id: str) -> Path:
+        """Where a request to cancel ``execution_id`` is written, and its owner looks for it."""
+        return request_path(self.path, self.journal_path(execution_id).stem)
+
+    def cancel(self, id_or_prefix: str, *, by: str = "api", wait: float = 5.0) -> Execution:
+        """Cancel a running execution, whichever process runs it (CLI, cron, a server, a
+        kernel): a request its owner sees within a second; it stops the run's tasks (their
+        process trees too) and records it ``cancelled`` with ``cancelled_by`` = ``by``.
+
+        Waits up to ``wait`` seconds for that record and returns the execution as recorded
+        then (``status`` still ``running`` if the owner did not end it in time; ``wait=0``
+        returns at once). Raises ExecutionNotFound, AmbiguousExecutionId (``id_or_prefix``
+        names no single execution) or ExecutionNotRunning (it has ended, or its owner had
+        died: then it is recorded as crashed).
+        """
+        from .requests import cancel_execution
+
+        return cancel_execution(self, id_or_prefix, by=by, wait=wait)
 
     def artifacts_dir(self, execution_id: str) -> Path:
         """Where an execution keeps its files (executed notebooks...); not created here."""
@@ -355,14 +380,15 @@ class ExecutionStore(Reads):
             changes.read_done = False  # keep listing done/ until every journal there is in
         archive(con, self.journals_dir, changes)
         orphans = orphaned_runs(con)
-        if not orphans:
-            return
-        for execution_id in orphans:
-            mark_crashed(self.journal_path(execution_id))
-        # Re-ingest every orphan: crashed ones now end, and one that ended on its own just
-        # before its owner exited has its RunEnded picked up here.
-        files = [journal_file(self.journals_dir, eid) for eid in orphans]
-        ingest_tolerant(con, [f for f in files if f is not None])
+        if orphans:
+            for execution_id in orphans:
+                mark_crashed(self.journal_path(execution_id))
+            # Re-ingest every orphan: crashed ones now end, and one that ended on its own just
+            # before its owner exited has its RunEnded picked up here.
+            files = [journal_file(self.journals_dir, eid) for eid in orphans]
+            ingest_tolerant(con, [f for f in files if f is not None])
+        for stale in stale_requests(con, self.requests_dir):
+            remove_request(stale)
 
 
 def _query_read_only(

@@ -50,6 +50,7 @@ JOURNAL_COLUMNS: dict[str, str] = {
     "cluster": "VARCHAR",
     "dashboard": "VARCHAR",
     "worker": "VARCHAR",
+    "cancelled_by": "VARCHAR",
 }
 
 log = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ FROM a LEFT JOIN p USING (eid, task_id, attempt)
 _EXECUTIONS = f"""
 INSERT INTO executions (id, workflow, version, file, project_root, "trigger", status, started_at,
                         ended_at, duration_ms, error, pid, host, pid_start, task_count,
-                        end_estimated, executor, cluster, dashboard)
+                        end_estimated, executor, cluster, dashboard, cancelled_by)
 WITH rs AS (
     SELECT * FROM ev WHERE kind = 'run_started' {_LATEST.format(keys="eid")}
 ), re AS (
@@ -248,7 +249,8 @@ SELECT rs.eid, rs.workflow, rs.version, rs.file, rs.project_root, rs."trigger",
        CASE WHEN re.seq > rs.seq THEN re.error END,
        rs.pid, rs.host, rs.pid_start, coalesce(tc.n, 0),
        re.seq > rs.seq AND coalesce(re.end_estimated, false),
-       rs.executor, rs.cluster, rs.dashboard
+       rs.executor, rs.cluster, rs.dashboard,
+       CASE WHEN re.seq > rs.seq THEN re.cancelled_by END
 FROM rs
 LEFT JOIN re ON re.eid = rs.eid
 LEFT JOIN tc ON tc.execution_id = rs.eid

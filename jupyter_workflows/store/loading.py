@@ -52,7 +52,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         """
         SELECT id, workflow, status, version, file, project_root, "trigger",
                epoch(started_at), epoch(ended_at), error, pid, host, end_estimated, executor,
-               cluster, dashboard
+               cluster, dashboard, cancelled_by
         FROM executions WHERE id = ?
         """,
         [execution_id],
@@ -76,6 +76,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         executor=row[13],
         cluster=row[14],
         dashboard=row[15],
+        cancelled_by=row[16],
     )
     for task in _tasks(con, execution_id):
         execution.tasks[task.id] = task

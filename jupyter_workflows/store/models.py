@@ -36,6 +36,7 @@ class ExecutionSummary:
     task_count: int
     failed_tasks: int
     executor: str | None = None  # where its tasks ran: local, dask...; None when unknown
+    cancelled_by: str | None = None  # who asked a cancelled run to stop (cli, lab, api...)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: datetimes as ISO 8601 strings."""
@@ -73,6 +74,7 @@ class ExecutionRow:
     duration_ms: float | None
     task_count: int | None
     error: str | None
+    cancelled_by: str | None = None
 
 
 @dataclass

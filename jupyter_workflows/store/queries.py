@@ -69,7 +69,7 @@ def history(
         f"""
         WITH top AS (
             SELECT id, workflow, status, started_at, ended_at, duration_ms, "trigger", task_count,
-                   executor
+                   executor, cancelled_by
             FROM executions {where}
             ORDER BY started_at DESC NULLS LAST, id DESC {limit_sql}
         ), failed AS (
@@ -78,7 +78,7 @@ def history(
             GROUP BY execution_id
         )
         SELECT id, workflow, status, epoch(started_at), epoch(ended_at), duration_ms,
-               "trigger", task_count, coalesce(failed.n, 0), executor
+               "trigger", task_count, coalesce(failed.n, 0), executor, cancelled_by
         FROM top LEFT JOIN failed ON failed.execution_id = top.id
         ORDER BY started_at DESC NULLS LAST, id DESC
         """,
@@ -96,6 +96,7 @@ def history(
             task_count=int(r[7] or 0),
             failed_tasks=int(r[8]),
             executor=r[9],
+            cancelled_by=r[10],
         )
         for r in rows
     ]
@@ -146,7 +147,7 @@ def execution_page(
     rows = con.execute(
         f"""
         SELECT id, workflow, status, "trigger", epoch(started_at), epoch(ended_at), duration_ms,
-               task_count, error, count(*) OVER () AS total
+               task_count, error, cancelled_by, count(*) OVER () AS total
         FROM executions {where}
         ORDER BY started_at DESC NULLS LAST, id DESC
         LIMIT ? OFFSET ?
@@ -170,6 +171,7 @@ def execution_page(
             duration_ms=r[6],
             task_count=r[7],
             error=r[8],
+            cancelled_by=r[9],
         )
         for r in rows
     ]

@@ -95,6 +95,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE attempts ADD COLUMN worker VARCHAR;
     ALTER TABLE attempts ADD COLUMN host VARCHAR;
     """,
+    # 5: who asked a cancelled run to stop (run_ended.cancelled_by). Rows indexed before stay
+    # NULL: no journal written before cancel requests existed has one.
+    "ALTER TABLE executions ADD COLUMN cancelled_by VARCHAR;",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -65,6 +65,7 @@ def execution_events(execution: Execution) -> list[Event]:
                 status=State(execution.status).value,
                 error=execution.error,
                 end_estimated=execution.end_estimated,
+                cancelled_by=execution.cancelled_by,
             )
         )
     return events

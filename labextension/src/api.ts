@@ -70,6 +70,8 @@ export interface IExecutionRow {
   duration: number | null;
   task_count?: number | null;
   error: string | null;
+  /** Who asked a cancelled run to stop: `cli`, `lab`, `api`, `widget`...; else null. */
+  cancelled_by?: string | null;
 }
 
 export interface IExecutionPage {
@@ -145,6 +147,8 @@ export interface IRun {
   ended_at: number | null;
   duration: number | null;
   error: string | null;
+  /** Who asked a cancelled run to stop: `cli`, `lab`, `api`, `widget`...; else null. */
+  cancelled_by?: string | null;
   output_notebooks?: { task_id: string; path: string }[];
   /** Where its tasks run: `local`, or `dask` with the scheduler's address and dashboard. */
   executor?: string | null;
@@ -256,8 +260,21 @@ export function startRun(path: string, env?: Record<string, string>): Promise<IR
   return requestAPI<IRunStarted>('runs', post(env ? { path, env } : { path }));
 }
 
-export function cancelRun(id: string): Promise<{ execution_id: string; cancelled: boolean }> {
-  return requestAPI(`executions/${encodeURIComponent(id)}/cancel`, post({}));
+/**
+ * What a cancel came to once the server's wait was over: `cancelled` (recorded so, with who
+ * asked), or still `running` (asked; it is stopping). A run that has ended, or whose runner
+ * had died (recorded as crashed), is an `ApiError` (409) saying so.
+ */
+export interface ICancelOutcome {
+  execution_id: string;
+  cancelled: boolean;
+  status: string;
+  cancelled_by: string | null;
+}
+
+/** Cancel any running execution, whichever process runs it (through the store). */
+export function cancelRun(id: string): Promise<ICancelOutcome> {
+  return requestAPI<ICancelOutcome>(`executions/${encodeURIComponent(id)}/cancel`, post({}));
 }
 
 export function listExecutions(options: IExecutionQuery = {}): Promise<IExecutionPage> {

@@ -135,9 +135,18 @@ export class ExecutionView {
       statusBadge(execution.status)
     ]);
     if (running) {
-      title.append(
-        button('Cancel', () => this.cancel(), { cls: 'jp-Workflows-cancel', testid: 'cancel' })
-      );
+      // Any running execution can be cancelled, whichever process runs it: the server asks
+      // its owner through the store.
+      const cancel = button('Cancel', () => this.cancel(cancel), {
+        cls: 'jp-Workflows-cancel',
+        testid: 'cancel',
+        title: 'Stop this run and its processes, wherever it runs'
+      });
+      if (this._cancelling) {
+        cancel.disabled = true;
+        cancel.textContent = 'Cancelling…';
+      }
+      title.append(cancel);
     }
     const meta = el('dl', { cls: 'jp-Workflows-meta' });
     const add = (label: string, value: Node | string) => {
@@ -148,6 +157,12 @@ export class ExecutionView {
     };
     add('id', execution.id);
     add('trigger', execution.trigger ?? '—');
+    if (execution.cancelled_by) {
+      add(
+        'cancelled by',
+        el('span', { text: execution.cancelled_by, attrs: { 'data-testid': 'cancelled-by' } })
+      );
+    }
     const started = el('span', {
       text: formatTime(execution.started_at),
       title: formatTimestamp(execution.started_at)
@@ -375,14 +390,32 @@ export class ExecutionView {
     );
   }
 
-  private cancel(): void {
-    cancelRun(this.executionId)
-      .then(() => Notification.info(`Cancelling ${this.executionId}…`, { autoClose: 3000 }))
+  private cancel(node: HTMLButtonElement): void {
+    const id = this.executionId;
+    this._cancelling = true;
+    node.disabled = true;
+    node.textContent = 'Cancelling…';
+    cancelRun(id)
+      .then(outcome => {
+        if (outcome.cancelled) {
+          const by = outcome.cancelled_by ? ` by ${outcome.cancelled_by}` : '';
+          Notification.success(`Execution ${id} cancelled${by}`, { autoClose: 4000 });
+        } else {
+          Notification.info(`Cancel of ${id} requested: its runner is stopping it…`, {
+            autoClose: 5000
+          });
+        }
+      })
       .catch(error =>
-        Notification.error(`Cancel ${this.executionId}: ${errorMessage(error)}`, {
-          autoClose: 8000
-        })
-      );
+        Notification.error(`Cancel ${id}: ${errorMessage(error)}`, { autoClose: 8000 })
+      )
+      .finally(() => {
+        this._cancelling = false;
+        // Show how it ended now (a run of another process has no live stream to say so).
+        getExecution(id)
+          .then(execution => this.showExecution(execution))
+          .catch(error => this.fail(error));
+      });
   }
 
   private _header: HTMLDivElement;
@@ -395,6 +428,7 @@ export class ExecutionView {
   private _selected: string | null = null;
   private _follower: ExecutionFollower | null = null;
   private _endReported = false;
+  private _cancelling = false;
   private _disposed = false;
 }
 

@@ -292,7 +292,9 @@ export class WorkflowsPanel extends Widget {
       'div',
       {
         cls: 'jp-Workflows-execution',
-        title: row.error ? `${row.id}\n${row.error}` : row.id,
+        title: [row.id, row.cancelled_by ? `cancelled by ${row.cancelled_by}` : '', row.error ?? '']
+          .filter(Boolean)
+          .join('\n'),
         attrs: {
           'data-execution-id': row.id,
           'data-status': row.status,

@@ -617,3 +617,45 @@ def test_one_view_can_show_a_second_run(project: Path) -> None:
     assert [t["id"] for t in view.widget.tasks] == ["x", "y"]
     assert view.widget.execution_id == second.id and view.widget.workflow == "second"
     assert pushes.statuses("x") == ["running", "succeeded"]  # pushed during the run too
+
+
+def test_the_widgets_cancel_stops_the_run_and_says_who_asked(project: Path) -> None:
+    from jupyter_workflows.execution.states import State
+
+    view = RunView(text=False, throttle=0.01)
+    orchestrator = WorkflowOrchestrator(project, sinks=[view], kill_grace=2.0)
+    ended: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: ended.append(
+            orchestrator.execute(
+                {"name": "nap", "tasks": [sh("nap", "sleep 300"), sh("after", "true", "nap")]}
+            )
+        ),  # fmt: skip
+    )
+    runner.start()
+    deadline = time.monotonic() + 20
+    while view.widget.status != "running" or not any(
+        t["status"] == "running" for t in view.widget.tasks
+    ):
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.02)
+    view.widget._handle_custom_msg({"type": "cancel"}, [])  # the front-end's button
+    runner.join(10)
+    assert not runner.is_alive()
+    execution = ended[0]
+    assert execution.status is State.CANCELLED and execution.cancelled_by == "widget"
+    assert view.widget.status == "cancelled"
+    assert view.widget.error.startswith("cancelled on request from widget")
+    assert orchestrator.store.get_execution(execution.id).cancelled_by == "widget"
+
+    view._cancel_clicked()  # again, once it has ended: the widget says why not
+    assert "is not running: it has ended: cancelled" in view.widget.cancel_note
+
+
+def test_the_widgets_cancel_of_an_unrecorded_run_says_how_to_stop_it(project: Path) -> None:
+    view = RunView(text=False)
+    WorkflowOrchestrator(project, sinks=[view], record=False).execute(
+        {"name": "quick", "tasks": [sh("a", "true")]}
+    )
+    view._cancel_clicked()
+    assert "not recorded" in view.widget.cancel_note and "interrupt" in view.widget.cancel_note

@@ -163,8 +163,10 @@ def test_cancel_a_running_run(page: Any, lab: Lab) -> None:
     )
     expect(task_row(page, "nap")).to_have_attribute("data-status", "cancelled")
     expect(page.get_by_test_id("cancel")).to_have_count(0)
+    expect(page.get_by_test_id("cancelled-by")).to_have_text("lab")
     execution_id = detail.get_attribute("data-execution-id")
     assert lab.get(f"executions/{execution_id}")["status"] == "cancelled"
+    assert lab.get(f"executions/{execution_id}")["cancelled_by"] == "lab"
 
 
 def test_executed_notebook_opens_from_the_detail(page: Any, lab: Any) -> None:

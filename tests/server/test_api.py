@@ -279,14 +279,25 @@ async def test_cancel_stops_a_slow_run_and_records_it_cancelled(api: Fetch) -> N
     assert running["tasks"][0]["status"] in ("pending", "running")
 
     response = await api("POST", "executions", execution_id, "cancel")
-    assert response.code == 202
-    assert payload(response) == {"execution_id": execution_id, "cancelled": True}
+    assert response.code == 200  # recorded cancelled before the answer
+    assert payload(response) == {
+        "execution_id": execution_id,
+        "cancelled": True,
+        "status": "cancelled",
+        "cancelled_by": "lab",
+    }
     detail = await wait_for_status(api, execution_id, {"cancelled"}, timeout=10)
     assert detail["tasks"][0]["status"] == "cancelled"
+    assert detail["cancelled_by"] == "lab"
+    assert detail["error"] == "cancelled on request from lab"
 
     again = await api("POST", "executions", execution_id, "cancel")
     assert again.code == 409
-    assert "not running in this server" in payload(again)["message"]
+    assert payload(again) == {
+        "message": f"execution '{execution_id}' is not running: it has ended: cancelled "
+        "(cancelled on request from lab)",
+        "execution_status": "cancelled",
+    }
     assert (await api("POST", "executions", "no-such-run", "cancel")).code == 404
 
 
@@ -304,9 +315,9 @@ async def test_a_full_queue_refuses_and_a_waiting_run_can_be_cancelled(
     # The waiting run is not in the store yet; the server still knows it.
     pending = payload(await api("GET", "executions", waiting))
     assert (pending["status"], pending["workflow"]) == ("pending", "hello")
-    assert (await api("POST", "executions", waiting, "cancel")).code == 202
+    assert (await api("POST", "executions", waiting, "cancel")).code == 200
     assert (await wait_for_status(api, waiting, {"cancelled"}))["error"].startswith("cancelled")
-    assert (await api("POST", "executions", first, "cancel")).code == 202
+    assert (await api("POST", "executions", first, "cancel")).code == 200
     await wait_for_status(api, first, {"cancelled"})
 
 
@@ -498,7 +509,7 @@ async def test_a_quiet_stream_keeps_alive_and_ends_when_the_run_is_cancelled(
 
     async def cancel_soon() -> None:
         await asyncio.sleep(0.5)
-        assert (await api("POST", "executions", execution_id, "cancel")).code == 202
+        assert (await api("POST", "executions", execution_id, "cancel")).code == 200
 
     canceller = asyncio.ensure_future(cancel_soon())
     response = await api(
