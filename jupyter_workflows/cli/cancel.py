@@ -5,12 +5,11 @@ Only click is imported here: the store loads inside the command.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from .common import EXIT_FAILED, friendly_errors
+from .common import EXIT_FAILED, friendly_errors, json_text
 from .common import fail as _fail
 
 
@@ -39,7 +38,7 @@ def cancel(root: Path, execution_id: str, wait_seconds: float, no_wait: bool,
     store = ExecutionStore(default_store_path(root))
     execution = store.cancel(execution_id, by="cli", wait=0 if no_wait else wait_seconds)
     if as_json:
-        click.echo(json.dumps(execution.to_dict(), default=str, indent=2))
+        click.echo(json_text(execution.to_dict()))
     name = f"execution {execution.id} (workflow {execution.workflow})"
     if execution.status is State.CANCELLED:
         if not as_json:
