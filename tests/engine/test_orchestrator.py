@@ -69,9 +69,7 @@ def test_continue_on_error_is_not_a_failed_run(project: Path) -> None:
 def test_the_message_stays_bounded(project: Path) -> None:
     tasks = [shell(f"t{i:02}", f"printf 'x%.0s' $(seq 2000); exit {i + 1}") for i in range(14)]
     with pytest.raises(WorkflowFailed) as caught:
-        WorkflowOrchestrator(project, record=False).execute(
-            make_workflow(*tasks), max_parallel=4
-        )
+        WorkflowOrchestrator(project, record=False).execute(make_workflow(*tasks), max_parallel=4)
     lines = str(caught.value).splitlines()
     assert len(lines) == 1 + WorkflowFailed.MAX_LISTED + 1
     assert lines[-1] == "  ... and 4 more"
