@@ -187,7 +187,13 @@ def _run(args: Any, session: Session) -> Any:
     registered = session.get(args.file)
     file = os.path.expanduser(args.file)
     if registered is None and not os.path.exists(file):
-        raise UsageError(f"{args.file}: no such workflow file; {session.unknown(args.file)}")
+        from ..errors import DefinitionError
+        from ..project import file_argument
+
+        try:
+            file_argument(file, root)  # its message, with its hint about relative paths
+        except DefinitionError as exc:
+            raise UsageError(f"{exc}; {session.unknown(args.file)}") from None
     workflow = file if registered is None else registered
     return _start(root, workflow, options, args.background, raise_on_failure=not args.no_raise)
 
