@@ -8,6 +8,7 @@
     ├── TaskTypeNotImplemented     a modelled task type that cannot run here
     ├── UnknownPlugin              no task type, alert channel or executor has that name
     ├── TaskFailed                 a task ended unsuccessfully (``.task_id``, ``.exit_code``)
+    ├── WorkflowFailed             a run did not succeed (``.execution``, ``.failures``)
     ├── StoreError                 the execution history cannot be read or written
     │   ├── ExecutionNotFound      no execution has that id (or prefix)
     │   ├── AmbiguousExecutionId   a prefix matches several executions
@@ -22,8 +23,9 @@ Cancellation is not here on purpose: the engine uses ``asyncio.CancelledError`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class WorkflowError(Exception):
@@ -132,6 +134,63 @@ class TaskFailed(WorkflowError):
     def __str__(self) -> str:
         code = f" (exit code {self.exit_code})" if self.exit_code is not None else ""
         return f"task '{self.task_id}' failed{code}: {self.reason}".rstrip(": ")
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """One task that ended badly: its id, how it ended (``failed``, ``timed_out``, ...) and
+    its error."""
+
+    task_id: str
+    status: str
+    error: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.task_id} ({self.status})" + (f": {self.error}" if self.error else "")
+
+
+class WorkflowFailed(WorkflowError):
+    """A run ended without success; raised where a caller asked for that (``execute`` unless
+    ``raise_on_failure=False``, the ``%workflow`` magics unless ``--no-raise``).
+
+    ``execution`` is the whole ``Execution``, as it would have been returned; ``failures``
+    the tasks that ended badly. The message names each of them with its error, bounded in
+    length (the first MAX_LISTED tasks, each error cut at MAX_ERROR characters).
+    """
+
+    MAX_LISTED = 10
+    MAX_ERROR = 300
+
+    def __init__(
+        self,
+        execution: Any,
+        failures: Sequence[TaskFailure],
+        *,
+        workflow: str,
+        status: str,
+        error: str | None = None,
+    ):
+        self.execution = execution
+        self.failures = list(failures)
+        self.status = status
+        head = f"workflow '{workflow}' {_ended(status)} (execution {execution.id})"
+        lines = [f"  {_cut(str(f), self.MAX_ERROR)}" for f in self.failures[: self.MAX_LISTED]]
+        if len(self.failures) > self.MAX_LISTED:
+            lines.append(f"  ... and {len(self.failures) - self.MAX_LISTED} more")
+        if error and not lines:  # the run's own reason (a crash), when no task says more
+            lines.append(f"  {_cut(error, self.MAX_ERROR)}")
+        super().__init__("\n".join([head + (":" if lines else ""), *lines]))
+
+
+def _ended(status: str) -> str:
+    return {"timed_out": "timed out", "crashed": "crashed", "cancelled": "was cancelled"}.get(
+        status, "failed"
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())  # one line per task: tracebacks and logs stay in the record
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class StoreError(WorkflowError):

@@ -42,10 +42,12 @@ def write_workflow(root: Path, data: dict[str, Any], name: str = "wf.json") -> P
 
 @pytest.fixture
 def run_workflow(project: Path):
-    """Run a workflow (model, dict or path) in ``project`` and return its Execution."""
+    """Run a workflow (model, dict or path) in ``project`` and return its Execution, however
+    the run ended (``raise_on_failure=False``: these tests look at failures)."""
 
     def run(workflow: Any, **options: Any):
         orchestrator = WorkflowOrchestrator(project, kill_grace=options.pop("kill_grace", 2.0))
+        options.setdefault("raise_on_failure", False)
         return orchestrator.execute(workflow, **options)
 
     return run

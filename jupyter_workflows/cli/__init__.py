@@ -131,7 +131,9 @@ def run(
     # and its guardian ends whatever is left once it is gone, however it went.
     dedicate()
     try:
-        execution = orchestrator.execute(workflow, file=path, env=env, max_parallel=max_parallel)
+        execution = orchestrator.execute(
+            workflow, file=path, env=env, max_parallel=max_parallel, raise_on_failure=False
+        )
     except StoreWriteFailed as exc:
         # Every task was stopped. No alerts: their rules read the store that just failed.
         _fail(f"the run was stopped: {exc}", EXIT_STORE)

@@ -155,15 +155,29 @@ class WorkflowOrchestrator:
         return where(run.execution.id) if where is not None else None
 
     async def execute_async(
-        self, workflow: str | Path | Workflow | dict[str, Any], **options: Any
+        self,
+        workflow: str | Path | Workflow | dict[str, Any],
+        *,
+        raise_on_failure: bool = True,
+        **options: Any,
     ) -> Execution:
-        return await self.run_prepared(self.prepare(workflow, **options))
+        """``execute`` for a caller on an event loop (cancelling it cancels the run)."""
+        execution = await self.run_prepared(self.prepare(workflow, **options))
+        return execution.raise_for_status() if raise_on_failure else execution
 
     def execute(
-        self, workflow: str | Path | Workflow | dict[str, Any], **options: Any
+        self,
+        workflow: str | Path | Workflow | dict[str, Any],
+        *,
+        raise_on_failure: bool = True,
+        **options: Any,
     ) -> Execution:
-        """Run to completion and return the Execution. Ctrl-C (or a kernel interrupt) cancels
-        the run; the cancelled Execution is returned rather than an exception raised.
+        """Run to completion and return the Execution, or raise ``WorkflowFailed`` (carrying
+        it, its message naming each failed task and its error) when the run did not succeed,
+        so a notebook's "Run All" and a headless ``papermill`` stop there.
+        ``raise_on_failure=False`` returns the Execution however the run ended (to explore
+        a failure). Ctrl-C (or a kernel interrupt) cancels the run: a cancelled run too is
+        raised as WorkflowFailed, or returned with ``raise_on_failure=False``.
 
         A store that cannot be used raises StoreUnavailable before any task starts; a journal
         write that fails mid-run (disk full) stops every task and raises StoreWriteFailed
@@ -171,9 +185,10 @@ class WorkflowOrchestrator:
         journal would take it."""
         run = self.prepare(workflow, **options)
         try:
-            return run_sync(lambda: self.run_prepared(run))
+            execution = run_sync(lambda: self.run_prepared(run))
         except (asyncio.CancelledError, KeyboardInterrupt):
-            return run.execution
+            execution = run.execution
+        return execution.raise_for_status() if raise_on_failure else execution
 
     def _placement(self) -> dict[str, Any]:
         if self.executor is not None or self.cluster is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import TaskFailure, WorkflowFailed
 from .events import (
     AttemptEnded,
     AttemptPlaced,
@@ -145,6 +146,20 @@ class Execution:
 
     def task(self, task_id: str) -> TaskRecord:
         return self.tasks[task_id]
+
+    def raise_for_status(self) -> Execution:
+        """This execution when it succeeded; else ``WorkflowFailed`` naming the tasks that
+        ended badly (failed, timed out, cancelled, crashed) and their errors."""
+        if self.status is State.SUCCEEDED:
+            return self
+        failures = [
+            TaskFailure(task.id, str(task.status), task.error)
+            for task in self.tasks.values()
+            if task.status.is_failure
+        ]
+        raise WorkflowFailed(
+            self, failures, workflow=self.workflow, status=str(self.status), error=self.error
+        )
 
     def _task(self, task_id: str) -> TaskRecord:
         record = self.tasks.get(task_id)

@@ -4,6 +4,12 @@
 each return an object with a rich display (see ``display.py``), so ``_`` holds it for the next
 cell. Bad options and bad input raise ``UsageError``: IPython shows its message, no traceback.
 
+Failing loudly, so that "Run All" stops and a headless ``papermill`` exits non-zero: a run that
+does not succeed is shown, then raised as ``WorkflowFailed`` (naming each failed task and its
+error); an invalid definition (``%%workflow``, ``%workflow validate``) raises ``UsageError``.
+``--no-raise`` returns the view instead, to explore. ``%%workflow --name NAME`` registers the
+cell's workflow in the kernel's session, so ``%workflow run NAME`` runs it.
+
 Loading the extension imports IPython's magic machinery and nothing else: the engine, the store
 (duckdb), pydantic and the widget are imported inside the subcommand that needs them, so
 ``%load_ext`` stays well under half a second.
@@ -23,6 +29,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from .session import Session
+
 if TYPE_CHECKING:
     from ..definition.loader import ValidationReport
     from ..definition.model import Workflow
@@ -37,6 +45,7 @@ __all__ = ["WorkflowMagics", "load_ipython_extension"]
 # the `%%workflow` line itself is line 1: the body's first line is line 2.
 CELL_LINE_OFFSET = 1
 
+_NO_RAISE_HELP = "return the result even when the run failed (default: raise WorkflowFailed)"
 _ROOT_HELP = (
     "where relative paths in workflows resolve and history is kept (default: the project the "
     "notebook's folder is in); FILE is relative to the notebook's folder"
@@ -44,7 +53,11 @@ _ROOT_HELP = (
 
 
 @magic_arguments(name="workflow run")
-@argument("file", metavar="FILE", help="the workflow file (JSON or YAML)")
+@argument(
+    "file",
+    metavar="FILE",
+    help="the workflow file (JSON or YAML), or the NAME a %%%%workflow --name cell registered",
+)
 @argument("--env", action="append", metavar="K=V,...", help="values for ${env.K} (repeatable)")
 @argument("--max-parallel", type=int, metavar="N", help="at most N task attempts at once")
 @argument(
@@ -54,6 +67,7 @@ _ROOT_HELP = (
     "--executor", choices=["local", "dask"], help="where tasks run (default: config, else local)"
 )
 @argument("--cluster", metavar="ADDRESS", help="run tasks on this Dask scheduler (implies dask)")
+@argument("--no-raise", action="store_true", help=_NO_RAISE_HELP)
 @argument("--project-root", metavar="DIR", help=_ROOT_HELP)
 def _run_parser(line: str) -> None:
     """Run a workflow file with a live view; returns the Execution (or a BackgroundRun)."""
@@ -61,6 +75,7 @@ def _run_parser(line: str) -> None:
 
 @magic_arguments(name="workflow validate")
 @argument("file", metavar="FILE", help="the workflow file (JSON or YAML)")
+@argument("--no-raise", action="store_true", help="return the report of an invalid file")
 def _validate_parser(line: str) -> None:
     """Check a workflow file: every problem with its line, task and field."""
 
@@ -91,12 +106,17 @@ def _monitor_parser(line: str) -> None:
 
 @magic_arguments(name="%workflow")
 @argument("--run", action="store_true", help="run the workflow when it is valid")
-@argument("--name", metavar="NAME", help="the workflow's name (the body may then omit it)")
+@argument(
+    "--name",
+    metavar="NAME",
+    help="the workflow's name (the body may then omit it); registers it for %%workflow run NAME",
+)
 @argument("--env", action="append", metavar="K=V,...", help="with --run: values for ${env.K}")
 @argument("--max-parallel", type=int, metavar="N", help="with --run: at most N attempts at once")
 @argument("--background", action="store_true", help="with --run: run in the background")
 @argument("--executor", choices=["local", "dask"], help="with --run: where tasks run")
 @argument("--cluster", metavar="ADDRESS", help="with --run: run tasks on this Dask scheduler")
+@argument("--no-raise", action="store_true", help="return the report or the failed run")
 @argument("--project-root", metavar="DIR", help=_ROOT_HELP)
 def _cell_parser(line: str) -> None:
     """The cell is a workflow definition (YAML or JSON): validate it; with --run, run it."""
@@ -104,14 +124,25 @@ def _cell_parser(line: str) -> None:
 
 @magics_class
 class WorkflowMagics(Magics):
-    """``%workflow`` and ``%%workflow``."""
+    """``%workflow`` and ``%%workflow``; ``session`` holds the workflows cells registered."""
+
+    def __init__(self, shell: Any = None, **kwargs: Any):
+        super().__init__(shell, **kwargs)
+        self.session = Session()
 
     @line_cell_magic
     def workflow(self, line: str, cell: str | None = None) -> Any:
         try:
             if cell is not None:
-                return _cell_magic(line, cell)
-            return _line_magic(line)
+                return _cell_magic(line, cell, self.session)
+            return _line_magic(line, self.session)
+        except _Failed as failed:
+            # Shown, then raised from here (not through _user_errors, which would make it a
+            # UsageError): the notebook shows the message, not the engine's insides.
+            from IPython.display import display
+
+            display(failed.view)
+            raise _message_only(failed.error) from None
         except _Interrupted as stop:
             # Shown, then passed on as the interrupt it was, from here: the traceback is the
             # cell's line and this one, not the engine's insides.
@@ -123,6 +154,13 @@ class WorkflowMagics(Magics):
             ) from None
 
 
+def _message_only(error: Exception) -> Exception:
+    """``error``, shown by IPython as its one message (``_render_traceback_``): the frames
+    would be the magic's and the engine's, never the user's code."""
+    error._render_traceback_ = lambda: [f"{type(error).__name__}: {error}"]  # type: ignore[attr-defined]
+    return error
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%workflow`` and ``%%workflow`` with ``ipython``."""
     ipython.register_magics(WorkflowMagics)
@@ -131,7 +169,7 @@ def load_ipython_extension(ipython: Any) -> None:
 # -- the subcommands ------------------------------------------------------------------------
 
 
-def _line_magic(line: str) -> Any:
+def _line_magic(line: str, session: Session) -> Any:
     command, rest = (line.split(None, 1) + ["", ""])[:2]
     if command not in _SUBCOMMANDS:
         what = f"unknown subcommand '{command}'" if command else "a subcommand is needed"
@@ -139,23 +177,38 @@ def _line_magic(line: str) -> Any:
     parser, handler = _SUBCOMMANDS[command]
     args = _parse(parser, rest)
     with _user_errors():
-        return handler(args)
+        return handler(args, session)
 
 
-def _run(args: Any) -> Any:
+def _run(args: Any, session: Session) -> Any:
     options = _run_options(args)
-    root, file = _project_root(args.project_root), os.path.expanduser(args.file)
-    return _start(root, file, options, args.background)
+    root = _project_root(args.project_root)
+    # A name a cell registered comes before a file of that name.
+    registered = session.get(args.file)
+    file = os.path.expanduser(args.file)
+    if registered is None and not os.path.exists(file):
+        from ..errors import DefinitionError
+        from ..project import file_argument
+
+        try:
+            file_argument(file, root)  # its message, with its hint about relative paths
+        except DefinitionError as exc:
+            raise UsageError(f"{exc}; {session.unknown(args.file)}") from None
+    workflow = file if registered is None else registered
+    return _start(root, workflow, options, args.background, raise_on_failure=not args.no_raise)
 
 
-def _validate(args: Any) -> Any:
+def _validate(args: Any, session: Session) -> Any:
     from ..definition.loader import validate_file
     from .display import ReportView
 
-    return ReportView(validate_file(Path(args.file).expanduser()))
+    report = validate_file(Path(args.file).expanduser())
+    if not report.ok and not args.no_raise:
+        raise _invalid(report, f"{args.file} is not a valid workflow")
+    return ReportView(report)
 
 
-def _history(args: Any) -> Any:
+def _history(args: Any, session: Session) -> Any:
     from ..execution.states import State
     from .display import HistoryView
 
@@ -168,7 +221,7 @@ def _history(args: Any) -> Any:
     return HistoryView(store.history(limit=args.limit, workflow=args.workflow, status=args.status))
 
 
-def _status(args: Any) -> Any:
+def _status(args: Any, session: Session) -> Any:
     from .display import ExecutionView
 
     if args.logs < 0:
@@ -177,14 +230,14 @@ def _status(args: Any) -> Any:
     return ExecutionView(store.get_execution(args.execution_id, logs=args.logs))
 
 
-def _monitor(args: Any) -> Any:
+def _monitor(args: Any, session: Session) -> Any:
     from .display import HealthView
 
     store = _store(_project_root(args.project_root))
     return HealthView(store.workflow_metrics(workflow=args.workflow))
 
 
-_SUBCOMMANDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+_SUBCOMMANDS: dict[str, tuple[Any, Callable[[Any, Session], Any]]] = {
     "run": (_run_parser, _run),
     "validate": (_validate_parser, _validate),
     "history": (_history_parser, _history),
@@ -193,7 +246,7 @@ _SUBCOMMANDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 }
 
 
-def _cell_magic(line: str, cell: str) -> Any:
+def _cell_magic(line: str, cell: str, session: Session) -> Any:
     from .display import ReportView
 
     args = _parse(_cell_parser, line)
@@ -213,19 +266,27 @@ def _cell_magic(line: str, cell: str) -> Any:
     root = _project_root(args.project_root)
     with _user_errors():
         report = _validate_cell(cell, args.name)
+    if report.workflow is not None and args.name is not None:
+        session.register(args.name, report.workflow)
     if not args.run:
+        if report.workflow is None and not args.no_raise:
+            raise _invalid(report, "the workflow in this cell is not valid")
         return ReportView(report)
     if report.workflow is None:
-        errors = "\n".join(f"  {p}" for p in report.errors)
-        raise UsageError(
-            f"the workflow in this cell was not run: {len(report.errors)} error(s)\n{errors}"
-        )
+        raise _invalid(report, "the workflow in this cell was not run")
     if report.warnings:
         from IPython.display import display
 
         display(ReportView(report))
     with _user_errors():
-        return _start(root, report.workflow, options, args.background)
+        return _start(
+            root, report.workflow, options, args.background, raise_on_failure=not args.no_raise
+        )
+
+
+def _invalid(report: ValidationReport, what: str) -> UsageError:
+    errors = "\n".join(f"  {p}" for p in report.errors)
+    return UsageError(f"{what}: {len(report.errors)} error(s)\n{errors}")
 
 
 def _validate_cell(body: str, name: str | None) -> ValidationReport:
@@ -246,9 +307,16 @@ def _validate_cell(body: str, name: str | None) -> ValidationReport:
 # -- running --------------------------------------------------------------------------------
 
 
-def _start(root: Path, workflow: str | Workflow, options: RunOptions, background: bool) -> Any:
+def _start(
+    root: Path,
+    workflow: str | Workflow,
+    options: RunOptions,
+    background: bool,
+    *,
+    raise_on_failure: bool = True,
+) -> Any:
     """Prepare the run (a bad definition raises before anything shows), show its live view,
-    then run it here or in the background."""
+    then run it here or in the background (whose failure is the handle's to report)."""
     from ..engine.orchestrator import WorkflowOrchestrator
     from ..monitor.alerting import attach_alerts
 
@@ -279,7 +347,7 @@ def _start(root: Path, workflow: str | Workflow, options: RunOptions, background
 
         return start_background(orchestrator, run, on_done=done)
     try:
-        return _foreground(orchestrator, run, view)
+        return _foreground(orchestrator, run, view, raise_on_failure)
     finally:
         if alerts is not None:
             alerts.close()
@@ -289,12 +357,16 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _foreground(orchestrator: WorkflowOrchestrator, run: WorkflowRun, view: Any) -> ExecutionView:
+def _foreground(
+    orchestrator: WorkflowOrchestrator, run: WorkflowRun, view: Any, raise_on_failure: bool
+) -> ExecutionView:
     """Run to the end with the engine's sync facade (in a worker thread inside a kernel).
 
     An interrupt cancels the run, which is recorded as cancelled; the cancelled execution is
-    shown and the interrupt passed on, so "Run All" stops here as it would for any cell."""
+    shown and the interrupt passed on, so "Run All" stops here as it would for any cell.
+    A run that failed (``raise_on_failure``) is shown and raised as WorkflowFailed."""
     from ..engine.sync import run_sync
+    from ..errors import WorkflowFailed
     from ..execution.states import State
     from .display import ExecutionView
 
@@ -307,7 +379,20 @@ def _foreground(orchestrator: WorkflowOrchestrator, run: WorkflowRun, view: Any)
     result = ExecutionView(execution)
     if execution.status is State.CANCELLED:
         raise _Interrupted(result)
+    if raise_on_failure:
+        try:
+            execution.raise_for_status()
+        except WorkflowFailed as failed:
+            raise _Failed(result, failed) from None
     return result
+
+
+class _Failed(BaseException):
+    """A foreground run did not succeed (``view`` shows it, ``error`` says why)."""
+
+    def __init__(self, view: ExecutionView, error: Exception):
+        super().__init__()
+        self.view, self.error = view, error
 
 
 class _Interrupted(BaseException):

@@ -245,7 +245,7 @@ def test_a_broken_index_is_rebuilt_from_the_journals_on_the_next_read(
     orchestrator = WorkflowOrchestrator(project)
     for n in range(3):
         say = {"id": "say", "type": "shell", "command": f"echo line-{n}; exit {n % 2}"}
-        orchestrator.execute({"name": f"wf{n}", "tasks": [say]})
+        orchestrator.execute({"name": f"wf{n}", "tasks": [say]}, raise_on_failure=False)
     before = cli(project, "history", "--json")
     assert before.returncode == 0, before.stderr
     first = json.loads(before.stdout)[0]["id"]

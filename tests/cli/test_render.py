@@ -30,7 +30,9 @@ def _workflow():
 def test_plain_renderer_prints_one_line_per_event_and_a_summary(project):
     out = io.StringIO()
     renderer = PlainRenderer(out)
-    execution = WorkflowOrchestrator(project, sinks=[renderer]).execute(_workflow())
+    execution = WorkflowOrchestrator(project, sinks=[renderer]).execute(
+        _workflow(), raise_on_failure=False
+    )
     renderer.close(execution)
     text = out.getvalue()
     assert "fetch | fetched" in text  # live_output streams
@@ -44,7 +46,9 @@ def test_live_renderer_draws_the_task_table_on_a_terminal(project):
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120, color_system=None)
     renderer = LiveRenderer(console)
-    execution = WorkflowOrchestrator(project, sinks=[renderer]).execute(_workflow())
+    execution = WorkflowOrchestrator(project, sinks=[renderer]).execute(
+        _workflow(), raise_on_failure=False
+    )
     renderer.close(execution)
     text = buffer.getvalue()
     assert "fetch | fetched" in text

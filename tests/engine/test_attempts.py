@@ -48,7 +48,9 @@ def test_a_timeout_error_raised_by_a_task_type_is_its_failure_not_a_timeout(
     task: dict[str, Any] = {"id": "call", "type": "raises_timeout", "retry": {"attempts": 2}}
     if timeout is not None:
         task["timeout"] = timeout
-    execution = WorkflowOrchestrator(project, record=False).execute(make_workflow(task))
+    execution = WorkflowOrchestrator(project, record=False).execute(
+        make_workflow(task), raise_on_failure=False
+    )
     call = execution.tasks["call"]
     assert call.status is State.FAILED  # never timed_out: the engine's deadline did not expire
     assert call.error == (
@@ -62,7 +64,9 @@ def test_a_timeout_error_raised_by_a_task_type_is_its_failure_not_a_timeout(
 
 def test_the_engines_own_deadline_is_still_a_timeout(project: Any, raising_type: None) -> None:
     task = {"id": "call", "type": "raises_timeout", "sleep": 5, "timeout": "200ms"}
-    execution = WorkflowOrchestrator(project, record=False).execute(make_workflow(task))
+    execution = WorkflowOrchestrator(project, record=False).execute(
+        make_workflow(task), raise_on_failure=False
+    )
     call = execution.tasks["call"]
     assert call.status is State.TIMED_OUT
     assert call.error == "timed out after 200ms"

@@ -31,7 +31,7 @@ class Background:
 
     def _run(self, orchestrator: WorkflowOrchestrator, workflow: object) -> None:
         try:
-            self.result = orchestrator.execute(workflow)
+            self.result = orchestrator.execute(workflow, raise_on_failure=False)
         except BaseException as exc:
             self.error = exc
 

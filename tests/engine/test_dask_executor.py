@@ -172,7 +172,9 @@ def test_a_lost_worker_is_retried_elsewhere_and_finished_tasks_are_not_rerun(
 
     orchestrator = WorkflowOrchestrator(project, cluster=dask_cluster.address, sinks=[sink])
     outcome: dict[str, Any] = {}
-    runner = threading.Thread(target=lambda: outcome.update(run=orchestrator.execute(workflow)))
+    runner = threading.Thread(
+        target=lambda: outcome.update(run=orchestrator.execute(workflow, raise_on_failure=False))
+    )
     runner.start()
     deadline = time.monotonic() + 60
     while not placed and time.monotonic() < deadline:
@@ -313,7 +315,11 @@ def test_with_no_worker_left_the_run_ends_crashed_saying_so(project: Path) -> No
             sinks=[lambda e: placed.append(e.worker) if isinstance(e, AttemptPlaced) else None],
         )
         outcome: dict[str, Any] = {}
-        runner = threading.Thread(target=lambda: outcome.update(run=orchestrator.execute(workflow)))
+        runner = threading.Thread(
+            target=lambda: outcome.update(
+                run=orchestrator.execute(workflow, raise_on_failure=False)
+            )
+        )
         runner.start()
         deadline = time.monotonic() + 60
         while not placed and time.monotonic() < deadline:

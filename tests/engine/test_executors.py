@@ -52,7 +52,9 @@ def _workflow() -> Any:
 
 def test_an_executor_instance_runs_every_attempt_and_stays_open(project: Any) -> None:
     executor = CountingExecutor()
-    execution = WorkflowOrchestrator(project, record=False, executor=executor).execute(_workflow())
+    execution = WorkflowOrchestrator(project, record=False, executor=executor).execute(
+        _workflow(), raise_on_failure=False
+    )
     assert execution.tasks["a"].status is State.SUCCEEDED
     assert execution.tasks["b"].status is State.FAILED
     assert executor.attempts == [("a", 1), ("b", 1), ("b", 2)]
@@ -63,7 +65,9 @@ def test_an_executor_named_in_the_registry_is_made_and_closed_by_the_run(project
     EXECUTORS.register("counting", CountingExecutor)
     CountingExecutor.instances.clear()
     try:
-        WorkflowOrchestrator(project, record=False, executor="counting").execute(_workflow())
+        WorkflowOrchestrator(project, record=False, executor="counting").execute(
+            _workflow(), raise_on_failure=False
+        )
     finally:
         EXECUTORS.unregister("counting")
     [made] = CountingExecutor.instances
@@ -123,7 +127,7 @@ def test_local_resources_a_request_larger_than_the_machine_is_refused_at_start(
     (project / "workflows").mkdir(exist_ok=True)
     (project / "workflows" / "config.json").write_text('{"resources": {"GPU": 2}}')
     execution = WorkflowOrchestrator(project, record=False).execute(
-        make_workflow(*_gpu_tasks(1, amount=3))
+        make_workflow(*_gpu_tasks(1, amount=3)), raise_on_failure=False
     )
     assert execution.status is State.CRASHED
     assert (

@@ -19,6 +19,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
+from jupyter_workflows.errors import WorkflowFailed
 from jupyter_workflows.execution.states import State
 from jupyter_workflows.jupyter.background import BackgroundRun
 from jupyter_workflows.jupyter.display import ExecutionView, HealthView, HistoryView, ReportView
@@ -204,7 +205,7 @@ def test_html_escapes_names_and_shows_task_ids_and_states(
             ],
         },
     )  # fmt: skip
-    view = cell(ip, "%workflow run wf.json")
+    view = cell(ip, "%workflow run wf.json --no-raise")  # a failed run, to look at
     page = view._repr_html_()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "x&lt;y&gt;" in page and "&lt;b&gt;" in page and "<b>" not in page
@@ -299,12 +300,24 @@ def test_validate_reports_problems_with_lines(ip: InteractiveShell, project: Pat
         "name: bad\ntasks:\n  - id: a\n    type: shel\n    command: echo\n"
         "  - id: b\n    type: shell\n    command: echo\n    depends_on: [zzz]\n"
     )
-    bad = cell(ip, "%workflow validate bad.yaml")
+    bad = cell(ip, "%workflow validate bad.yaml --no-raise")
     assert not bad.ok
     assert [(p.line, p.task_id) for p in bad.problems] == [(4, "a"), (9, "b")]
     assert "unknown task type 'shel'" in repr(bad) and "zzz" in bad._repr_html_()
-    missing = cell(ip, "%workflow validate nope.json")
+    missing = cell(ip, "%workflow validate nope.json --no-raise")
     assert not missing.ok and "no such workflow file" in repr(missing)
+
+
+def test_validate_of_a_bad_file_raises(ip: InteractiveShell, project: Path) -> None:
+    (project / "bad.yaml").write_text(
+        "name: bad\ntasks:\n  - id: a\n    type: shel\n    command: echo\n"
+    )
+    with pytest.raises(UsageError) as caught:
+        cell(ip, "%workflow validate bad.yaml")
+    assert str(caught.value).startswith("bad.yaml is not a valid workflow: 1 error(s)\n")
+    assert "bad.yaml:4:5, task 'a', field 'type': unknown task type 'shel'" in str(caught.value)
+    with pytest.raises(UsageError, match="nope.json: no such workflow file"):
+        cell(ip, "%workflow validate nope.json")
 
 
 def test_history_table_rows_and_dataframe(
@@ -440,18 +453,20 @@ tasks:
 
 
 def test_cell_errors_carry_cell_line_numbers(ip: InteractiveShell) -> None:
-    report = cell(ip, CELL_WITH_UNKNOWN_FIELD)
+    report = cell(ip, CELL_WITH_UNKNOWN_FIELD.replace("%%workflow", "%%workflow --no-raise"))
     assert isinstance(report, ReportView) and not report.ok
     [problem] = report.problems
     assert (problem.line, problem.task_id, problem.field) == (4, "a", "colour")
     assert "<cell>:4:5, task 'a', field 'colour': unknown field 'colour'" in repr(report)
-    broken_json = cell(ip, '%%workflow\n{"name": "j",\n "tasks": [\n  {"id": "a",, }]}\n')
+    broken_json = cell(
+        ip, '%%workflow --no-raise\n{"name": "j",\n "tasks": [\n  {"id": "a",, }]}\n'
+    )
     assert [p.line for p in broken_json.problems] == [4]
 
 
 def test_cell_validates_and_name_option_supplies_the_name(ip: InteractiveShell) -> None:
     body = "tasks:\n  - id: a\n    type: shell\n    command: echo hi\n"
-    without = cell(ip, "%%workflow\n" + body)
+    without = cell(ip, "%%workflow --no-raise\n" + body)
     assert not without.ok and "missing required field 'name'" in repr(without)
     named = cell(ip, "%%workflow --name from-option\n" + body)
     assert named.ok and named.workflow.name == "from-option"
@@ -480,6 +495,87 @@ def test_cell_run_with_errors_runs_nothing(ip: InteractiveShell, project: Path) 
         cell(ip, "%%workflow --env A=1\nname: x\ntasks: []\n")
     with pytest.raises(UsageError, match="unrecognized arguments: --fast\nusage: %%workflow"):
         cell(ip, "%%workflow --fast\nname: x\n")
+
+
+# -- failing loudly, and the workflows a session knows by name -------------------------------
+
+FAILING = {
+    "name": "fails",
+    "tasks": [
+        {"id": "ok", "type": "shell", "command": "echo fine"},
+        {"id": "bad", "type": "shell", "command": "echo 'disk on fire' >&2; exit 2"},
+    ],
+}
+FAILING_CELL = "tasks:\n  - id: bad\n    type: shell\n    command: exit 5\n"
+
+
+def test_a_failed_run_is_shown_then_raised_with_its_failed_tasks(
+    ip: InteractiveShell, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_workflow(project, FAILING)
+    capsys.readouterr()
+    result = ip.run_cell("%workflow run wf.json")
+    failed = result.error_in_exec
+    assert isinstance(failed, WorkflowFailed)
+    execution = failed.execution
+    assert str(failed) == (
+        f"workflow 'fails' failed (execution {execution.id}):\n"
+        "  bad (failed): exited with code 2: disk on fire"
+    )
+    shown = capsys.readouterr()
+    output = shown.out + shown.err
+    assert output.index("workflow 'fails'") < output.index("WorkflowFailed: workflow 'fails'")
+    assert "Traceback" not in output and "magics.py" not in output  # the message, no frames
+    assert store(project).get_execution(execution.id).status is State.FAILED
+
+
+def test_no_raise_returns_the_failed_run_to_explore(ip: InteractiveShell, project: Path) -> None:
+    write_workflow(project, FAILING)
+    view = cell(ip, "%workflow run wf.json --no-raise")
+    assert isinstance(view, ExecutionView) and view.status is State.FAILED
+    assert view.tasks["ok"].status is State.SUCCEEDED
+
+
+def test_a_failed_cell_run_raises_unless_no_raise(ip: InteractiveShell, project: Path) -> None:
+    with pytest.raises(WorkflowFailed, match=r"workflow 'cell-fails' failed .*\n  bad \(failed\)"):
+        cell(ip, "%%workflow --run --name cell-fails\n" + FAILING_CELL)
+    view = cell(ip, "%%workflow --run --no-raise --name cell-fails\n" + FAILING_CELL)
+    assert view.status is State.FAILED and view.tasks["bad"].error == "exited with code 5"
+
+
+def test_an_invalid_cell_raises_unless_no_raise(ip: InteractiveShell) -> None:
+    with pytest.raises(UsageError) as caught:
+        cell(ip, CELL_WITH_UNKNOWN_FIELD)
+    message = str(caught.value)
+    assert message.startswith("the workflow in this cell is not valid: 1 error(s)\n")
+    assert "<cell>:4:5, task 'a', field 'colour': unknown field 'colour'" in message
+
+
+def test_a_named_cell_registers_its_workflow_for_run(ip: InteractiveShell, project: Path) -> None:
+    body = "tasks:\n  - id: a\n    type: shell\n    command: echo registered ${env.WHO}\n"
+    report = cell(ip, "%%workflow --name session-wf\n" + body)
+    assert report.ok
+    view = cell(ip, "%workflow run session-wf --env WHO=here")
+    assert view.status is State.SUCCEEDED and view.tasks["a"].result == "registered here"
+    [row] = store(project).history()
+    assert row.workflow == "session-wf"
+    assert store(project).get_execution(row.id).file is None  # from the cell, not a file
+    # a later cell of that name replaces it; an invalid one does not
+    cell(ip, "%%workflow --name session-wf\n" + body.replace("registered", "replaced"))
+    with pytest.raises(UsageError):
+        cell(ip, "%%workflow --name session-wf\ntasks: [{id: a}]\n")
+    assert cell(ip, "%workflow run session-wf").tasks["a"].result == "replaced"
+
+
+def test_running_a_name_nobody_registered_lists_the_registered_ones(
+    ip: InteractiveShell, project: Path
+) -> None:
+    cell(ip, "%%workflow --name listed-one\ntasks: [{id: a, type: shell, command: 'true'}]\n")
+    with pytest.raises(UsageError) as caught:
+        cell(ip, "%workflow run etl")
+    message = str(caught.value)
+    assert message.startswith("etl: no such workflow file; no workflow named 'etl' (registered")
+    assert "listed-one" in message and "%%workflow --name NAME" in message
 
 
 # -- background runs ------------------------------------------------------------------------
@@ -668,6 +764,43 @@ def test_in_a_kernel_an_interrupt_cancels_the_foreground_run(kernel: Any, projec
     assert reply["status"] == "ok" and "still alive" in shown(outputs)
 
 
+def _papermill(project: Path, *cells: str) -> subprocess.CompletedProcess[str]:
+    """``papermill`` as a headless job runs it: a notebook of ``cells``, in ``project``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, str(project / "job.ipynb"))
+    papermill = Path(sys.executable).parent / "papermill"
+    return subprocess.run(
+        [str(papermill), "job.ipynb", "out.ipynb", "--cwd", str(project), "--no-progress-bar"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_papermill_exits_non_zero_when_the_notebooks_workflow_fails(project: Path) -> None:
+    write_workflow(project, FAILING)
+    done = _papermill(project, "%load_ext jupyter_workflows", "%workflow run wf.json", "1 + 1")
+    assert done.returncode != 0
+    assert "WorkflowFailed" in done.stderr and "bad (failed): exited with code 2" in done.stderr
+    import nbformat
+
+    out = nbformat.read(str(project / "out.ipynb"), as_version=4)
+    run_cell = next(c for c in out.cells if c.source == "%workflow run wf.json")
+    assert [o.ename for o in run_cell.outputs if o.output_type == "error"] == ["WorkflowFailed"]
+    assert out.cells[-1].execution_count is None  # "Run All" stopped at the failed run
+
+    explored = _papermill(
+        project, "%load_ext jupyter_workflows", "%workflow run wf.json --no-raise", "1 + 1"
+    )
+    assert explored.returncode == 0, explored.stderr
+
+
 # -- alerts ---------------------------------------------------------------------------------
 
 
@@ -678,8 +811,8 @@ def test_a_failed_run_in_a_cell_alerts_once(
 
     failing = {"name": "cell-fails", "tasks": [{"id": "a", "type": "shell", "command": "exit 2"}]}
     write_workflow(project, failing)
-    view = cell(ip, "%workflow run wf.json")
-    assert view.status is State.FAILED
+    with pytest.raises(WorkflowFailed) as caught:  # the alert goes out before the raise
+        cell(ip, "%workflow run wf.json")
     assert "ALERT [ERROR] workflow 'cell-fails' failed" in capsys.readouterr().err
     (record,) = recent_alerts(default_store_path(project))
-    assert (record["execution_id"], record["ok"]) == (view.execution.id, True)
+    assert (record["execution_id"], record["ok"]) == (caught.value.execution.id, True)

@@ -289,7 +289,9 @@ workflow = {{"name": "text-demo", "tasks": [
     {{"id": "b", "type": "shell", "command": "exit 4", "depends_on": ["a"]}},
     {{"id": "c", "type": "shell", "command": "true", "depends_on": ["b"]}},
 ]}}
-execution = WorkflowOrchestrator(sys.argv[1], sinks=[view]).execute(workflow)
+execution = WorkflowOrchestrator(sys.argv[1], sinks=[view]).execute(
+    workflow, raise_on_failure=False
+)
 view.close()
 print("heavy:", sorted(m for m in ("anywidget", "ipywidgets") if m in sys.modules))
 """
@@ -628,7 +630,8 @@ def test_the_widgets_cancel_stops_the_run_and_says_who_asked(project: Path) -> N
     runner = threading.Thread(
         target=lambda: ended.append(
             orchestrator.execute(
-                {"name": "nap", "tasks": [sh("nap", "sleep 300"), sh("after", "true", "nap")]}
+                {"name": "nap", "tasks": [sh("nap", "sleep 300"), sh("after", "true", "nap")]},
+                raise_on_failure=False,
             )
         ),  # fmt: skip
     )

@@ -67,7 +67,8 @@ FAILING = make_workflow(
 
 
 def run(project: Path, workflow: Any, sinks: list[Any], **options: Any):
-    return WorkflowOrchestrator(project, sinks=sinks, kill_grace=2.0).execute(workflow, **options)
+    orchestrator = WorkflowOrchestrator(project, sinks=sinks, kill_grace=2.0)
+    return orchestrator.execute(workflow, raise_on_failure=False, **options)
 
 
 def test_failed_run_sends_one_alert_and_records_it(project, store):

@@ -14,7 +14,8 @@ def test_most_common_failure_per_task(project):
                 {"id": "flaky", "type": "shell", "command": f"exit {code}"},
                 {"id": "steady", "type": "shell", "command": "true"},
                 name="metrics",
-            )
+            ),
+            raise_on_failure=False,
         )
     metrics = {m["task_id"]: m for m in orchestrator.store.task_metrics(workflow="metrics")}
     assert metrics["flaky"]["failures"] == 3

@@ -79,7 +79,10 @@ def make_history(root: Path) -> History:
     orchestrator = WorkflowOrchestrator(root, kill_grace=1.0)
     runs = [orchestrator.execute(STEADY) for _ in range(2)]
     runs += [orchestrator.execute(SLOWER, env={"SLEEP": str(s)}) for s in SLEEPS]
-    runs += [orchestrator.execute(FLAKY, env={"FAIL": fail}) for fail in ("0", "1", "0")]
+    runs += [
+        orchestrator.execute(FLAKY, env={"FAIL": fail}, raise_on_failure=False)
+        for fail in ("0", "1", "0")
+    ]
     return History(root, orchestrator.store, runs)
 
 

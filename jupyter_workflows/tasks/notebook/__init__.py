@@ -7,6 +7,12 @@ ipykernel), ``cwd`` (default: the project root), ``output`` (templated; default:
 execution's artifacts folder, ``<task id>/<notebook name>``), ``timeout`` (stops the kernel;
 the partly executed notebook is still written) and, opt-in, ``reuse_kernel``.
 
+- papermill parity (checked against papermill itself, ``tests/tasks/test_notebook_parity.py``):
+  the kernelspec ``python`` runs on ``python3``; error banners an earlier papermill run left
+  in the input are removed first; the output is nbformat 4.5 (cell ids) with the running
+  kernel's ``language_info``; markdown cells are marked completed; a ``SystemExit(0)`` cell
+  is marked failed but the notebook succeeds. Where papermill refuses a notebook without a
+  kernelspec, we run it on ``python3`` and say so in the task's log.
 - ``result`` is ``{"output": <executed notebook path>, "recorded": {...}}``; ``outputs`` are
   exactly the values the notebook recorded with ``jupyter_workflows.record(name, value)``.
 - Each cell that runs emits progress events ("cell 3/12", running then succeeded or failed);

@@ -37,8 +37,9 @@ def zmq_context() -> Any:
         return _context
 
 
-async def connect(kernel: Kernel, timeout: float) -> Any:
-    """A started AsyncKernelClient for ``kernel`` once the kernel answers; KernelError if not."""
+async def connect(kernel: Kernel, timeout: float) -> tuple[Any, dict[str, Any]]:
+    """A started AsyncKernelClient for ``kernel`` once the kernel answers, and the kernel's
+    ``language_info`` (from that answer); KernelError if it does not answer."""
     from jupyter_client.asynchronous import AsyncKernelClient
 
     client = AsyncKernelClient(context=zmq_context())
@@ -48,9 +49,9 @@ async def connect(kernel: Kernel, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             msg_id = client.kernel_info()
-            await reply(client.get_shell_msg, msg_id, kernel, deadline, "starting")
+            info = await reply(client.get_shell_msg, msg_id, kernel, deadline, "starting")
             if await _seen_on_iopub(client, msg_id, 0.05):
-                return client
+                return client, dict(info["content"].get("language_info") or {})
     except BaseException:
         client.stop_channels()
         raise

@@ -55,6 +55,17 @@ def read_notebook(path: Path) -> Any:
         raise WorkflowError(f"notebook {path} is not a valid notebook: {first}") from None
 
 
+def prepare_input(nb: Any) -> Any:
+    """``nb`` as papermill runs it: upgraded to the latest v4 format (4.5: every cell has an
+    id) and without the error banners an earlier papermill run left in it, so the executed
+    copy has one banner, pointing at this run's failing cell."""
+    from nbformat import v4
+
+    nb = v4.upgrade(nb) or nb
+    nb.cells = [cell for cell in nb.cells if ERROR_TAG not in _tags(cell)]
+    return nb
+
+
 def kernel_name(nb: Any) -> str | None:
     """The kernel the notebook was saved with."""
     spec = nb.get("metadata", {}).get("kernelspec") or {}
@@ -112,14 +123,21 @@ def cell_finished(cell: Any, ok: bool) -> None:
     )
 
 
-def finish(nb: Any, failed_position: int | None, execution_count: Any) -> None:
-    """End times; on failure papermill's banner at the top and an anchor at the cell."""
+def finish(
+    nb: Any, failed_position: int | None, execution_count: Any, *, exited: bool = False
+) -> None:
+    """End times; on failure papermill's banner at the top and an anchor at the cell.
+
+    ``exited``: a cell ended the notebook with ``SystemExit(0)``; papermill records an
+    exception for the notebook then, but no banner. Without either, ``exception`` stays
+    None, as papermill leaves it.
+    """
     meta = nb.metadata["papermill"]
     started = meta.pop("_started", None)
     meta.update(
         end_time=_now(),
         duration=None if started is None else round(time.monotonic() - started, 6),
-        exception=failed_position is not None,
+        exception=True if failed_position is not None or exited else None,
     )
     for cell in nb.cells:
         cell.metadata["papermill"].pop("_started", None)
@@ -131,8 +149,6 @@ def finish(nb: Any, failed_position: int | None, execution_count: Any) -> None:
     banner = new_markdown_cell(ERROR_BANNER % ("" if execution_count is None else execution_count))
     for cell in (anchor, banner):
         cell.metadata["tags"] = [ERROR_TAG]
-        if nb.get("nbformat_minor", 0) < 5:
-            cell.pop("id", None)
     nb.cells.insert(failed_position, anchor)
     nb.cells.insert(0, banner)
 
@@ -155,6 +171,10 @@ def write_notebook(nb: Any, path: Path) -> None:
         except OSError:
             pass
         raise
+
+
+def _tags(cell: Any) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", ()))
 
 
 def _now() -> str:

@@ -4,7 +4,9 @@ Each code cell (empty ones and those tagged ``skip-execution`` are left alone, a
 does) emits progress ``running`` then ``succeeded`` or ``failed``, labelled "cell 3/12"
 (counting the cells that run, the injected parameters included). The first cell that raises
 stops the notebook, unless it is tagged ``raises-exception``; ``SystemExit`` with no code or
-code 0 stops it without failing, as with papermill.
+code 0 stops it without failing, as with papermill (which still marks that cell ``failed`` in
+its metadata, and so do we). Cells that do not run (markdown, empty) are marked started and
+completed in turn, as papermill marks them, up to the cell that stopped the notebook.
 """
 
 from __future__ import annotations
@@ -46,25 +48,31 @@ class CellRunner:
         self.total = len(self.cells)
         self.records: dict[str, Any] = {}
         self.failure: CellFailure | None = None
+        self.exited = False  # a cell ended the notebook with SystemExit(0)
         self.current: int | None = None  # number of the cell running now
         self._displays: dict[str, list[Any]] = {}
 
     async def run(self, client: Any, kernel: Kernel) -> None:
-        for number, cell in enumerate(self.cells, 1):
+        number = 0
+        for cell in self.nb.cells:
+            document.cell_started(cell)
+            if not _runs(cell):
+                document.cell_finished(cell, True)
+                continue
+            number += 1
             self.current = number
             label = f"cell {number}/{self.total}"
             self.emit_progress(number, self.total, label, "running")
-            document.cell_started(cell)
             content = await self._execute(client, kernel, cell, label)
             status = content.get("status", "error")
             failed = status != "ok" and "raises-exception" not in _tags(cell)
-            early_exit = failed and _is_clean_exit(content)
-            if failed and not early_exit:
+            self.exited = failed and _is_clean_exit(content)
+            if failed and not self.exited:
                 self.failure = CellFailure(
                     number, self.total, _ename(content), str(content.get("evalue", ""))
                 )
-            ok = not failed or early_exit
-            document.cell_finished(cell, ok)
+            document.cell_finished(cell, not failed)
+            ok = not failed or self.exited
             self.emit_progress(number, self.total, label, "succeeded" if ok else "failed")
             if failed:
                 break

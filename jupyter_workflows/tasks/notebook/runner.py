@@ -88,7 +88,9 @@ class NotebookRunner(TaskType):
             ctx.custody.started(kernel.pid)
         client = None
         try:
-            client = await connect(kernel, START_TIMEOUT)
+            client, language_info = await connect(kernel, START_TIMEOUT)
+            if language_info:  # as papermill records it: from the kernel that ran the notebook
+                job.nb.metadata["language_info"] = language_info
             await self._prepare(client, kernel, job)
             await runner.run(client, kernel)
         except BaseException as exc:  # a timeout, a cancellation, a kernel gone: stop it
@@ -105,9 +107,13 @@ class NotebookRunner(TaskType):
     # -- steps ----------------------------------------------------------------------------
     def _job(self, task: NotebookTask, ctx: TaskContext) -> Job:
         path = ctx.resolve_path(render(task.notebook, ctx.scope), "notebook")
-        nb = document.read_notebook(path)
+        nb = document.prepare_input(document.read_notebook(path))
         parameters = render_value(task.parameters, ctx.scope)
         name = render(task.kernel, ctx.scope) if task.kernel else document.kernel_name(nb)
+        if not name:  # papermill refuses such a notebook; we use the default, and say so
+            ctx.emit_line(
+                "stderr", f"{path.name} names no kernel (no kernelspec): running it on '{NATIVE}'"
+            )
         spec = resolve_kernel(name or NATIVE)
         cwd = task_cwd(task.cwd and render(task.cwd, ctx.scope), ctx)
         if not cwd.is_dir():
@@ -164,7 +170,7 @@ class NotebookRunner(TaskType):
         """Write the executed notebook and say how the attempt went."""
         position = runner.failed_position()
         count = None if position is None else job.nb.cells[position].get("execution_count")
-        document.finish(job.nb, position, count)
+        document.finish(job.nb, position, count, exited=runner.exited)
         job.redact.value(job.nb)
         records = job.redact.value(dict(runner.records))
         result = {"output": str(job.output), "recorded": records}

@@ -2,8 +2,9 @@
 
 ``python3`` always means this interpreter's ipykernel (``sys.executable``), whatever a
 ``python3`` kernelspec elsewhere on the machine points at: a workflow runs its notebooks with
-the packages it was installed with. Other names are looked up with jupyter_client's
-kernelspec machinery; an unknown one is a WorkflowError that lists the kernels there are.
+the packages it was installed with, and so does ``python`` (jupyter_client's alias for it).
+Other names are looked up with jupyter_client's kernelspec machinery; an unknown one is a
+WorkflowError that lists the kernels there are.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ...errors import WorkflowError
 CONNECTION_FILE = "{connection_file}"
 OWN_ARGS = ("-m", "ipykernel_launcher", "-f", CONNECTION_FILE)
 NATIVE = "python3"
+ALIASES = {"python": NATIVE}  # jupyter_client's KernelManager renames these on start
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,11 @@ _lock = threading.Lock()
 
 
 def resolve_kernel(name: str) -> KernelSpec:
-    """The spec for kernel ``name``; raises WorkflowError for an unknown name."""
+    """The spec for kernel ``name``; raises WorkflowError for an unknown name.
+
+    ``python`` means ``python3``, as jupyter_client's KernelManager (and so papermill) reads it.
+    """
+    name = ALIASES.get(name, name)
     with _lock:
         spec = _cache.get(name)
         if spec is None:
