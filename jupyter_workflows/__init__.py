@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         ExecutionNotFound,
         ExpressionError,
         Problem,
+        ResumeRefused,
         StoreError,
         StoreUnavailable,
         StoreWriteFailed,
@@ -66,6 +67,7 @@ _EXPORTS = {
     "ExecutionNotFound": ".errors",
     "AmbiguousExecutionId": ".errors",
     "Problem": ".errors",
+    "ResumeRefused": ".errors",
 }
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "ExecutionStore",
     "ExpressionError",
     "Problem",
+    "ResumeRefused",
     "State",
     "StoreError",
     "StoreUnavailable",

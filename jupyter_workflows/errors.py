@@ -8,6 +8,7 @@
     ├── TaskTypeNotImplemented     a modelled task type that cannot run here
     ├── UnknownPlugin              no task type, alert channel or executor has that name
     ├── TaskFailed                 a task ended unsuccessfully (``.task_id``, ``.exit_code``)
+    ├── ResumeRefused              a run cannot be resumed as asked (``.execution_id``)
     ├── StoreError                 the execution history cannot be read or written
     │   ├── ExecutionNotFound      no execution has that id (or prefix)
     │   ├── AmbiguousExecutionId   a prefix matches several executions
@@ -131,6 +132,15 @@ class TaskFailed(WorkflowError):
     def __str__(self) -> str:
         code = f" (exit code {self.exit_code})" if self.exit_code is not None else ""
         return f"task '{self.task_id}' failed{code}: {self.reason}".rstrip(": ")
+
+
+class ResumeRefused(WorkflowError):
+    """A run cannot resume ``execution_id`` as asked: another workflow's run, one still
+    running, a ``--from``/``--only`` task it does not have. The message says why."""
+
+    def __init__(self, execution_id: str, reason: str):
+        self.execution_id, self.reason = execution_id, reason
+        super().__init__(f"cannot resume execution {execution_id}: {reason}")
 
 
 class StoreError(WorkflowError):

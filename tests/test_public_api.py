@@ -13,7 +13,7 @@ EXPECTED = {
     "TaskRecord", "Attempt", "State", "WorkflowError", "DefinitionError", "ValidationError",
     "ExpressionError", "TaskTypeNotImplemented", "TaskFailed", "StoreError", "ExecutionNotFound",
     "AmbiguousExecutionId", "Problem", "WorkflowMonitor", "history", "sql", "record",
-    "StoreUnavailable", "StoreWriteFailed",
+    "StoreUnavailable", "StoreWriteFailed", "ResumeRefused",
 }  # fmt: skip
 
 
@@ -33,7 +33,7 @@ def test_every_exported_name_resolves():
 def test_errors_share_one_root():
     for name in ("DefinitionError", "ValidationError", "ExpressionError", "TaskFailed",
                  "StoreError", "ExecutionNotFound", "AmbiguousExecutionId", "StoreUnavailable",
-                 "StoreWriteFailed"):  # fmt: skip
+                 "StoreWriteFailed", "ResumeRefused"):  # fmt: skip
         assert issubclass(getattr(jupyter_workflows, name), jupyter_workflows.WorkflowError)
 
 

@@ -95,6 +95,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE attempts ADD COLUMN worker VARCHAR;
     ALTER TABLE attempts ADD COLUMN host VARCHAR;
     """,
+    # Resume and cache: the run an execution resumed, the tasks it reused rather than ran
+    # (and from which run), each task's definition hash and cache key. Rows indexed before
+    # stay NULL: journals written before these were recorded have none.
+    """
+    ALTER TABLE executions ADD COLUMN resumed_from VARCHAR;
+    ALTER TABLE task_runs ADD COLUMN reused VARCHAR;
+    ALTER TABLE task_runs ADD COLUMN reused_from VARCHAR;
+    ALTER TABLE task_runs ADD COLUMN definition_hash VARCHAR;
+    ALTER TABLE task_runs ADD COLUMN cache_key VARCHAR;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
