@@ -36,6 +36,8 @@ class ExecutionSummary:
     task_count: int
     failed_tasks: int
     executor: str | None = None  # where its tasks ran: local, dask...; None when unknown
+    resumed_from: str | None = None  # the execution it resumed
+    reused_tasks: int = 0  # tasks not run but reused (resumed or cached)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: datetimes as ISO 8601 strings."""
@@ -150,6 +152,7 @@ class TaskMetrics(TypedDict):
     avg_ms: float | None
     p50_ms: float | None
     p95_ms: float | None
+    reused: int  # task_runs not run but reused (resumed or cached): not in runs nor durations
     most_common_failure: str | None
 
 
