@@ -110,7 +110,7 @@ class WorkflowOrchestrator:
         model, loaded_from = self.load(workflow)
         file = file or loaded_from
         refresh = list(refresh)
-        reuse = self._reuse(model, env, resume, from_task, only, no_cache, refresh)
+        reuse = self.plan_reuse(model, env, resume, from_task, only, no_cache, refresh)
         all_sinks: list[Any] = [*self.sinks, *sinks]
         execution_id = execution_id or str(uuid.uuid4())
         journal = self.store.open_journal(execution_id) if self.record else None
@@ -138,7 +138,7 @@ class WorkflowOrchestrator:
             run.source_artifacts = self.store.artifacts_dir
         return run
 
-    def _reuse(
+    def plan_reuse(
         self,
         model: Workflow,
         env: Mapping[str, str] | None,
@@ -148,7 +148,9 @@ class WorkflowOrchestrator:
         no_cache: bool,
         refresh: list[str],
     ) -> Reuse:
-        """What the run may reuse: the plan of the run it resumes, and its cache entries."""
+        """What a run of ``model`` may reuse: the plan of the run it resumes, and its cache
+        entries (read from the store now). Raises as ``prepare`` does for a resume that cannot
+        be done, without recording anything: callers can check a resume before queueing it."""
         from ..errors import WorkflowError
         from ..execution.events import now
 
