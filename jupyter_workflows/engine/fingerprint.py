@@ -88,11 +88,11 @@ def definition_hash(
 def _named_files(task: TaskBase, project_root: Path) -> dict[str, str | None]:
     """Digest of each script or notebook the task's (literal) path fields name."""
     from ..errors import WorkflowError
-    from ..tasks.registry import get_task_type
+    from ..plugins import TASK_TYPES
 
-    try:
-        task_type = get_task_type(task.type)
-    except WorkflowError:
+    try:  # the declared type (its path_keys), not whatever implementation is registered
+        task_type = TASK_TYPES.load(task.type)
+    except (WorkflowError, ImportError):
         return {}
     raw = task.model_dump(mode="json", by_alias=True)
     files: dict[str, str | None] = {}
