@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ExecutionNotRunning,
         ExpressionError,
         Problem,
+        ResumeRefused,
         StoreError,
         StoreUnavailable,
         StoreWriteFailed,
@@ -72,6 +73,7 @@ _EXPORTS = {
     "ExecutionNotRunning": ".errors",
     "AmbiguousExecutionId": ".errors",
     "Problem": ".errors",
+    "ResumeRefused": ".errors",
 }
 
 __all__ = [
@@ -85,6 +87,7 @@ __all__ = [
     "ExecutionStore",
     "ExpressionError",
     "Problem",
+    "ResumeRefused",
     "State",
     "StoreError",
     "StoreUnavailable",

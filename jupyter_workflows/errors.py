@@ -9,6 +9,7 @@
     ├── UnknownPlugin              no task type, alert channel or executor has that name
     ├── TaskFailed                 a task ended unsuccessfully (``.task_id``, ``.exit_code``)
     ├── WorkflowFailed             a run did not succeed (``.execution``, ``.failures``)
+    ├── ResumeRefused              a run cannot be resumed as asked (``.execution_id``)
     ├── StoreError                 the execution history cannot be read or written
     │   ├── ExecutionNotFound      no execution has that id (or prefix)
     │   ├── AmbiguousExecutionId   a prefix matches several executions
@@ -191,6 +192,15 @@ def _ended(status: str) -> str:
 def _cut(text: str, limit: int) -> str:
     text = " ".join(text.split())  # one line per task: tracebacks and logs stay in the record
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ResumeRefused(WorkflowError):
+    """A run cannot resume ``execution_id`` as asked: another workflow's run, one still
+    running, a ``--from``/``--only`` task it does not have. The message says why."""
+
+    def __init__(self, execution_id: str, reason: str):
+        self.execution_id, self.reason = execution_id, reason
+        super().__init__(f"cannot resume execution {execution_id}: {reason}")
 
 
 class StoreError(WorkflowError):

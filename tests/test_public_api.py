@@ -14,7 +14,7 @@ EXPECTED = {
     "ExpressionError", "TaskTypeNotImplemented", "TaskFailed", "StoreError", "ExecutionNotFound",
     "AmbiguousExecutionId", "Problem", "WorkflowMonitor", "history", "sql", "record",
     "StoreUnavailable", "StoreWriteFailed", "ExecutionNotRunning", "WorkflowFailed",
-    "TaskFailure",
+    "TaskFailure", "ResumeRefused",
 }  # fmt: skip
 
 
@@ -34,7 +34,8 @@ def test_every_exported_name_resolves():
 def test_errors_share_one_root():
     for name in ("DefinitionError", "ValidationError", "ExpressionError", "TaskFailed",
                  "StoreError", "ExecutionNotFound", "AmbiguousExecutionId", "StoreUnavailable",
-                 "StoreWriteFailed", "ExecutionNotRunning", "WorkflowFailed"):  # fmt: skip
+                 "StoreWriteFailed", "ExecutionNotRunning", "WorkflowFailed",
+                 "ResumeRefused"):  # fmt: skip
         assert issubclass(getattr(jupyter_workflows, name), jupyter_workflows.WorkflowError)
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -35,10 +35,12 @@ from .common import warn as _warn
 from .pipes import guard_stdout
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from ..store import ExecutionStore
 
+F = TypeVar("F", bound="Callable[..., Any]")
 STATES = [state.value for state in State]
 
 
@@ -73,6 +75,27 @@ def main(ctx: click.Context, project_root: Path | None) -> None:
         _fail(str(exc))
 
 
+def reuse_options(func: F) -> F:
+    """``--from``, ``--only``, ``--no-cache`` and ``--refresh``: what a run may reuse."""
+    for option in reversed(
+        [
+            click.option("--from", "from_task", metavar="TASK", default=None,
+                         help="With a resumed run: re-run TASK and everything downstream of "
+                         "it, reusing the rest."),
+            click.option("--only", "only", metavar="TASK", default=None,
+                         help="With a resumed run: run only TASK, its upstream values taken "
+                         "from the run resumed."),
+            click.option("--no-cache", is_flag=True,
+                         help="Ignore every task's cache: run them all (their new results are "
+                         "cached)."),
+            click.option("--refresh", "refresh", metavar="TASK", multiple=True,
+                         help="Ignore TASK's cache entries (repeatable)."),
+        ]
+    ):  # fmt: skip
+        func = option(func)
+    return func
+
+
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--env", "env_pairs", multiple=True, help="K=V[,K2=V2]: values for ${env.K}.")
@@ -80,45 +103,103 @@ def main(ctx: click.Context, project_root: Path | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan without running anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
+@click.option("--resume", "resume", metavar="ID", default=None,
+              help="Resume execution ID (or an unambiguous prefix) of this workflow: tasks "
+              "that succeeded there and are unchanged are reused, the others run.")  # fmt: skip
+@reuse_options
 @executor_options
 @click.pass_obj
 @friendly_errors
-def run(
-    root: Path,
-    file: Path,
-    env_pairs: tuple[str, ...],
-    max_parallel: int | None,
-    dry_run: bool,
-    as_json: bool,
-    no_alerts: bool,
-    executor: str | None,
-    cluster: str | None,
-) -> None:
+def run(root: Path, file: Path, dry_run: bool, env_pairs: tuple[str, ...], **options: Any) -> None:
     """Run a workflow file."""
-    from ..engine.orchestrator import WorkflowOrchestrator
-    from ..errors import StoreWriteFailed
-    from ..execution.states import State
-
     try:
         env = parse_env_pairs(env_pairs)
     except ValueError as exc:
         _fail(str(exc))
-    orchestrator = WorkflowOrchestrator(root, executor=executor, cluster=cluster)
     if dry_run:
+        from ..engine.orchestrator import WorkflowOrchestrator
         from .plan import print_plan
 
-        workflow, _ = orchestrator.load(file)
+        workflow, _ = WorkflowOrchestrator(root).load(file)
         print_plan(workflow, env)
         return
+    _run(root, file, env, **options)
+
+
+@main.command()
+@click.argument("execution_id")
+@click.option("--file", "file", type=click.Path(path_type=Path), default=None,
+              help="The workflow file (default: the one the execution was run from, as it "
+              "is now).")  # fmt: skip
+@click.option("--env", "env_pairs", multiple=True, help="K=V[,K2=V2]: values for ${env.K}.")
+@click.option("--max-parallel", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
+@click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
+@reuse_options
+@executor_options
+@click.pass_obj
+@friendly_errors
+def resume(
+    root: Path,
+    execution_id: str,
+    file: Path | None,
+    env_pairs: tuple[str, ...],
+    **options: Any,
+) -> None:
+    """Resume an execution: a new run that reuses the tasks that succeeded in it.
+
+    Same as ``workflow run FILE --resume ID``, with FILE the definition the execution was run
+    from."""
+    try:
+        env = parse_env_pairs(env_pairs)
+    except ValueError as exc:
+        _fail(str(exc))
+    old = _store(root).get_execution(execution_id)
+    if file is None:
+        if not old.file:
+            _fail(
+                f"execution {old.id} recorded no workflow file (it was run from Python or a "
+                "notebook cell): give it with --file"
+            )
+        file = Path(str(old.file))
+    _run(root, file, env, resume=old.id, **options)
+
+
+def _run(
+    root: Path,
+    file: Path,
+    env: dict[str, str],
+    *,
+    max_parallel: int | None,
+    as_json: bool,
+    no_alerts: bool,
+    executor: str | None,
+    cluster: str | None,
+    resume: str | None,
+    from_task: str | None,
+    only: str | None,
+    no_cache: bool,
+    refresh: tuple[str, ...],
+) -> None:
+    from ..engine.orchestrator import WorkflowOrchestrator
+    from ..errors import StoreWriteFailed
+    from ..execution.states import State
+
+    orchestrator = WorkflowOrchestrator(root, executor=executor, cluster=cluster)
     from ..tasks.custody import dedicate
     from .render import make_renderer
 
-    renderer = make_renderer(quiet=as_json)
-    orchestrator.sinks.append(renderer)
     workflow, path = orchestrator.load(file)
     # Before alerts (which keep their records in the store) and before any task: a store
     # that cannot record the run stops it here, with what to do (exit code 2).
     orchestrator.store.check_writable()
+    # Set up before anything runs, so a resume that cannot be done is refused here (exit 2).
+    prepared = orchestrator.prepare(
+        workflow, file=path, env=env, max_parallel=max_parallel, resume=resume,
+        from_task=from_task, only=only, no_cache=no_cache, refresh=refresh,
+    )  # fmt: skip
+    renderer = make_renderer(quiet=as_json)
+    prepared.add_sink(renderer)
     alerts = None
     if not no_alerts:
         from ..monitor.alerting import attach_alerts
@@ -126,14 +207,13 @@ def run(
         alerts = attach_alerts(orchestrator, defer=True, warn=_warn, env={**os.environ, **env})
         if alerts is not None:
             alerts.add_workflow(workflow)  # its notifications, without loading it again
+            prepared.add_sink(alerts)  # a sink of the run: attached after it was prepared
     # This process runs one workflow and nothing else: all it starts is born in a cgroup of its
     # own (where one can be made), what a task orphans is re-parented to it rather than to init,
     # and its guardian ends whatever is left once it is gone, however it went.
     dedicate()
     try:
-        execution = orchestrator.execute(
-            workflow, file=path, env=env, max_parallel=max_parallel, raise_on_failure=False
-        )
+        execution = orchestrator.execute_prepared(prepared, raise_on_failure=False)
     except StoreWriteFailed as exc:
         # Every task was stopped. No alerts: their rules read the store that just failed.
         _fail(f"the run was stopped: {exc}", EXIT_STORE)
@@ -288,6 +368,10 @@ main.add_command(monitor)
 from .alerts import alerts  # noqa: E402
 
 main.add_command(alerts)
+
+from .cache import cache  # noqa: E402
+
+main.add_command(cache)
 
 from .cancel import cancel  # noqa: E402
 from .create import create, generate  # noqa: E402

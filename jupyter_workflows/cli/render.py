@@ -29,6 +29,7 @@ from ..ui.text import (
     placement_line,
     ran_elsewhere,
     ran_on,
+    shown_state,
     summary_lines,
     when,
 )
@@ -83,7 +84,7 @@ class LiveRenderer:
         clock = time.time()
         # A snapshot: rich refreshes from its own thread while events arrive on the loop's.
         for depth, task in as_tree(list(self.execution.tasks.values())):
-            state = str(task.status)
+            state = shown_state(task)
             elapsed = task.duration
             if task.status is State.RUNNING and task.started_at:
                 elapsed = clock - task.started_at
@@ -151,18 +152,23 @@ def print_history(rows: list[Any]) -> None:
     rows_table = table()
     # Which executor ran each run, only once some did not run locally.
     executors = any(row.executor not in (None, "local") for row in rows)
-    columns = ("execution", "workflow", "status", "started", "duration", "tasks")
-    for column in columns + (("executor",) if executors else ()):
+    resumed = any(row.resumed_from for row in rows)
+    columns: tuple[str, ...] = ("execution", "workflow", "status", "started", "duration", "tasks")
+    columns += ("executor",) if executors else ()
+    for column in columns + (("resumed from",) if resumed else ()):
         rows_table.add_column(column)
     for row in rows:
         duration = row.duration_ms / 1000 if row.duration_ms is not None else None
-        failed = f" ({row.failed_tasks} failed)" if row.failed_tasks else ""
+        failed = f", {row.failed_tasks} failed" if row.failed_tasks else ""
+        failed += f", {row.reused_tasks} reused" if row.reused_tasks else ""
+        failed = f" ({failed[2:]})" if failed else ""
         by = f" (by {row.cancelled_by})" if row.cancelled_by else ""
         cells = [
             row.id[:8], row.workflow, f"[{COLORS.get(row.status, '')}]{row.status}[/]{by}",
             when(row.started_at), format_duration(duration), f"{row.task_count}{failed}",
         ]  # fmt: skip
-        rows_table.add_row(*cells, *([row.executor or ""] if executors else []))
+        cells += [row.executor or ""] if executors else []
+        rows_table.add_row(*cells, *([(row.resumed_from or "")[:8]] if resumed else []))
     show(console, rows_table)
 
 
@@ -175,6 +181,8 @@ def print_execution(execution: Execution, log_lines: int) -> None:
         duration = f"~{duration} (estimated: the runner died; its last sign of life)"
     where = placement_line(execution)
     by = f" (by {execution.cancelled_by})" if execution.cancelled_by else ""
+    if execution.resumed_from:
+        where = (where + "\n" if where else "") + f"resumed from: {execution.resumed_from}"
     console.print(
         f"[bold]{execution.workflow}[/]  {execution.id}\n"
         f"status: [{COLORS.get(str(execution.status), '')}]{execution.status}[/]{by}   "
@@ -195,12 +203,14 @@ def print_execution(execution: Execution, log_lines: int) -> None:
     for column in columns:
         tasks_table.add_column(column)
     for depth, task in tasks:
-        state = str(task.status)
+        state = shown_state(task)
         exit_code = "" if task.exit_code is None else str(task.exit_code)
+        detail = (task.error or "")[:80]
+        if task.reused:
+            detail = f"reused from {(task.reused_from or '')[:8]}"
         cells = [
             "  " * depth + task.id, task.type, f"[{COLORS.get(state, '')}]{state}[/]",
-            str(len(task.attempts)), format_duration(task.duration), exit_code,
-            (task.error or "")[:80],
+            str(len(task.attempts)), format_duration(task.duration), exit_code, detail,
         ]  # fmt: skip
         if placed:
             cells.insert(4, escape(ran_on(task)))

@@ -136,6 +136,34 @@ class Retry(Strict):
             return self.max_delay
 
 
+class Cache(Strict):
+    """When a task may be skipped, its last successful result reused (``cache:``)."""
+
+    inputs: list[str] = Field(
+        default_factory=list,
+        description="Globs relative to the project root: the content of the files they match "
+        "is part of the cache key.",
+    )
+    key: str | None = Field(
+        None, description="An extra ${...} expression whose value is part of the cache key."
+    )
+    expire: Seconds | None = Field(
+        None, gt=0, description='How old a cached result may be ("7d", "12h"; number: seconds).'
+    )
+
+    @field_validator("inputs")
+    @classmethod
+    def _inside_the_project(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            parts = pattern.strip().replace("\\", "/").split("/")
+            if not pattern.strip() or pattern.strip().startswith("/") or ".." in parts:
+                raise ValueError(
+                    f"input pattern '{pattern}' must be a glob relative to the project root "
+                    "(no leading '/', no '..'), e.g. 'data/*.csv'"
+                )
+        return patterns
+
+
 class _AnyTaskType:
     """Pydantic metadata standing for "a task of any registered type".
 
@@ -192,11 +220,23 @@ class TaskBase(Strict):
     on_failure: Union[str, Task, None] = Field(
         None, description="Task id (or an inline task) to run when this task fails."
     )
+    cache: Union[bool, Cache, None] = Field(
+        None,
+        description="Skip the task, reusing its last successful result, while its definition, "
+        "its inputs, its key and its upstream tasks are unchanged (true, or inputs/key/expire).",
+    )
 
     @field_validator("depends_on", mode="before")
     @classmethod
     def _single_dependency(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @property
+    def cache_config(self) -> Cache | None:
+        """The task's cache settings (``cache: true`` is a cache with no inputs), or None."""
+        if self.cache is True:
+            return Cache()
+        return self.cache or None
 
     @property
     def gate(self) -> str | None:

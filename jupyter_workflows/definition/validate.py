@@ -413,7 +413,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _check_units(data: dict[str, Any], tasks: list[tuple[int, dict[str, Any]]]) -> list[Finding]:
-    """Warnings for numbers that look written in the wrong unit, and retries that never retry."""
+    """Warnings for numbers that look written in the wrong unit, retries that never retry, and
+    ``cache:`` where it does nothing (a nested task)."""
     findings: list[Finding] = []
     for index, node in tasks:
         for path, sub in walk_tasks(node, ("tasks", index)):
@@ -426,6 +427,12 @@ def _check_units(data: dict[str, Any], tasks: list[tuple[int, dict[str, Any]]]) 
                 )
                 findings.append(Finding(message, (*path, "timeout"), WARNING))
             findings += _retry_warnings(sub.get("retry"), (*path, "retry"))
+            if sub is not node and sub.get("cache") not in (None, False):
+                message = (
+                    "cache applies to top-level tasks only: this nested task runs whenever its "
+                    "parent does (give the parent cache: instead)"
+                )
+                findings.append(Finding(message, (*path, "cache"), WARNING))
     defaults = data.get("defaults")
     if isinstance(defaults, dict):
         findings += _retry_warnings(defaults.get("retry"), ("defaults", "retry"))

@@ -53,6 +53,8 @@ class RunContext:
     started_at: Callable[[str], float | None]  # when a task started, from the run's record
     task: Callable[[str], AnyTask]  # a top-level task by id (an on_failure handler)
     artifacts_dir: Path
+    # The cache key of a top-level task with ``cache:`` (recorded with its end), else None.
+    cache_key: Callable[[str], str | None] = lambda _task_id: None
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class TaskRunner:
                 type=task.type,
                 parent=place.parent,
                 at=ended_at,
+                cache_key=self.run_.cache_key(place.task_id) if place.parent is None else None,
             )
         )
 

@@ -15,11 +15,13 @@ from ..project import default_store_path, file_argument
 from ..project import project_root as find_project_root
 from ..store.requests import read_request, remove_request
 from .executors import Executor
-from .run import WorkflowRun
+from .reuse import Reuse, plan_resume
+from .run import WorkflowRun, task_hashes
 from .sync import run_sync
 
 if TYPE_CHECKING:
     from ..store import ExecutionStore
+    from ..store.models import CacheEntry
 
 
 class WorkflowOrchestrator:
@@ -89,13 +91,27 @@ class WorkflowOrchestrator:
         trigger: str = "manual",
         sinks: Iterable[Any] = (),
         file: str | None = None,
+        resume: str | None = None,
+        from_task: str | None = None,
+        only: str | None = None,
+        no_cache: bool = False,
+        refresh: Iterable[str] = (),
     ) -> WorkflowRun:
         """Load and set up a run without starting it (its id is known before it starts).
 
         ``file`` names the definition a pre-loaded Workflow came from (for the record).
+
+        ``resume``: an execution id (or unambiguous prefix) of this workflow: the tasks that
+        succeeded there, unchanged since, are reused rather than run; ``from_task`` re-runs
+        that task and everything downstream too, ``only`` runs just that task (see
+        ``engine/reuse.py``). ``no_cache`` ignores every task's ``cache:``, ``refresh`` the
+        named tasks'. Raises ResumeRefused (or ExecutionNotFound...) before anything is
+        recorded when the run cannot be set up as asked.
         """
         model, loaded_from = self.load(workflow)
         file = file or loaded_from
+        refresh = list(refresh)
+        reuse = self.plan_reuse(model, env, resume, from_task, only, no_cache, refresh)
         all_sinks: list[Any] = [*self.sinks, *sinks]
         execution_id = execution_id or str(uuid.uuid4())
         journal = self.store.open_journal(execution_id) if self.record else None
@@ -115,9 +131,61 @@ class WorkflowOrchestrator:
             artifacts_dir=self.store.artifacts_dir(execution_id) if self.record else None,
             **self._placement(),
             journal_path=getattr(journal, "path", None),
+            reuse=reuse,
         )
         run.journal = journal
+        run.resumed_from = reuse.resume.execution_id if reuse.resume else None
+        if self.record:
+            run.source_artifacts = self.store.artifacts_dir
         return run
+
+    def plan_reuse(
+        self,
+        model: Workflow,
+        env: Mapping[str, str] | None,
+        resume: str | None,
+        from_task: str | None,
+        only: str | None,
+        no_cache: bool,
+        refresh: list[str],
+    ) -> Reuse:
+        """What a run of ``model`` may reuse: the plan of the run it resumes, and its cache
+        entries (read from the store now). Raises as ``prepare`` does for a resume that cannot
+        be done, without recording anything: callers can check a resume before queueing it."""
+        from ..errors import WorkflowError
+        from ..execution.events import now
+
+        if (from_task is not None or only is not None) and resume is None:
+            raise WorkflowError(
+                "--from and --only choose what a resumed run re-runs: give --resume"
+            )
+        cached = [t.id for t in model.tasks if t.id and t.cache_config is not None]
+        for task_id in refresh:
+            if task_id not in cached:
+                raise WorkflowError(
+                    f"--refresh {task_id}: workflow '{model.name}' has no task '{task_id}' with "
+                    f"cache: (cached tasks: {', '.join(cached) or 'none'})"
+                )
+        hashes = task_hashes(model, self.project_root, env)
+        plan = None
+        if resume is not None:
+            if not self.record:
+                raise WorkflowError("a run without a record (record=False) cannot resume one")
+            old = self.store.get_execution(resume)
+            plan = plan_resume(model, hashes, old, from_task=from_task, only=only)
+        entries: dict[str, list[CacheEntry]] = {}
+        if cached and self.record and not no_cache and self.store.exists():
+            for entry in self.store.cache_entries(model.name, cached):
+                entries.setdefault(entry.task_id, []).append(entry)
+        return Reuse(
+            hashes,
+            project_root=self.project_root,
+            resume=plan,
+            cache=entries,
+            no_cache=no_cache,
+            refresh=refresh,
+            clock=now,
+        )
 
     async def run_prepared(self, run: WorkflowRun) -> Execution:
         """Run a prepared run; records it even when cancelled (then re-raises).
@@ -183,7 +251,12 @@ class WorkflowOrchestrator:
         write that fails mid-run (disk full) stops every task and raises StoreWriteFailed
         (as does any event sink that raises: its exception), the run recorded as far as the
         journal would take it."""
-        run = self.prepare(workflow, **options)
+        return self.execute_prepared(
+            self.prepare(workflow, **options), raise_on_failure=raise_on_failure
+        )
+
+    def execute_prepared(self, run: WorkflowRun, *, raise_on_failure: bool = True) -> Execution:
+        """``execute`` for a run made by ``prepare``."""
         try:
             execution = run_sync(lambda: self.run_prepared(run))
         except (asyncio.CancelledError, KeyboardInterrupt):

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,8 @@ class QueuedRun:
     env: dict[str, str]
     sinks: list[Any]
     done: asyncio.Future[Execution]
+    # More of ``WorkflowOrchestrator.prepare``'s options: resume, from_task, only, no_cache...
+    options: dict[str, Any] = field(default_factory=dict)
     started: bool = False  # it has its slot
     journaled: bool = False  # it has a journal: it records itself from here on
     run: WorkflowRun | None = None  # once prepared
@@ -89,9 +91,11 @@ class RunQueue:
         execution_id: str | None = None,
         sinks: Iterable[Any] = (),
         file: str | Path | None = None,
+        **options: Any,
     ) -> QueuedRun:
         """Queue a run and return at once; ``sinks`` get its events (live views), ``file``
-        names where a pre-loaded Workflow came from.
+        names where a pre-loaded Workflow came from; ``options`` go to
+        ``WorkflowOrchestrator.prepare`` (``resume=``, ``from_task=``...).
 
         Raises DefinitionError/ValidationError for a broken workflow, QueueFull when the wait
         list is full, RuntimeError after shutdown.
@@ -112,6 +116,7 @@ class RunQueue:
             env=dict(env or {}),
             sinks=list(sinks),
             done=asyncio.get_running_loop().create_future(),
+            options=options,
         )
         self._waiting.append(queued)
         task = asyncio.get_running_loop().create_task(self._run(queued))
@@ -157,6 +162,7 @@ class RunQueue:
                     trigger=queued.trigger,
                     sinks=queued.sinks,
                     file=queued.file,
+                    **queued.options,
                 )
                 queued.journaled = True  # from here on the run records itself, whatever happens
                 queued.run = run

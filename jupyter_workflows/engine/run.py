@@ -23,12 +23,14 @@ from ..definition.conditions import parse_condition
 from ..definition.model import AnyTask, TaskBase, Workflow
 from ..definition.templates import Scope, TaskView
 from ..errors import StoreError, WorkflowError
-from ..execution.events import Event, RunEnded, RunStarted, TaskEnded
+from ..execution.events import Event, RunEnded, RunStarted, TaskEnded, now
 from ..execution.records import Execution
 from ..execution.states import FAILURES, State
 from ..tasks.custody import RunCustody
 from .attempts import RunContext, TaskRunner
 from .executors import Executor, make_executor
+from .fingerprint import definition_hash
+from .reuse import Decision, Reuse, copy_artifacts, moved
 
 
 class WorkflowRun:
@@ -51,6 +53,7 @@ class WorkflowRun:
         executor: str | Executor | None = None,
         cluster: Any = None,
         journal_path: Path | None = None,
+        reuse: Reuse | None = None,
     ):
         self.workflow = workflow
         self.execution = Execution(id=execution_id, workflow=workflow.name)
@@ -64,15 +67,21 @@ class WorkflowRun:
         self.dag = [t for t in workflow.tasks if t.id not in self.handlers]
         # Every task is known from the start, so `${tasks.x.status} == 'pending'` is legal.
         self.views: dict[str, TaskView] = {t.id: TaskView() for t in workflow.tasks if t.id}
-        template_env = {
-            **_runner_environ(),
-            "WORKFLOW_PROJECT_ROOT": str(project_root),  # for paths a tool needs absolute
-            **workflow.defaults.environment,
-            **(env or {}),
-        }
+        template_env = template_environment(workflow, project_root, env)
         self.scope = Scope(
             env=template_env, tasks=self.views, webhook=webhook_context(template_env)
         )
+        # Which ready tasks are reused rather than run (``engine/reuse.py``): by default none
+        # but cache hits of tasks with ``cache:``. The definition hashes it holds are recorded
+        # in run_started: what a later resume compares.
+        self.reuse = reuse or Reuse(
+            task_hashes(workflow, project_root, env), project_root=project_root, clock=now
+        )
+        self.hashes = self.reuse.hashes
+        self.resumed_from: str | None = None
+        # Where an earlier execution keeps its files (``store.artifacts_dir``): a reused task
+        # gets its files from there. None when the run is not recorded.
+        self.source_artifacts: Any = None
         self._workdir = Path(tempfile.mkdtemp(prefix="jupyter-workflows-"))
         self.artifacts_dir = artifacts_dir or self._workdir / "artifacts"
         # An executor made here from a name is this run's to close; an instance is the caller's.
@@ -92,6 +101,7 @@ class WorkflowRun:
                 started_at=self._started_at,
                 task=workflow.task,
                 artifacts_dir=self.artifacts_dir,
+                cache_key=lambda task_id: self.reuse.keys.get(task_id),
             ),
             executor=self.executor,
             semaphore=asyncio.Semaphore(limit),
@@ -113,6 +123,10 @@ class WorkflowRun:
         self._cancel: tuple[str, str | None] | None = None
 
     # -- events -------------------------------------------------------------------------
+    def add_sink(self, sink: Any) -> None:
+        """Give every event from now on to ``sink`` too (before ``run``: all of them)."""
+        self._sinks.append(sink)
+
     def emit(self, event: Event) -> None:
         """Hand ``event`` to every sink. A sink that raises (the journal on a full disk) does
         not stop the others, nor the code that emitted: it stops the run (``_sink_failed``)."""
@@ -247,6 +261,7 @@ class WorkflowRun:
             dashboard=self.executor.dashboard,
             run_tag=self.custody.tag,
             cgroup=self.custody.cgroup,
+            resumed_from=self.resumed_from,
             tasks=[
                 {
                     "id": t.id,
@@ -254,6 +269,7 @@ class WorkflowRun:
                     "type": t.type,
                     "depends_on": list(t.depends_on),
                     "live_output": t.live_output,
+                    "hash": self.hashes.get(t.id or ""),
                 }
                 for t in self.workflow.tasks
             ],
@@ -278,9 +294,61 @@ class WorkflowRun:
             if not run_it:
                 self._skip(task, f"condition is false: {task.gate}")
                 return
+        decision = self.reuse.decide(task, self.scope)
+        if decision.action == "skip":
+            self._skip(task, decision.reason or "skipped")
+            return
+        if decision.action == "fail":
+            self._blocking.add(task.id)  # type: ignore[arg-type]
+            self._end_unstarted(task, State.FAILED, decision.reason or "failed")
+            return
+        if decision.action == "reuse":
+            self._reuse(task, decision)
+            return
         job = asyncio.ensure_future(self.runner.run(task))
         self._running[task.id] = job  # type: ignore[index]
         job.add_done_callback(functools.partial(self._job_done, task))
+
+    def _reuse(self, task: TaskBase, decision: Decision) -> None:
+        """End ``task`` with the values an earlier execution recorded, its files included."""
+        recorded = decision.recorded
+        assert recorded is not None
+        result, outputs = recorded.result, dict(recorded.outputs)
+        if self.source_artifacts is not None and task.id:
+            source = Path(self.source_artifacts(recorded.execution_id))
+            try:
+                if copy_artifacts(source, self.artifacts_dir, task.id):
+                    result = moved(result, source, self.artifacts_dir)
+                    outputs = moved(outputs, source, self.artifacts_dir)
+            except OSError as exc:  # the values are reused all the same; the files are extra
+                print(
+                    f"jupyter-workflows: task '{task.id}': cannot copy the files of execution "
+                    f"{recorded.execution_id}: {exc}",
+                    file=sys.stderr,
+                )
+        self.views[task.id] = TaskView(  # type: ignore[index]
+            result=result,
+            exit_code=recorded.exit_code,
+            status=str(State.SUCCEEDED),
+            outputs=outputs,
+            duration=0.0,
+        )
+        self.emit(
+            TaskEnded(
+                execution_id=self.execution.id,
+                task_id=task.id,  # type: ignore[arg-type]
+                status=str(State.SUCCEEDED),
+                exit_code=recorded.exit_code,
+                result=result,
+                outputs=outputs,
+                name=task.name,
+                type=task.type,  # type: ignore[attr-defined]
+                reused=decision.how,
+                reused_from=recorded.execution_id,
+                cache_key=decision.cache_key,
+            )
+        )
+        self._task_done(task)
 
     def _job_done(self, task: TaskBase, _job: asyncio.Future[None]) -> None:
         self._task_done(task)
@@ -307,6 +375,7 @@ class WorkflowRun:
         self._running.pop(task.id, None)  # type: ignore[arg-type]
         if self._stopping:
             return
+        self.reuse.ended(task, self.views[task.id])  # type: ignore[index]
         record = self.execution.tasks.get(task.id)  # type: ignore[arg-type]
         if record and record.status in FAILURES and not task.continue_on_error:
             self._blocking.add(task.id)  # type: ignore[arg-type]
@@ -374,6 +443,31 @@ def _fault_reason(fault: Exception) -> str:
     if isinstance(fault, StoreError):
         return f"the run was stopped: its record cannot be written: {fault}"
     return f"the run was stopped: an event sink failed: {type(fault).__name__}: {fault}"
+
+
+def template_environment(
+    workflow: Workflow, project_root: Path, env: Mapping[str, str] | None
+) -> dict[str, str]:
+    """What ``${env.NAME}`` resolves against in a run of ``workflow`` (tasks' processes get
+    it too, with their own ``environment`` on top)."""
+    return {
+        **_runner_environ(),
+        "WORKFLOW_PROJECT_ROOT": str(project_root),  # for paths a tool needs absolute
+        **workflow.defaults.environment,
+        **(env or {}),
+    }
+
+
+def task_hashes(
+    workflow: Workflow, project_root: Path, env: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The definition hash of each top-level task (``fingerprint.definition_hash``)."""
+    template_env = template_environment(workflow, project_root, env)
+    return {
+        t.id: definition_hash(t, workflow.defaults, template_env, project_root)
+        for t in workflow.tasks
+        if t.id
+    }
 
 
 def _runner_environ() -> dict[str, str]:

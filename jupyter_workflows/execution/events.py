@@ -45,7 +45,8 @@ class RunStarted(Event):
     host: str = ""
     # Start time of the runner process (from /proc) so a reused pid is not taken for the owner.
     pid_start: str | None = None
-    # [{id, name, type, depends_on, parent}] so consumers can draw the DAG before tasks start.
+    # [{id, name, type, depends_on, parent, hash}] so consumers can draw the DAG before tasks
+    # start; ``hash`` is the task's definition hash (what a resume compares).
     tasks: list[dict[str, Any]] = field(default_factory=list)
     # Where attempts run: "local", or "dask" with the scheduler's address and dashboard.
     executor: str = "local"
@@ -56,6 +57,8 @@ class RunStarted(Event):
     # The runner's own cgroup v2 folder, if it made one: known before any task starts, so a
     # kill between a task's fork and its process_started line still leaves it findable.
     cgroup: str | None = None
+    # The execution this one resumes (``workflow run --resume``): its tasks may be reused.
+    resumed_from: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -148,6 +151,13 @@ class TaskEnded(Event):
     name: str | None = None
     type: str | None = None
     parent: str | None = None
+    # Not run here: "resumed" (taken from the execution resumed) or "cached" (a cache hit);
+    # ``reused_from`` is the execution whose result, outputs and artifacts were reused.
+    # Either way ``status`` is "succeeded", so conditions and dependents see a success.
+    reused: str | None = None
+    reused_from: str | None = None
+    # A task with ``cache:``: the key its result is recorded (or was found) under.
+    cache_key: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -77,6 +77,11 @@ class TaskRecord:
     log_tail: list[str] = field(default_factory=list)
     # The latest step reported (a notebook cell): {"step", "total", "label", "status"}.
     progress: dict[str, Any] | None = None
+    # Not run in this execution but reused: "resumed" or "cached", from ``reused_from``.
+    reused: str | None = None
+    reused_from: str | None = None
+    definition_hash: str | None = None  # what a resume compares (see engine/fingerprint.py)
+    cache_key: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -101,6 +106,10 @@ class TaskRecord:
             "error": self.error,
             "attempts": [a.to_dict() for a in self.attempts],
             "progress": self.progress,
+            "reused": self.reused,
+            "reused_from": self.reused_from,
+            "definition_hash": self.definition_hash,
+            "cache_key": self.cache_key,
         }
 
 
@@ -133,6 +142,7 @@ class Execution:
     # Who asked a cancelled run to stop ("cli", "lab", "api", "widget"...); None when it was
     # stopped where it ran (Ctrl-C, a kernel interrupt) or not cancelled at all.
     cancelled_by: str | None = None
+    resumed_from: str | None = None  # the execution this one resumed
 
     @property
     def duration(self) -> float | None:
@@ -222,6 +232,8 @@ class Execution:
             task.name = event.name or task.name
             task.type = event.type or task.type
             task.parent = event.parent if event.parent is not None else task.parent
+            task.reused, task.reused_from = event.reused, event.reused_from
+            task.cache_key = event.cache_key or task.cache_key
         elif isinstance(event, RunStarted):
             self.status = State.RUNNING
             self.workflow = event.workflow
@@ -237,12 +249,14 @@ class Execution:
                 event.cluster,
                 event.dashboard,
             )
+            self.resumed_from = event.resumed_from
             for spec in event.tasks:
                 task = self._task(spec["id"])
                 task.name = spec.get("name")
                 task.type = spec.get("type", task.type)
                 task.parent = spec.get("parent")
                 task.depends_on = list(spec.get("depends_on") or [])
+                task.definition_hash = spec.get("hash")
         elif isinstance(event, RunEnded):
             self.status = State(event.status)
             self.ended_at = event.at
@@ -268,5 +282,6 @@ class Execution:
             "executor": self.executor,
             "cluster": self.cluster,
             "dashboard": self.dashboard,
+            "resumed_from": self.resumed_from,
             "tasks": [t.to_dict() for t in self.tasks.values()],
         }

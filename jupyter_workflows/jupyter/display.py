@@ -16,7 +16,7 @@ from typing import Any
 from ..definition.durations import format_duration
 from ..execution.records import Execution, TaskRecord
 from ..execution.states import State
-from ..ui.text import as_tree, placement_line, ran_elsewhere, ran_on, when
+from ..ui.text import as_tree, placement_line, ran_elsewhere, ran_on, shown_state, when
 
 __all__ = ["STATE_COLORS", "ExecutionView", "HealthView", "HistoryView", "ReportView"]
 
@@ -25,6 +25,7 @@ __all__ = ["STATE_COLORS", "ExecutionView", "HealthView", "HistoryView", "Report
 STATE_COLORS = {
     "pending": "#9e9e9e", "running": "#1e88e5", "succeeded": "#2e7d32", "failed": "#c62828",
     "timed_out": "#e65100", "cancelled": "#f9a825", "skipped": "#757575", "crashed": "#6a1b9a",
+    "resumed": "#558b2f", "cached": "#00838f",
 }  # fmt: skip
 
 _TABLE_STYLE = "border-collapse:collapse;font-size:0.9em"
@@ -93,6 +94,7 @@ class ExecutionView(_RichView):
         lines += [f"error: {ex.error}"] if ex.error else []
         where = placement_line(ex)
         lines += [where] if where else []
+        lines += [f"resumed from execution {ex.resumed_from}"] if ex.resumed_from else []
         lines += [self.note] if self.note else []
         tasks = self._rows()
         placed = self._placed(tasks)
@@ -114,6 +116,8 @@ class ExecutionView(_RichView):
         if ex.error:
             head += f"<div style='color:{STATE_COLORS['failed']}'>error: {_esc(ex.error)}</div>"
         head += _placement_html(ex)
+        if ex.resumed_from:
+            head += f"<div>resumed from execution <code>{_esc(ex.resumed_from)}</code></div>"
         if self.note:
             head += f"<div><em>{_esc(self.note)}</em></div>"
         tasks = self._rows()
@@ -135,7 +139,7 @@ def _task_columns(placed: bool) -> tuple[str, ...]:
 def _task_cells(task: TaskRecord, depth: int, placed: bool) -> list[str]:
     exit_code = "" if task.exit_code is None else str(task.exit_code)
     cells = [
-        "  " * depth + _label(task), task.type, str(task.status), _attempts(task),
+        "  " * depth + _label(task), task.type, shown_state(task), _attempts(task),
         format_duration(_elapsed(task.started_at, task.ended_at, task.status)), exit_code,
         _detail(task)[:100],
     ]  # fmt: skip
@@ -165,7 +169,7 @@ def _placement_html(execution: Execution) -> str:
 def _task_html(task: TaskRecord, depth: int, placed: bool) -> list[str]:
     cells = [_esc(c) for c in _task_cells(task, depth, placed)]
     cells[0] = f"<span style='padding-left:{1.2 * depth:.1f}em'>{_esc(_label(task))}</span>"
-    cells[2] = _badge(str(task.status))
+    cells[2] = _badge(shown_state(task))
     return cells
 
 
@@ -180,6 +184,8 @@ def _attempts(task: TaskRecord) -> str:
 
 
 def _detail(task: TaskRecord) -> str:
+    if task.reused_from:
+        return f"reused from execution {task.reused_from}"
     if task.error and task.status is not State.SUCCEEDED:
         return task.error
     if task.progress and task.status is State.RUNNING:

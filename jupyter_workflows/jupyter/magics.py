@@ -68,9 +68,32 @@ _ROOT_HELP = (
 )
 @argument("--cluster", metavar="ADDRESS", help="run tasks on this Dask scheduler (implies dask)")
 @argument("--no-raise", action="store_true", help=_NO_RAISE_HELP)
+@argument("--resume", metavar="ID", help="resume this execution: reuse what succeeded there")
+@argument("--from", dest="from_task", metavar="TASK", help="with --resume: re-run TASK and below")
+@argument("--only", metavar="TASK", help="with --resume: run only TASK")
+@argument("--no-cache", action="store_true", help="ignore every task's cache")
+@argument("--refresh", action="append", metavar="TASK", help="ignore TASK's cache (repeatable)")
 @argument("--project-root", metavar="DIR", help=_ROOT_HELP)
 def _run_parser(line: str) -> None:
     """Run a workflow file with a live view; returns the Execution (or a BackgroundRun)."""
+
+
+@magic_arguments(name="workflow resume")
+@argument("execution_id", metavar="ID", help="an execution id or an unambiguous prefix")
+@argument("--file", metavar="FILE", help="the workflow file (default: the execution's own)")
+@argument("--from", dest="from_task", metavar="TASK", help="re-run TASK and everything below it")
+@argument("--only", metavar="TASK", help="run only TASK, upstream values from the execution")
+@argument("--env", action="append", metavar="K=V,...", help="values for ${env.K} (repeatable)")
+@argument("--max-parallel", type=int, metavar="N", help="at most N task attempts at once")
+@argument("--background", action="store_true", help="return a handle at once")
+@argument("--executor", choices=["local", "dask"], help="where tasks run")
+@argument("--cluster", metavar="ADDRESS", help="run tasks on this Dask scheduler")
+@argument("--no-cache", action="store_true", help="ignore every task's cache")
+@argument("--refresh", action="append", metavar="TASK", help="ignore TASK's cache (repeatable)")
+@argument("--no-raise", action="store_true", help=_NO_RAISE_HELP)
+@argument("--project-root", metavar="DIR", help=_ROOT_HELP)
+def _resume_parser(line: str) -> None:
+    """Resume an execution: a new run reusing the tasks that succeeded in it."""
 
 
 @magic_arguments(name="workflow validate")
@@ -198,6 +221,24 @@ def _run(args: Any, session: Session) -> Any:
     return _start(root, workflow, options, args.background, raise_on_failure=not args.no_raise)
 
 
+def _resume(args: Any, session: Session) -> Any:
+    options = _run_options(args)._replace(resume=args.execution_id)
+    root = _project_root(args.project_root)
+    file = args.file
+    if file is None:
+        old = _store(root).get_execution(args.execution_id)
+        if not old.file:
+            raise UsageError(
+                f"execution {old.id} recorded no workflow file (it was run from a cell or "
+                "from Python): give it with --file"
+            )
+        file = old.file
+    return _start(
+        root, os.path.expanduser(file), options, args.background,
+        raise_on_failure=not args.no_raise,
+    )  # fmt: skip
+
+
 def _validate(args: Any, session: Session) -> Any:
     from ..definition.loader import validate_file
     from .display import ReportView
@@ -239,6 +280,7 @@ def _monitor(args: Any, session: Session) -> Any:
 
 _SUBCOMMANDS: dict[str, tuple[Any, Callable[[Any, Session], Any]]] = {
     "run": (_run_parser, _run),
+    "resume": (_resume_parser, _resume),
     "validate": (_validate_parser, _validate),
     "history": (_history_parser, _history),
     "status": (_status_parser, _status),
@@ -331,8 +373,10 @@ def _start(
     )
     relay = _Relay()
     run = orchestrator.prepare(
-        model, file=file, env=env, max_parallel=options.max_parallel, sinks=[relay]
-    )
+        model, file=file, env=env, max_parallel=options.max_parallel, sinks=[relay],
+        resume=options.resume, from_task=options.from_task, only=options.only,
+        no_cache=options.no_cache, refresh=options.refresh,
+    )  # fmt: skip
     view = relay.target = _live_view(run)
     view.display()
     if background:
@@ -476,6 +520,11 @@ class RunOptions(NamedTuple):
     max_parallel: int | None
     executor: str | None
     cluster: str | None
+    resume: str | None = None
+    from_task: str | None = None
+    only: str | None = None
+    no_cache: bool = False
+    refresh: tuple[str, ...] = ()
 
 
 def _run_options(args: Any) -> RunOptions:
@@ -487,7 +536,12 @@ def _run_options(args: Any) -> RunOptions:
         raise UsageError(str(exc)) from None
     if args.max_parallel is not None and args.max_parallel < 1:
         raise UsageError(f"--max-parallel must be at least 1, got {args.max_parallel}")
-    return RunOptions(env, args.max_parallel, args.executor, args.cluster)
+    return RunOptions(
+        env, args.max_parallel, args.executor, args.cluster,
+        resume=getattr(args, "resume", None), from_task=getattr(args, "from_task", None),
+        only=getattr(args, "only", None), no_cache=bool(getattr(args, "no_cache", False)),
+        refresh=tuple(getattr(args, "refresh", None) or ()),
+    )  # fmt: skip
 
 
 def _project_root(value: str | None) -> Path:

@@ -23,6 +23,7 @@ from ..ui.text import (
     placement_line,
     ran_elsewhere,
     ran_on,
+    shown_state,
     summary_lines,
 )
 
@@ -95,7 +96,7 @@ def status_line(execution: Execution | None, title: str | None = None) -> str:
         return f"{title + ': ' if title else ''}waiting for the run to start"
     counts: dict[str, int] = {}
     for task in execution.tasks.values():
-        counts[str(task.status)] = counts.get(str(task.status), 0) + 1
+        counts[shown_state(task)] = counts.get(shown_state(task), 0) + 1
     tally = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     end = execution.ended_at or time.time()
     took = format_duration(end - execution.started_at) if execution.started_at else "-"
@@ -145,7 +146,7 @@ def render_table(
 
 
 def _row(depth: int, task: TaskRecord, width: int, now: float) -> str:
-    state = str(task.status)
+    state = shown_state(task)
     elapsed = task.duration
     if task.status is State.RUNNING and task.started_at is not None:
         elapsed = now - task.started_at
@@ -156,6 +157,8 @@ def _row(depth: int, task: TaskRecord, width: int, now: float) -> str:
         notes.append(_step(task.progress.get("step"), task.progress.get("total")))
     if task.error and task.status is not State.SUCCEEDED:
         notes.append(task.error[:80])
+    if task.reused_from:
+        notes.append(f"from {task.reused_from[:8]}")
     name = ("  " * depth + task.id).ljust(width)
     took = format_duration(elapsed) if elapsed is not None else ""
     return f"  {ICONS.get(state, '?')} {name}  {state:<9} {took:>7}  {'  '.join(notes)}".rstrip()

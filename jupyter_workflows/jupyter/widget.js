@@ -16,7 +16,12 @@ const MAX_ROWS = 10; // a taller column wraps into sub-columns
 const PAD = 8;
 const CHAR_W = 6.6; // average glyph width at 12px, to truncate names to their box
 
-const LABELS = { timed_out: "timed out" };
+const LABELS = { timed_out: "timed out", resumed: "reused", cached: "cached" };
+
+// A task that succeeded by reusing an earlier run's result shows as "reused" or "cached".
+function shownState(t) {
+  return t.reused || t.status;
+}
 const FAILURES = new Set(["failed", "timed_out", "cancelled", "crashed"]);
 
 export function formatDuration(seconds) {
@@ -130,7 +135,8 @@ function taskMeta(t, drift) {
   if (t.status === "running" && seconds != null) seconds += drift;
   // A running notebook shows its cell where the state word would be: the blue box says it.
   const p = t.status === "running" && t.progress && t.progress.step != null ? t.progress : null;
-  const parts = [p ? (p.total ? `cell ${p.step}/${p.total}` : `cell ${p.step}`) : LABELS[t.status] || t.status];
+  const state = shownState(t);
+  const parts = [p ? (p.total ? `cell ${p.step}/${p.total}` : `cell ${p.step}`) : LABELS[state] || state];
   const took = formatDuration(seconds);
   if (took) parts.push(took);
   if (t.attempts > 1) parts.push(`↻${t.attempts}`);
@@ -139,9 +145,11 @@ function taskMeta(t, drift) {
 
 function taskBox(t, box, shown, pinned, drift) {
   const classes = ["jw-task", `jw-s-${t.status}`];
+  if (t.reused) classes.push("jw-reused");
   if (t.id === shown) classes.push("jw-shown");
   if (t.id === pinned) classes.push("jw-pinned");
-  const tip = [`${t.id} (${t.type}): ${LABELS[t.status] || t.status}`];
+  const tip = [`${t.id} (${t.type}): ${LABELS[shownState(t)] || shownState(t)}`];
+  if (t.reused_from) tip.push(`result reused from execution ${t.reused_from}`);
   if (t.attempts > 1) tip.push(`${t.attempts} attempts`);
   if (t.where) tip.push(`on ${t.where}`);
   if (t.progress && t.progress.label) tip.push(t.progress.label);
@@ -204,7 +212,7 @@ function headerHtml(model, tasks, drift) {
   const status = model.get("status") || "pending";
   const title = model.get("title") || model.get("workflow") || "workflow";
   const counts = new Map();
-  for (const t of tasks) counts.set(t.status, (counts.get(t.status) || 0) + 1);
+  for (const t of tasks) counts.set(shownState(t), (counts.get(shownState(t)) || 0) + 1);
   const chips = [...counts]
     .map(([s, n]) => `<span class="jw-chip jw-s-${esc(s)}"><i></i>${n} ${esc(LABELS[s] || s)}</span>`)
     .join("");

@@ -132,6 +132,9 @@ def task_state(task: TaskRecord, now: float) -> dict[str, Any]:
         "error": task.error[:ERROR_CHARS] if task.error else None,
         "progress": progress,
         "where": ran_on(task) if ran_elsewhere(task) else None,
+        # Succeeded without running: "resumed" or "cached", from execution ``reused_from``.
+        "reused": task.reused,
+        "reused_from": task.reused_from,
     }
 
 

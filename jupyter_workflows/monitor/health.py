@@ -42,8 +42,9 @@ class WorkflowMonitor:
         runs, succeeded, failed, success_rate, avg_ms, p50_ms, p95_ms; each workflow the same
         plus last_started_at (aware UTC datetime) and last_status; each task the store's
         ``task_metrics`` row (workflow, task_id, runs, failures, retries, avg_ms, p50_ms,
-        p95_ms, most_common_failure); ``alerts`` the last alert records of the period, newest
-        first, each with its delivery outcome per channel (``ok: false`` when one failed).
+        p95_ms, reused, most_common_failure; reused tasks are not runs); ``alerts`` the last
+        alert records of the period, newest first, each with its delivery outcome per channel
+        (``ok: false`` when one failed).
         ``since`` is a datetime, a timedelta, or a string such as "7d" or "12h".
         """
         moment = resolve_since(since)

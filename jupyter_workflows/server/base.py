@@ -80,8 +80,11 @@ class WorkflowsHandler(APIHandler):
         self.set_status(status)
         self.finish(to_json(data))
 
-    def body(self, allowed: tuple[str, ...]) -> dict[str, Any]:
-        """The request body as a JSON object with only ``allowed`` fields (else ApiError 400)."""
+    def body(self, allowed: tuple[str, ...], *, path: bool = True) -> dict[str, Any]:
+        """The request body as a JSON object with only ``allowed`` fields (else ApiError 400);
+        ``path=False``: no field is required, and an empty body is an empty object."""
+        if not path and not self.request.body.strip():
+            return {}
         if not self.request.body.strip():
             raise ApiError(
                 400, 'the request body is empty; expected a JSON object like {"path": ...}'
@@ -97,7 +100,7 @@ class WorkflowsHandler(APIHandler):
             raise ApiError(
                 400, f"unknown field(s) {', '.join(unknown)}; expected {', '.join(allowed)}"
             )
-        if "path" not in data:
+        if path and "path" not in data:
             raise ApiError(400, "'path' (a workflow file relative to the server root) is missing")
         return data
 

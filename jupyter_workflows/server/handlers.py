@@ -2,8 +2,8 @@
 
 Each handler parses its input, calls one ``WorkflowService`` method and writes JSON. Errors
 (``base.answers``) become ``{"message": ...}`` with 400 (bad body or parameter), 404 (unknown
-path, execution or task), 409 (cancel of a run that has ended) or 503 (too many runs, or a
-store that cannot be used: its message names the path and what to do);
+path, execution or task), 409 (cancel of a run that has ended, a resume refused) or 503
+(too many runs, or a store that cannot be used: its message names the path and what to do);
 anything unexpected is jupyter_server's usual 500, logged, and the server carries on. The lab
 extension's ``src/api.ts`` is the client of the same contract.
 """
@@ -67,6 +67,22 @@ class CancelHandler(WorkflowsHandler):
         self.reply(outcome, 200 if outcome["cancelled"] else 202)
 
 
+class ResumeHandler(WorkflowsHandler):
+    @web.authenticated
+    @authorized("execute")
+    @answers
+    async def post(self, execution_id: str) -> None:
+        data = self.body(("from", "only", "env"), path=False)
+        for key in ("from", "only"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise ApiError(400, f"'{key}' must be a task id")
+        resumed = await self.service.resume(
+            execution_id, from_task=data.get("from"), only=data.get("only"),
+            env=_env(data.get("env")),
+        )  # fmt: skip
+        self.reply(resumed, 202)
+
+
 class ExecutionListHandler(WorkflowsHandler):
     @web.authenticated
     @authorized
@@ -120,6 +136,7 @@ def routes(service: WorkflowService) -> list[tuple[str, type[WorkflowsHandler], 
         (rf"{API}/executions", ExecutionListHandler),
         (execution, ExecutionHandler),
         (rf"{execution}/cancel", CancelHandler),
+        (rf"{execution}/resume", ResumeHandler),
         (rf"{execution}/events", EventsHandler),
         (rf"{execution}/tasks/([^/]+)/log", TaskLogHandler),
         (rf"{execution}/tasks/([^/]+)/notebook", NotebookHandler),

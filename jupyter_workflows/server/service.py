@@ -143,14 +143,18 @@ class WorkflowService:
 
     # -- runs --------------------------------------------------------------------------------
 
-    async def submit(self, path: Any, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    async def submit(
+        self, path: Any, env: Mapping[str, str] | None = None, **options: Any
+    ) -> dict[str, Any]:
         """Queue a run of the workflow at ``path``; its id comes back at once.
 
-        Raises ApiError 400 (with ``problems``) for an invalid workflow, 503 when the queue is
-        full. Must be called on the server's loop; the file is read and checked off it.
+        ``options`` go to ``WorkflowOrchestrator.prepare`` (``resume=``, ``from_task=``...).
+        Raises ApiError 400 (with ``problems``) for an invalid workflow, 409 for a resume that
+        cannot be done, 503 when the queue is full. Must be called on the server's loop; the
+        file is read and checked off it.
         """
         from ..engine.queue import QueueFull, RunQueue
-        from ..errors import DefinitionError, ValidationError
+        from ..errors import DefinitionError, ResumeRefused, ValidationError
         from .catalog import problems_json
 
         file = self.resolve(path)
@@ -165,9 +169,15 @@ class WorkflowService:
             # A store that cannot record the run is the client's answer now, not a 202 for a
             # run that crashes before its first task.
             await self._blocking(self.store.check_writable)
+            if options:  # a resume refused is the client's answer now, not a crashed run
+                await self._blocking(
+                    self.orchestrator.plan_reuse, workflow, env, options.get("resume"),
+                    options.get("from_task"), options.get("only"),
+                    bool(options.get("no_cache")), list(options.get("refresh") or ()),
+                )  # fmt: skip
             queued = self._queue.submit(
                 workflow, env=env, trigger="api", execution_id=execution_id, sinks=[live],
-                file=file,
+                file=file, **options,
             )  # fmt: skip
         except ValidationError as exc:
             problems = problems_json(exc.problems, self.root, str(path))
@@ -175,12 +185,46 @@ class WorkflowService:
             raise ApiError(400, f"'{path}' has {errors} problem(s)", problems=problems) from None
         except DefinitionError as exc:
             raise ApiError(400, str(exc)) from None
+        except ResumeRefused as exc:
+            raise ApiError(409, str(exc)) from None
         except QueueFull as exc:
             raise ApiError(503, f"too many runs: {exc}") from None
         live.execution.workflow = queued.workflow.name
         self._live[execution_id] = live
         queued.done.add_done_callback(partial(self._finished, execution_id))
         return {"execution_id": execution_id, "workflow": queued.workflow.name}
+
+    async def resume(
+        self,
+        execution_id: str,
+        *,
+        from_task: str | None = None,
+        only: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Queue a run resuming ``execution_id`` (id or prefix) from the workflow file it was
+        run from, as that file is now: the panel's Resume button.
+
+        ApiError 404 for an unknown id, 409 for a run that cannot be resumed (another
+        workflow's file, still running, recorded without a file under this server's root).
+        """
+        if not self.store.exists():
+            raise ExecutionNotFound(execution_id)
+        old = await self._blocking(self.store.get_execution, execution_id)
+        if not old.file:
+            raise ApiError(
+                409, f"execution {old.id} recorded no workflow file to resume it from "
+                "(it was run from Python or a notebook cell)",
+            )  # fmt: skip
+        try:
+            path = Path(old.file).resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            raise ApiError(
+                409, f"execution {old.id} was run from {old.file}, outside this server's root"
+            ) from None
+        options = {"resume": old.id, "from_task": from_task, "only": only}
+        submitted = await self.submit(path, env, **options)
+        return {**submitted, "resumed_from": old.id}
 
     def _finished(self, execution_id: str, done: asyncio.Future[Execution]) -> None:
         live = self._live.pop(execution_id, None)

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from .cleanup import CleanupReport
+    from .models import CacheEntry
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -244,6 +245,38 @@ class ExecutionStore(Reads):
             ]
             remove(con, report.executions, files, report)
         return report
+
+    # -- the cache -----------------------------------------------------------------------------
+
+    @property
+    def cache_clears_path(self) -> Path:
+        return self.path / "cache-clears.jsonl"
+
+    def cache_entries(
+        self, workflow: str | None = None, task_ids: list[str] | None = None
+    ) -> list[CacheEntry]:
+        """Cache entries not cleared (see ``store/cache.py``): the newest per workflow, task
+        and key, newest first; ``workflow`` and ``task_ids`` narrow them."""
+        from .cache import cache_entries, read_clears
+
+        clears = read_clears(self.cache_clears_path)
+        return self._read(cache_entries, clears, workflow, task_ids)
+
+    def clear_cache(self, workflow: str | None = None, task_id: str | None = None) -> int:
+        """Forget the cache entries of ``workflow`` and ``task_id`` (None: every one) recorded
+        until now, for good; how many there were."""
+        import time
+
+        from .cache import Clear, append_clear, cache_entries, read_clears
+
+        if not self.exists():
+            return 0
+        with self._session() as con:
+            clears = read_clears(self.cache_clears_path)
+            clear = Clear(time.time(), workflow, task_id)
+            entries = cache_entries(con, clears, workflow)
+            append_clear(self.cache_clears_path, clear)
+        return sum(1 for e in entries if clear.covers(e))
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
         """Refresh, then run ``sql`` on a read-only connection; return column names and rows.

@@ -51,6 +51,10 @@ JOURNAL_COLUMNS: dict[str, str] = {
     "dashboard": "VARCHAR",
     "worker": "VARCHAR",
     "cancelled_by": "VARCHAR",
+    "resumed_from": "VARCHAR",
+    "reused": "VARCHAR",
+    "reused_from": "VARCHAR",
+    "cache_key": "VARCHAR",
 }
 
 log = logging.getLogger(__name__)
@@ -151,12 +155,15 @@ def _load_events(con: duckdb.DuckDBPyConnection, files: list[JournalFile], reset
 _LATEST = "QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY seq DESC) = 1"
 
 _TASK_RUNS = f"""
-INSERT INTO task_runs
+INSERT INTO task_runs (execution_id, task_id, name, "type", parent, status, started_at, ended_at,
+                       duration_ms, attempts, exit_code, result, outputs, error, depends_on,
+                       "position", reused, reused_from, definition_hash, cache_key)
 WITH rs AS (
     SELECT eid, tasks FROM ev WHERE kind = 'run_started' {_LATEST.format(keys="eid")}
 ), declared AS (
     SELECT eid, task ->> 'id' AS task_id, task ->> 'name' AS name, task ->> 'type' AS type,
-           task ->> 'parent' AS parent, task -> 'depends_on' AS depends_on, pos
+           task ->> 'parent' AS parent, task -> 'depends_on' AS depends_on, pos,
+           task ->> 'hash' AS definition_hash
     FROM (SELECT eid, unnest(tasks::JSON[]) AS task,
                  unnest(range(json_array_length(tasks)::BIGINT)) AS pos
           FROM rs WHERE json_type(tasks) = 'ARRAY')
@@ -170,7 +177,8 @@ WITH rs AS (
     FROM ev WHERE task_id IS NOT NULL GROUP BY eid, task_id
 ), k AS (
     SELECT coalesce(d.eid, s.eid) AS eid, coalesce(d.task_id, s.task_id) AS task_id,
-           d.name, d.type, d.parent, d.depends_on, d.pos, s.first_seq, s.n_attempts
+           d.name, d.type, d.parent, d.depends_on, d.pos, d.definition_hash, s.first_seq,
+           s.n_attempts
     FROM declared AS d FULL JOIN seen AS s ON s.eid = d.eid AND s.task_id = d.task_id
     WHERE coalesce(d.task_id, s.task_id) IS NOT NULL
 ), t AS (
@@ -179,7 +187,8 @@ WITH rs AS (
                 ELSE ts."at" END AS started,
            te."at" AS te_at, ts.name AS ts_name, ts.type AS ts_type, ts.parent AS ts_parent,
            te.name AS te_name, te.type AS te_type, te.parent AS te_parent, te.status AS te_status,
-           te.attempts AS te_attempts, te.exit_code, te.result, te.outputs, te.error
+           te.attempts AS te_attempts, te.exit_code, te.result, te.outputs, te.error,
+           te.reused, te.reused_from, te.cache_key
     FROM k
     LEFT JOIN ts ON ts.eid = k.eid AND ts.task_id = k.task_id
     LEFT JOIN te ON te.eid = k.eid AND te.task_id = k.task_id
@@ -198,7 +207,11 @@ SELECT eid, task_id,
        CASE WHEN ended THEN outputs END,
        CASE WHEN ended THEN error END,
        depends_on,
-       row_number() OVER (PARTITION BY eid ORDER BY pos NULLS LAST, first_seq) - 1
+       row_number() OVER (PARTITION BY eid ORDER BY pos NULLS LAST, first_seq) - 1,
+       CASE WHEN ended THEN reused END,
+       CASE WHEN ended THEN reused_from END,
+       definition_hash,
+       CASE WHEN ended THEN cache_key END
 FROM t
 """
 
@@ -232,7 +245,8 @@ FROM a LEFT JOIN p USING (eid, task_id, attempt)
 _EXECUTIONS = f"""
 INSERT INTO executions (id, workflow, version, file, project_root, "trigger", status, started_at,
                         ended_at, duration_ms, error, pid, host, pid_start, task_count,
-                        end_estimated, executor, cluster, dashboard, cancelled_by)
+                        end_estimated, executor, cluster, dashboard, cancelled_by,
+                        resumed_from)
 WITH rs AS (
     SELECT * FROM ev WHERE kind = 'run_started' {_LATEST.format(keys="eid")}
 ), re AS (
@@ -250,7 +264,7 @@ SELECT rs.eid, rs.workflow, rs.version, rs.file, rs.project_root, rs."trigger",
        rs.pid, rs.host, rs.pid_start, coalesce(tc.n, 0),
        re.seq > rs.seq AND coalesce(re.end_estimated, false),
        rs.executor, rs.cluster, rs.dashboard,
-       CASE WHEN re.seq > rs.seq THEN re.cancelled_by END
+       CASE WHEN re.seq > rs.seq THEN re.cancelled_by END, rs.resumed_from
 FROM rs
 LEFT JOIN re ON re.eid = rs.eid
 LEFT JOIN tc ON tc.execution_id = rs.eid

@@ -52,7 +52,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         """
         SELECT id, workflow, status, version, file, project_root, "trigger",
                epoch(started_at), epoch(ended_at), error, pid, host, end_estimated, executor,
-               cluster, dashboard, cancelled_by
+               cluster, dashboard, cancelled_by, resumed_from
         FROM executions WHERE id = ?
         """,
         [execution_id],
@@ -77,6 +77,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         cluster=row[14],
         dashboard=row[15],
         cancelled_by=row[16],
+        resumed_from=row[17],
     )
     for task in _tasks(con, execution_id):
         execution.tasks[task.id] = task
@@ -90,7 +91,8 @@ def _tasks(con: duckdb.DuckDBPyConnection, execution_id: str) -> list[TaskRecord
     rows = con.execute(
         """
         SELECT task_id, name, "type", parent, depends_on, status, epoch(started_at),
-               epoch(ended_at), exit_code, result, outputs, error
+               epoch(ended_at), exit_code, result, outputs, error, reused, reused_from,
+               definition_hash, cache_key
         FROM task_runs WHERE execution_id = ?
         ORDER BY started_at NULLS LAST, "position", task_id
         """,
@@ -110,6 +112,10 @@ def _tasks(con: duckdb.DuckDBPyConnection, execution_id: str) -> list[TaskRecord
             result=_json(r[9]),
             outputs=_dict(r[10]),
             error=r[11],
+            reused=r[12],
+            reused_from=r[13],
+            definition_hash=r[14],
+            cache_key=r[15],
         )
         for r in rows
     ]

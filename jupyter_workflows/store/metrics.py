@@ -89,12 +89,14 @@ def task_metrics(
     con.execute(
         f"""
         SELECT e.workflow, t.task_id,
-               count(*) FILTER (WHERE t.status NOT IN ('pending', 'skipped')) AS runs,
+               count(*) FILTER (WHERE t.status NOT IN ('pending', 'skipped')
+                                AND t.reused IS NULL) AS runs,
                count(*) FILTER (WHERE t.status IN {FAILED}) AS failures,
                coalesce(sum(greatest(t.attempts - 1, 0)), 0)::BIGINT AS retries,
-               avg(t.duration_ms) AS avg_ms,
-               quantile_cont(t.duration_ms, 0.5) AS p50_ms,
-               quantile_cont(t.duration_ms, 0.95) AS p95_ms,
+               avg(t.duration_ms) FILTER (WHERE t.reused IS NULL) AS avg_ms,
+               quantile_cont(t.duration_ms, 0.5) FILTER (WHERE t.reused IS NULL) AS p50_ms,
+               quantile_cont(t.duration_ms, 0.95) FILTER (WHERE t.reused IS NULL) AS p95_ms,
+               count(*) FILTER (WHERE t.reused IS NOT NULL) AS reused,
                mode(t.error) FILTER (WHERE t.status IN {FAILED}) AS most_common_failure
         FROM task_runs AS t JOIN executions AS e ON e.id = t.execution_id
         {where}
@@ -110,7 +112,9 @@ def task_durations(
     con: duckdb.DuckDBPyConnection, workflow: str | None, since: datetime | None
 ) -> list[TaskDuration]:
     """Every task run with a duration, by workflow and task id."""
-    where, params = filters(workflow, None, since, prefix="e.", also=["t.duration_ms IS NOT NULL"])
+    # A reused task did not run here: its (empty) duration is no run of the task.
+    also = ["t.duration_ms IS NOT NULL", "t.reused IS NULL"]
+    where, params = filters(workflow, None, since, prefix="e.", also=also)
     con.execute(
         f"""
         SELECT e.workflow, t.execution_id, t.task_id, t.status, t.duration_ms

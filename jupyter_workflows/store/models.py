@@ -3,7 +3,7 @@ have always had dicts)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypedDict
 
@@ -37,6 +37,8 @@ class ExecutionSummary:
     failed_tasks: int
     executor: str | None = None  # where its tasks ran: local, dask...; None when unknown
     cancelled_by: str | None = None  # who asked a cancelled run to stop (cli, lab, api...)
+    resumed_from: str | None = None  # the execution it resumed
+    reused_tasks: int = 0  # tasks not run but reused (resumed or cached)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: datetimes as ISO 8601 strings."""
@@ -58,6 +60,24 @@ class LogLine:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the time as an ISO 8601 string."""
         return {key: _iso(value) for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A successful run of a task with ``cache:``, recorded under its cache key (the index's
+    ``task_runs`` row of that run: entries come from the journals like everything else)."""
+
+    workflow: str
+    task_id: str
+    key: str
+    execution_id: str
+    created_at: float  # when the task ended (epoch seconds): what ``expire`` bounds
+    result: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    exit_code: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -134,6 +154,7 @@ class TaskMetrics(TypedDict):
     avg_ms: float | None
     p50_ms: float | None
     p95_ms: float | None
+    reused: int  # task_runs not run but reused (resumed or cached): not in runs nor durations
     most_common_failure: str | None
 
 

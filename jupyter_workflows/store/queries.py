@@ -69,16 +69,19 @@ def history(
         f"""
         WITH top AS (
             SELECT id, workflow, status, started_at, ended_at, duration_ms, "trigger", task_count,
-                   executor, cancelled_by
+                   executor, cancelled_by, resumed_from
             FROM executions {where}
             ORDER BY started_at DESC NULLS LAST, id DESC {limit_sql}
         ), failed AS (
-            SELECT execution_id, count(*) AS n FROM task_runs
-            WHERE execution_id IN (SELECT id FROM top) AND status IN {FAILED}
+            SELECT execution_id, count(*) FILTER (WHERE status IN {FAILED}) AS n,
+                   count(*) FILTER (WHERE reused IS NOT NULL) AS reused
+            FROM task_runs
+            WHERE execution_id IN (SELECT id FROM top)
             GROUP BY execution_id
         )
         SELECT id, workflow, status, epoch(started_at), epoch(ended_at), duration_ms,
-               "trigger", task_count, coalesce(failed.n, 0), executor, cancelled_by
+               "trigger", task_count, coalesce(failed.n, 0), executor, cancelled_by,
+               resumed_from, coalesce(failed.reused, 0)
         FROM top LEFT JOIN failed ON failed.execution_id = top.id
         ORDER BY started_at DESC NULLS LAST, id DESC
         """,
@@ -97,6 +100,8 @@ def history(
             failed_tasks=int(r[8]),
             executor=r[9],
             cancelled_by=r[10],
+            resumed_from=r[11],
+            reused_tasks=int(r[12]),
         )
         for r in rows
     ]

@@ -98,6 +98,16 @@ MIGRATIONS: list[str] = [
     # 5: who asked a cancelled run to stop (run_ended.cancelled_by). Rows indexed before stay
     # NULL: no journal written before cancel requests existed has one.
     "ALTER TABLE executions ADD COLUMN cancelled_by VARCHAR;",
+    # 6: resume and cache: the run an execution resumed, the tasks it reused rather than ran
+    # (and from which run), each task's definition hash and cache key. Rows indexed before
+    # stay NULL: journals written before these were recorded have none.
+    """
+    ALTER TABLE executions ADD COLUMN resumed_from VARCHAR;
+    ALTER TABLE task_runs ADD COLUMN reused VARCHAR;
+    ALTER TABLE task_runs ADD COLUMN reused_from VARCHAR;
+    ALTER TABLE task_runs ADD COLUMN definition_hash VARCHAR;
+    ALTER TABLE task_runs ADD COLUMN cache_key VARCHAR;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -42,6 +42,7 @@ def execution_events(execution: Execution) -> list[Event]:
             executor=execution.executor or "local",
             cluster=execution.cluster,
             dashboard=execution.dashboard,
+            resumed_from=execution.resumed_from,
             tasks=[
                 {
                     "id": t.id,
@@ -49,6 +50,7 @@ def execution_events(execution: Execution) -> list[Event]:
                     "type": t.type,
                     "parent": t.parent,
                     "depends_on": list(t.depends_on),
+                    "hash": t.definition_hash,
                 }
                 for t in execution.tasks.values()
             ],
@@ -145,6 +147,9 @@ def _task_events(eid: str, task: TaskRecord, run_start: float) -> list[Event]:
                 name=task.name,
                 type=task.type,
                 parent=task.parent,
+                reused=task.reused,
+                reused_from=task.reused_from,
+                cache_key=task.cache_key,
             )
         )
     return events

@@ -20,14 +20,23 @@ from ..execution.events import AttemptEnded, Event, OutputLine, RunStarted, Task
 from ..execution.records import Execution, TaskRecord
 from ..execution.states import State
 
+# "resumed" and "cached" are not states but how a succeeded task that did not run is shown
+# (``shown_state``): its result was reused from an earlier execution.
 ICONS = {
     "pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "timed_out": "⏱",
-    "cancelled": "■", "skipped": "-", "crashed": "☠",
+    "cancelled": "■", "skipped": "-", "crashed": "☠", "resumed": "↺", "cached": "≡",
 }  # fmt: skip
 COLORS = {
     "pending": "dim", "running": "cyan", "succeeded": "green", "failed": "red",
     "timed_out": "red", "cancelled": "yellow", "skipped": "dim", "crashed": "magenta",
+    "resumed": "green", "cached": "blue",
 }  # fmt: skip
+
+
+def shown_state(task: TaskRecord | TaskEnded) -> str:
+    """A task's state as surfaces show it: its status, or "resumed"/"cached" for a task
+    that succeeded by reusing an earlier execution's result."""
+    return task.reused or str(task.status)
 
 
 class PlainRenderer:
@@ -121,6 +130,10 @@ def as_tree(tasks: Iterable[TaskRecord]) -> list[tuple[int, TaskRecord]]:
 
 
 def _task_line(event: TaskEnded) -> str:
+    if event.reused:
+        source = (event.reused_from or "")[:8]
+        how = "reused from" if event.reused == "resumed" else "cached: reused from"
+        return f"{ICONS.get(event.reused, '?')} {event.task_id} {how} execution {source}"
     took = f" in {format_duration(event.at - event.started_at)}" if event.started_at else ""
     text = f"{ICONS.get(event.status, '?')} {event.task_id} {event.status}{took}"
     if event.error and event.status != "succeeded":
@@ -136,7 +149,7 @@ def summary_lines(execution: Execution) -> list[str]:
             lines.extend(f"  {line}" for line in task.log_tail[-10:])
     counts: dict[str, int] = {}
     for task in execution.tasks.values():
-        counts[str(task.status)] = counts.get(str(task.status), 0) + 1
+        counts[shown_state(task)] = counts.get(shown_state(task), 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     if execution.error and execution.status in (State.CRASHED, State.CANCELLED):
         # A failed run's error only lists its failed tasks, shown above; a crash or a
@@ -146,6 +159,8 @@ def summary_lines(execution: Execution) -> list[str]:
         f"workflow '{execution.workflow}' {execution.status} in "
         f"{format_duration(execution.duration)} ({tally}); execution {execution.id}"
     )
+    if execution.resumed_from:
+        lines.append(f"resumed from execution {execution.resumed_from}")
     return lines
 
 

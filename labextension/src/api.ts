@@ -133,6 +133,12 @@ export interface ITask {
    * server's machine; null for a task that ran here.
    */
   where?: string | null;
+  /**
+   * Succeeded without running here: `resumed` (taken from the run resumed) or `cached` (a
+   * cache hit); `reused_from` is the execution its result came from.
+   */
+  reused?: string | null;
+  reused_from?: string | null;
 }
 
 /** The run's own fields: an execution without its tasks (a `run` message of the stream). */
@@ -150,6 +156,8 @@ export interface IRun {
   /** Who asked a cancelled run to stop: `cli`, `lab`, `api`, `widget`...; else null. */
   cancelled_by?: string | null;
   output_notebooks?: { task_id: string; path: string }[];
+  /** The execution this run resumed, if it did. */
+  resumed_from?: string | null;
   /** Where its tasks run: `local`, or `dask` with the scheduler's address and dashboard. */
   executor?: string | null;
   cluster?: string | null;
@@ -275,6 +283,22 @@ export interface ICancelOutcome {
 /** Cancel any running execution, whichever process runs it (through the store). */
 export function cancelRun(id: string): Promise<ICancelOutcome> {
   return requestAPI<ICancelOutcome>(`executions/${encodeURIComponent(id)}/cancel`, post({}));
+}
+
+/** What a run resumed from another answers with. */
+export interface IRunResumed extends IRunStarted {
+  resumed_from: string;
+}
+
+/**
+ * Start a run resuming execution `id`: what succeeded there is reused, the rest runs again;
+ * `from` re-runs that task and everything downstream too, `only` runs just that task.
+ */
+export function resumeRun(
+  id: string,
+  options: { from?: string; only?: string } = {}
+): Promise<IRunResumed> {
+  return requestAPI<IRunResumed>(`executions/${encodeURIComponent(id)}/resume`, post(options));
 }
 
 export function listExecutions(options: IExecutionQuery = {}): Promise<IExecutionPage> {

@@ -13,6 +13,7 @@ import {
   TERMINAL,
   cancelRun,
   getExecution,
+  resumeRun,
   openableNotebook,
   taskLog
 } from './api';
@@ -35,6 +36,16 @@ export interface IDetailHost {
   back(): void;
   /** A followed run ended (the lists may refresh). */
   runEnded(execution: IExecution): void;
+  /** Show another execution (the run a Resume started). */
+  showExecution(id: string): void;
+}
+
+/** Runs that ended without success: the Resume button re-runs what did not succeed. */
+const RESUMABLE: ReadonlySet<string> = new Set(['failed', 'timed_out', 'cancelled', 'crashed']);
+
+/** The state a task row shows: its status, or `resumed`/`cached` for a reused result. */
+function shownState(task: ITask): string {
+  return task.reused || task.status;
 }
 
 export class ExecutionView {
@@ -148,6 +159,11 @@ export class ExecutionView {
       }
       title.append(cancel);
     }
+    if (RESUMABLE.has(execution.status) && execution.file) {
+      title.append(
+        button('Resume', () => this.resume(), { cls: 'jp-Workflows-resume', testid: 'resume' })
+      );
+    }
     const meta = el('dl', { cls: 'jp-Workflows-meta' });
     const add = (label: string, value: Node | string) => {
       meta.append(el('dt', { text: label }));
@@ -169,6 +185,10 @@ export class ExecutionView {
     });
     add('started', started);
     add('duration', running ? 'running…' : formatDuration(execution.duration));
+    if (execution.resumed_from) {
+      const from = execution.resumed_from;
+      add('resumed from', this.link(from, 'resumed-from', () => this.host.showExecution(from)));
+    }
     if (execution.executor && execution.executor !== 'local') {
       const cluster = execution.cluster ? ` at ${execution.cluster}` : '';
       const where = `${execution.executor}${cluster}`;
@@ -234,7 +254,7 @@ export class ExecutionView {
     for (const task of nested(execution.tasks)) {
       const row = this.taskRow(task);
       this._rows.set(task.id, row);
-      this._states.set(task.id, task.status);
+      this._states.set(task.id, shownState(task));
       fragment.appendChild(row);
     }
     this._tasks.replaceChildren(fragment);
@@ -258,7 +278,7 @@ export class ExecutionView {
       const old = this._rows.get(task.id);
       const row = this.taskRow(task);
       this._rows.set(task.id, row);
-      this._states.set(task.id, task.status);
+      this._states.set(task.id, shownState(task));
       if (old) {
         old.replaceWith(row);
       } else {
@@ -301,12 +321,15 @@ export class ExecutionView {
           'data-task-id': task.id,
           'data-status': task.status,
           'data-testid': 'task',
-          ...(task.parent ? { 'data-parent': task.parent } : {})
+          ...(task.parent ? { 'data-parent': task.parent } : {}),
+          ...(task.reused ? { 'data-reused': task.reused } : {})
         },
-        title: task.error ?? ''
+        title: task.reused_from
+          ? `result reused from execution ${task.reused_from}`
+          : task.error ?? ''
       },
       [
-        statusBadge(task.status),
+        statusBadge(shownState(task)),
         el('span', { cls: 'jp-Workflows-taskName', text: task.name || task.id }),
         el('span', { cls: 'jp-Workflows-taskType', text: task.type }),
         retries
@@ -416,6 +439,17 @@ export class ExecutionView {
           .then(execution => this.showExecution(execution))
           .catch(error => this.fail(error));
       });
+  }
+
+  /** Start a run resuming this one and show it: what succeeded here is not run again. */
+  private resume(): void {
+    resumeRun(this.executionId)
+      .then(started => this.host.showExecution(started.execution_id))
+      .catch(error =>
+        Notification.error(`Resume ${this.executionId}: ${errorMessage(error)}`, {
+          autoClose: 8000
+        })
+      );
   }
 
   private _header: HTMLDivElement;

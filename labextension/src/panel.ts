@@ -127,7 +127,11 @@ export class WorkflowsPanel extends Widget {
     const view = new ExecutionView(id, {
       openPath: path => this.openPath(path),
       back: () => this.showHome(),
-      runEnded: () => void this.refresh()
+      runEnded: () => void this.refresh(),
+      showExecution: other => {
+        this.showExecution(other, false);
+        void this.refreshExecutions();
+      }
     });
     this._detail = view;
     this._home.style.display = 'none';

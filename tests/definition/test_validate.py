@@ -306,6 +306,40 @@ def test_unit_warnings_do_not_fail_validation(tmp_path: Path) -> None:
     assert {p.severity for p in report.problems} == {"warning"}
 
 
+def test_cache_on_a_nested_task_is_a_warning_and_bad_cache_inputs_an_error(
+    tmp_path: Path,
+) -> None:
+    report = check(
+        tmp_path,
+        """
+        {
+          "name": "cached",
+          "tasks": [
+            {"id": "group", "type": "parallel", "cache": true, "tasks": [
+              {"id": "inner", "type": "shell", "command": "true", "cache": {"inputs": ["a/*"]}}
+            ]}
+          ]
+        }
+        """,
+        name="wf.json",
+    )
+    assert report.ok and located(report) == [
+        (5, "inner", "cache", "cache applies to top-level tasks only: this nested task "
+         "runs whenever its parent does (give the parent cache: instead)"),
+    ]  # fmt: skip
+    assert report.problems[0].severity == "warning"
+    bad = check(
+        tmp_path,
+        '{"name": "c", "tasks": [{"id": "t", "type": "shell", "command": "x",'
+        ' "cache": {"inputs": ["../secrets/*"], "expire": "soon"}}]}',
+        name="bad.json",
+    )
+    assert not bad.ok
+    messages = " | ".join(p.message for p in bad.errors)
+    assert "must be a glob relative to the project root" in messages
+    assert "is not a duration" in messages
+
+
 # --- rule 8: cron schedules and their time zones (croniter, five fields)
 
 

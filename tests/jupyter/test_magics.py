@@ -816,3 +816,31 @@ def test_a_failed_run_in_a_cell_alerts_once(
     assert "ALERT [ERROR] workflow 'cell-fails' failed" in capsys.readouterr().err
     (record,) = recent_alerts(default_store_path(project))
     assert (record["execution_id"], record["ok"]) == (caught.value.execution.id, True)
+
+
+# -- resume ---------------------------------------------------------------------------------
+
+
+def test_resume_reuses_what_succeeded_and_shows_it(ip: InteractiveShell, project: Path) -> None:
+    gated = {
+        "name": "gated",
+        "tasks": [
+            {"id": "first", "type": "shell", "command": "echo x >> runs; echo one"},
+            {"id": "second", "type": "shell", "depends_on": ["first"],
+             "command": "test -f go && echo two-${tasks.first.result}"},
+        ],
+    }  # fmt: skip
+    write_workflow(project, gated)
+    failed = cell(ip, "%workflow run wf.json --no-raise")
+    assert failed.status is State.FAILED
+    (project / "go").touch()
+    view = cell(ip, f"%workflow resume {failed.execution.id[:8]}")
+    assert view.status is State.SUCCEEDED and view.execution.resumed_from == failed.execution.id
+    assert view.tasks["first"].reused == "resumed" and view.tasks["second"].result == "two-one"
+    assert (project / "runs").read_text().count("x") == 1
+    assert f"resumed from execution {failed.execution.id}" in view.text()
+    assert "resumed" in view._repr_html_()
+    again = cell(ip, f"%workflow run wf.json --resume {failed.execution.id} --only second")
+    assert again.tasks["first"].reused == "resumed"
+    with pytest.raises(UsageError, match="--from: the workflow has no task 'nope'"):
+        cell(ip, f"%workflow resume {failed.execution.id} --from nope")

@@ -468,3 +468,23 @@ def test_injected_cell_goes_after_the_parameters_cell_or_replaces_an_earlier_one
     plain.cells = [nbformat.v4.new_code_cell("print(a)")]
     inject_parameters(plain, {"a": 1}, "python", "python3")
     assert plain.cells[0].metadata.tags == ["injected-parameters"]
+
+
+def test_a_cached_notebook_task_keeps_its_executed_notebook(project, run_workflow, kernels):
+    """A cache hit reuses the recorded values and gives the new execution its own copy of the
+    executed notebook, which the result names."""
+    notebook(project / "nb" / "count.ipynb", RECORD + "import os\nrecord('pid', os.getpid())")
+    workflow = make_workflow(
+        {"id": "nb", "type": "notebook", "notebook": "nb/count.ipynb", "cache": True}
+    )
+    first = run_workflow(workflow)
+    second = run_workflow(workflow)
+    ran, hit = first.tasks["nb"], second.tasks["nb"]
+    assert ran.status is State.SUCCEEDED and ran.reused is None, ran.error
+    assert (hit.status, hit.reused, hit.reused_from) == (State.SUCCEEDED, "cached", first.id)
+    assert hit.outputs == ran.outputs  # the same pid: the notebook did not run again
+    kept = Path(hit.result["output"])
+    assert kept.parts[-3:] == (second.id, "nb", "count.ipynb") and kept.is_file()
+    assert kept.read_bytes() == Path(ran.result["output"]).read_bytes()
+    notebook(project / "nb" / "count.ipynb", RECORD + "record('pid', -1)")  # edited: runs
+    assert run_workflow(workflow).tasks["nb"].outputs == {"pid": -1}
