@@ -293,7 +293,7 @@ def evaluate_rules(
         if on_completion:
             alerts += workflow_succeeded(view, execution, config)
         if workflow is not None and own_rules:
-            alerts += workflow_alerts(view, execution, workflow, config)
+            alerts += workflow_alerts(view, execution, workflow, config.success_window)
         else:
             alerts += success_rate(view, execution, config)
             alerts += slow_run(view, execution, config, expected_duration)

@@ -26,19 +26,17 @@ if TYPE_CHECKING:
     from ..definition.model import Workflow
     from ..execution.records import Execution
     from ..store.view import Reads
-    from .rules import RuleConfig
 
 LOG_LINES = 20
 _ORIGINAL_STATUS = {State.SUCCEEDED: "completed", State.CANCELLED: "cancelled"}
 
 
 def alert_scope(
-    store: Reads, execution: Execution, workflow: Workflow, config: RuleConfig
+    store: Reads, execution: Execution, workflow: Workflow, window: int
 ) -> dict[str, Any]:
-    """The names conditions and templates see for one finished execution."""
-    statuses = store.finished_statuses(
-        execution.workflow, up_to=execution.id, limit=config.success_window
-    )
+    """The names conditions and templates see for one finished execution; metrics over the
+    last ``window`` finished runs."""
+    statuses = store.finished_statuses(execution.workflow, up_to=execution.id, limit=window)
     succeeded = statuses.count("succeeded")
     failed = [t for t in execution.tasks.values() if t.status.is_failure]
     first = failed[0] if failed else None
@@ -71,12 +69,12 @@ def alert_scope(
 
 
 def workflow_alerts(
-    store: Reads, execution: Execution, workflow: Workflow, config: RuleConfig
+    store: Reads, execution: Execution, workflow: Workflow, window: int
 ) -> list[Alert]:
     """An alert for each of the workflow's rules whose condition holds for ``execution``."""
     if not workflow.alerts:
         return []
-    scope = alert_scope(store, execution, workflow, config)
+    scope = alert_scope(store, execution, workflow, window)
     failed = [t for t in execution.tasks.values() if t.status.is_failure]
     first = failed[0] if failed else None
     alerts = []
