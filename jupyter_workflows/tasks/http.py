@@ -104,11 +104,12 @@ class HttpTask(TaskBase):
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpTask:
-        given = [n for n in ("body", "data", "json_body") if getattr(self, n) is not None]
-        if len(given) > 1:
-            shown = [{"json_body": "json"}.get(n, n) for n in given]
-            raise ValueError(f"set one of 'body', 'data' and 'json', not {' and '.join(shown)}")
         if self.data is not None:
+            other = (
+                "body" if self.body is not None else "json" if self.json_body is not None else None
+            )
+            if other:
+                raise ValueError(f"set either 'data' (the original's 'body') or '{other}'")
             self.body, self.data = self.data, None
         return self
 
