@@ -66,7 +66,10 @@ def test_bad_conditions_say_what_and_where(condition: str, message: str, positio
 
 
 def test_templates_render_and_unknown_names_are_refused() -> None:
-    text = "Workflow ${workflow.name} failed: ${error.message} (${metrics.successRate}%, ${execution.duration}ms)"
+    text = (
+        "Workflow ${workflow.name} failed: ${error.message} "
+        "(${metrics.successRate}%, ${execution.duration}ms)"
+    )
     check_template(text)
     assert render_template(text, SCOPE) == "Workflow ci failed: task 'x' failed (85.5%, 1500ms)"
     assert render_template("${metrics.failedRuns}", SCOPE) == ""
