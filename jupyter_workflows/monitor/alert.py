@@ -61,6 +61,7 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (the generic webhook's payload)."""
         data = asdict(self)
+        del data["channels"]  # where it is sent, not what it says
         data["key"] = self.key()
         return data
 
