@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from ..definition.locate import Finding
     from ..store import ExecutionStore
 
 F = TypeVar("F", bound="Callable[..., Any]")
@@ -231,19 +232,28 @@ def _run(
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--strict", is_flag=True,
+              help="Also warn about each spelling only the original Node format has, with "
+              "the native one to write instead.")  # fmt: skip
 @click.pass_obj
 @friendly_errors
-def validate(root: Path, files: tuple[Path, ...], as_json: bool) -> None:
+def validate(root: Path, files: tuple[Path, ...], as_json: bool, strict: bool) -> None:
     """Check workflow files; report every problem with its place.
 
     Literal paths are checked against the project's path policy too (templated ones when
     the workflow runs). Exit code 0 when every file is valid, 1 when one is invalid, 2 when
     one cannot be read (missing, a directory, not a regular file)."""
     from ..definition.loader import validate_file
+    from ..definition.original import original_spellings
     from ..tasks.paths import PathPolicy, check_workflow
 
     policy = PathPolicy.for_project(root)
-    reports = [validate_file(path, checks=lambda d: check_workflow(d, policy)) for path in files]
+
+    def checks(data: dict[str, object]) -> list[Finding]:
+        found = check_workflow(data, policy)
+        return [*found, *original_spellings(data)] if strict else found
+
+    reports = [validate_file(path, checks=checks) for path in files]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
@@ -296,15 +306,31 @@ def history(
 
 
 @main.command()
-@click.argument("execution_id")
+@click.argument("execution_id", required=False)
+@click.option("--execution-id", "execution_option", metavar="ID", default=None,
+              help="The execution (the original's spelling of the ID argument).")  # fmt: skip
 @click.option("--logs", "log_lines", type=click.IntRange(min=0), default=10, show_default=True,
               help="Last log lines to show per task.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.pass_obj
 @friendly_errors
-def status(root: Path, execution_id: str, log_lines: int, as_json: bool) -> None:
-    """Show one execution: tasks, attempts, durations, exit codes, last log lines."""
+def status(
+    root: Path,
+    execution_id: str | None,
+    execution_option: str | None,
+    log_lines: int,
+    as_json: bool,
+) -> None:
+    """Show one execution (ID or --execution-id ID, any unambiguous prefix): tasks,
+    attempts, durations, exit codes, last log lines."""
     from .render import print_execution
+
+    if execution_id and execution_option and execution_id != execution_option:
+        _fail("give the execution once: as ID or as --execution-id ID")
+    execution_id = execution_id or execution_option
+    if not execution_id:
+        _fail("which execution? give its id: workflow status ID (or --execution-id ID)")
+        return
 
     execution = _store(root).get_execution(execution_id, logs=log_lines)
     if as_json:

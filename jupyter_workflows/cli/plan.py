@@ -16,7 +16,7 @@ from ..definition.templates import Scope, find_references, to_text
 
 def waves(workflow: Workflow) -> list[list[AnyTask]]:
     """Tasks grouped by when they could start: each wave depends only on earlier ones."""
-    handlers = {t.on_failure for t in workflow.tasks if isinstance(t.on_failure, str)}
+    handlers = workflow.callback_ids()
     pending = {t.id: t for t in workflow.tasks if t.id not in handlers}
     done: set[str] = set()
     result = []
@@ -82,6 +82,10 @@ def _what(task: AnyTask, scope: Scope) -> list[str]:
         return [f"{config.operation} on {redact(preview(config.connection, scope))}"]
     if task.type == "shell":
         return _shell_lines(task, scope)
+    if task.type == "docker" and getattr(task, "tags", None):
+        tags = ", ".join(shown(preview(tag, scope)) for tag in getattr(task, "tags", []))
+        built = [f"build {shown(getattr(task, 'dockerfile', None) or 'Dockerfile')}"]
+        return [" ".join(built + [f"as {tags}"])]
     for field in ("command", "code", "script", "url", "notebook", "image", "dockerfile"):
         value = getattr(task, field, None)
         if isinstance(value, str):

@@ -283,7 +283,7 @@ def describe(data: Any, path: DataPath) -> tuple[str | None, str | None]:
     task_id, start = (task_id_of(node), 2) if task_id_of(node) else (None, 0)
     while isinstance(node, dict) and depth < len(path):
         key, child = path[depth], node.get(path[depth])
-        if key in ("then", "else", "on_failure") and isinstance(child, dict):
+        if key in ("then", "else", "task", "on_failure", "on_success") and isinstance(child, dict):
             node, depth = child, depth + 1
         elif key == "tasks" and isinstance(child, list) and depth + 1 < len(path):
             at = path[depth + 1]

@@ -10,9 +10,16 @@ implementation (``tasks/shell.py``: ``ShellTask``) and registers it in
 ``type`` and built when the workflow model is first used. A task type installed by another
 package (entry point ``jupyter_workflows.tasks``) joins the union the same way.
 
-Units follow the original format: a task ``timeout`` given as a number is in seconds, a
-``retry.delay`` (and ``max_delay``) given as a number is in milliseconds; strings with units
-("500ms", "10s", "5m") are accepted everywhere. Internally every duration is seconds.
+Units follow the original format: a task ``timeout`` given as a number is in seconds, but an
+http task's ``timeout``, a ``retry.delay`` (and ``max_delay``) and ``expected_duration`` given
+as numbers are in milliseconds (the original hands them to its HTTP client and timers as they
+are); strings with units ("500ms", "10s", "5m") are accepted everywhere. Internally every
+duration is seconds.
+
+Spellings only the original format has (a workflow-level ``environment``, a ``schedule``
+trigger, a loop's ``task``, docker fields under ``config``...) are fields here too, so the JSON
+Schema shows them and errors point at what the user wrote; validators turn them into the
+native form, which is all the engine reads. ``original.py`` lists them for ``--strict``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -217,8 +225,21 @@ class TaskBase(Strict):
         description="Attempts lost to the infrastructure (a cluster worker that died) tried "
         "again without using retry.attempts; default 2.",
     )
-    on_failure: Union[str, Task, None] = Field(
-        None, description="Task id (or an inline task) to run when this task fails."
+    on_failure: Union[str, list[str], Task, None] = Field(
+        None,
+        description="Task id(s), or an inline task, to run as callbacks when this task fails; "
+        "a task named here runs only as a callback, and its failure does not fail the run.",
+    )
+    on_success: Union[str, list[str], Task, None] = Field(
+        None,
+        description="Task id(s), or an inline task, to run as callbacks when this task "
+        "succeeds; a task named here runs only as a callback, and its failure does not fail "
+        "the run.",
+    )
+    parallel: bool | None = Field(
+        None,
+        description="false: the task runs alone, never alongside another top-level task "
+        "(default true).",
     )
     cache: Union[bool, Cache, None] = Field(
         None,
@@ -243,6 +264,19 @@ class TaskBase(Strict):
         """The condition deciding whether the task runs at all (a conditional's selects a
         branch instead, so it has none)."""
         return self.condition
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether the task must run with no other top-level task running (``parallel:
+        false``)."""
+        return self.parallel is False
+
+    def callbacks(self, succeeded: bool) -> list[Union[str, TaskBase]]:
+        """The callbacks to run after this task ended so: top-level task ids and inline tasks."""
+        named: Any = self.on_success if succeeded else self.on_failure
+        if named is None:
+            return []
+        return list(named) if isinstance(named, list) else [named]
 
 
 AnyTask = TaskBase  # a task of some registered type, as the engine handles it
@@ -291,8 +325,16 @@ class ManualTrigger(Strict):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+_UNUSED = (
+    "Not used by this trigger type: the original format lets one config carry schedule, "
+    "files and webhook together, and the trigger's type chooses which applies."
+)
+
+
 class CronConfig(Strict):
     schedule: str
+    files: list[str] | None = Field(None, description=_UNUSED)
+    webhook: str | None = Field(None, description=_UNUSED)
     timezone: str | None = None
     overlap: Literal["skip", "queue", "allow"] = "skip"
     catchup: Literal["none", "latest", "all"] = "none"
@@ -300,8 +342,15 @@ class CronConfig(Strict):
 
 
 class CronTrigger(Strict):
-    type: Literal["cron"]
+    type: Literal["cron", "schedule"] = Field(
+        description='"schedule" is the original format\'s name for "cron".'
+    )
     config: CronConfig
+
+    @model_validator(mode="after")
+    def _native_type(self) -> CronTrigger:
+        self.type = "cron"
+        return self
 
 
 DEFAULT_TOLERANCE = 300.0  # seconds a signed timestamp may differ from the server's clock
@@ -310,6 +359,8 @@ DEFAULT_REPLAY_WINDOW = 86400.0  # seconds a signed request is remembered
 
 class WebhookConfig(Strict):
     webhook: str = Field(description="The path to serve, e.g. /trigger/deploy.")
+    schedule: str | None = Field(None, description=_UNUSED)
+    files: list[str] | None = Field(None, description=_UNUSED)
     secret_env: str | None = Field(None, description="Environment variable holding the secret.")
     signature: Literal["github", "stripe", "slack"] = Field(
         "github",
@@ -347,6 +398,8 @@ class FileChangeConfig(Strict):
     files: list[str] = Field(min_length=1)
     ignore: list[str] = Field(default_factory=list)
     debounce: Milliseconds = 0.3
+    schedule: str | None = Field(None, description=_UNUSED)
+    webhook: str | None = Field(None, description=_UNUSED)
 
     @field_validator("files", "ignore")
     @classmethod
@@ -390,6 +443,44 @@ class Notifications(Strict):
     on_failure: bool = True
 
 
+def _js_condition(text: str) -> str:
+    from ..errors import ExpressionError
+    from .js_conditions import parse_js_condition
+
+    try:
+        parse_js_condition(text)
+    except ExpressionError as exc:
+        raise ValueError(f"invalid condition: {exc.reason} at position {exc.position}") from None
+    return text
+
+
+def _js_template(text: str) -> str:
+    from ..errors import ExpressionError
+    from .js_conditions import check_template
+
+    try:
+        check_template(text)
+    except ExpressionError as exc:
+        raise ValueError(f"invalid template: {exc.reason} at position {exc.position}") from None
+    return text
+
+
+class AlertRule(Strict):
+    """One alert of the workflow: when ``condition`` holds for a finished run, ``template``
+    (rendered) goes to ``channels``."""
+
+    name: str = Field(min_length=1)
+    condition: Annotated[str, AfterValidator(_js_condition)] = Field(
+        description="JavaScript-style: execution.status === 'failed', metrics.successRate < 90, "
+        "execution.duration > workflow.expected_duration * 2 (durations in milliseconds)."
+    )
+    channels: list[ChannelName] = Field(default_factory=lambda: ["console"])
+    template: Annotated[str, AfterValidator(_js_template)] = Field(
+        description="The message: ${workflow.name}, ${error.message}, ${metrics.successRate}, "
+        "${execution.duration}..."
+    )
+
+
 class Defaults(Strict):
     """Values every task gets unless it sets its own."""
 
@@ -411,7 +502,41 @@ class Workflow(Strict):
     tasks: list[Task] = Field(min_length=1)
     notifications: Notifications | None = None
     defaults: Defaults = Field(default_factory=lambda: Defaults())
-    expected_duration: Seconds | None = None
+    environment: EnvMap = Field(
+        default_factory=dict,
+        description="Environment of every task: the original format's defaults.environment.",
+    )
+    expected_duration: Milliseconds | None = Field(
+        None, description="How long a run should take (number: milliseconds, as the original)."
+    )
+    alerts: list[AlertRule] | None = Field(
+        None,
+        description="Alert rules of this workflow; when given, they replace the built-in "
+        "failure, success-rate and duration rules for its runs.",
+    )
+
+    @field_validator("environment")
+    @classmethod
+    def _into_defaults(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        defaults = info.data.get("defaults")
+        if value and isinstance(defaults, Defaults):
+            clash = [k for k in value if defaults.environment.get(k, value[k]) != value[k]]
+            if clash:
+                raise ValueError(
+                    f"'{clash[0]}' is set both here and in defaults.environment, differently; "
+                    "keep one"
+                )
+            defaults.environment = {**value, **defaults.environment}
+        return value
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_alert_names(cls, value: list[AlertRule] | None) -> list[AlertRule] | None:
+        names = [rule.name for rule in value or ()]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"alert name '{repeated[0]}' is used twice; names must differ")
+        return value
 
     @field_validator("version", mode="before")
     @classmethod
@@ -435,6 +560,15 @@ class Workflow(Strict):
             if task.id == task_id:
                 return task
         raise KeyError(task_id)
+
+    def callback_ids(self) -> set[str]:
+        """Ids of the top-level tasks named as another top-level task's on_success or
+        on_failure: they run only as callbacks, never in the graph."""
+        names: set[str] = set()
+        for task in self.tasks:
+            for outcome in (True, False):
+                names.update(c for c in task.callbacks(outcome) if isinstance(c, str))
+        return names
 
 
 def json_schema() -> dict[str, Any]:

@@ -18,6 +18,10 @@ from .limits import clip
 from .locate import WARNING, DataPath, Finding, task_id_of
 from .templates import Reference, find_references
 
+# Keys holding one task nested in another (a loop's ``task`` is the original's ``then``).
+NESTED = ("then", "else", "task", "on_failure", "on_success")
+CALLBACKS = ("on_failure", "on_success")
+
 
 def check(data: dict[str, Any]) -> list[Finding]:
     """Every graph, expression, unit and schedule finding in a workflow's data."""
@@ -27,6 +31,7 @@ def check(data: dict[str, Any]) -> list[Finding]:
     findings += _check_expressions(tasks, graph)
     findings += _check_units(data, tasks)
     findings += _check_cron(data)
+    findings += _check_trigger_keys(data)
     return findings
 
 
@@ -45,9 +50,10 @@ def top_tasks(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
 
 
 def walk_tasks(node: dict[str, Any], path: DataPath) -> Iterator[tuple[DataPath, dict[str, Any]]]:
-    """The task at ``path`` and every task nested in it (then, else, tasks, inline on_failure)."""
+    """The task at ``path`` and every task nested in it (then, else, a loop's task, tasks,
+    inline on_failure and on_success)."""
     yield path, node
-    for key in ("then", "else", "on_failure"):
+    for key in NESTED:
         child = node.get(key)
         if isinstance(child, dict):
             yield from walk_tasks(child, (*path, key))
@@ -123,10 +129,10 @@ class Graph:
         self._collect_ids(tasks)
         self.top_names = Suggestions(self.index)
         self.all_names = Suggestions(self.owner)
-        # Top-level tasks named as a top-level task's handler run only as handlers (the engine
-        # leaves them out of the graph), so nothing can wait for them.
-        handlers = (n.get("on_failure") for _, n in tasks)
-        self.handlers = {h for h in handlers if isinstance(h, str) and h in self.index}
+        # Top-level tasks named as a top-level task's callback run only as callbacks (the
+        # engine leaves them out of the graph), so nothing can wait for them.
+        named = (name for _, n in tasks for key in CALLBACKS for _, name in _names(n.get(key), ()))
+        self.handlers = {h for h in named if h in self.index}
         self._upstream: dict[int, int] | None = None  # see reaches()
         for index, node in tasks:
             self.deps[index] = self._dependencies(index, node)
@@ -159,7 +165,10 @@ class Graph:
             if name == own:
                 self._error(f"task '{own}' depends on itself", path)
             elif name in self.handlers:
-                self._error(f"depends on '{name}', which runs only as an on_failure handler", path)
+                self._error(
+                    f"depends on '{name}', which runs only as an on_success/on_failure callback",
+                    path,
+                )
             elif name in self.index:
                 known.append(name)
             elif name in self.owner:
@@ -174,12 +183,12 @@ class Graph:
         return known
 
     def _check_nested(self, index: int, node: dict[str, Any]) -> None:
-        """on_failure names everywhere, and depends_on inside composites."""
+        """Callback names everywhere, and depends_on inside composites."""
         top = task_id_of(node)
         for path, sub in walk_tasks(node, ("tasks", index)):
-            handler = sub.get("on_failure")
-            if isinstance(handler, str):
-                self._check_handler(handler, sub, (*path, "on_failure"), top)
+            for key in CALLBACKS:
+                for name_path, handler in _names(sub.get(key), (*path, key)):
+                    self._check_handler(handler, sub, name_path, top, key)
             if sub is node:
                 continue
             for dep_path, name in _names(sub.get("depends_on"), (*path, "depends_on")):
@@ -188,20 +197,20 @@ class Graph:
                     self._error(message + did_you_mean(name, self.all_names), dep_path)
 
     def _check_handler(
-        self, handler: str, node: dict[str, Any], path: DataPath, top: str | None
+        self, handler: str, node: dict[str, Any], path: DataPath, top: str | None, key: str
     ) -> None:
         if handler == task_id_of(node):
-            self._error(f"task '{handler}' is its own on_failure handler", path)
+            self._error(f"task '{handler}' is its own {key} callback", path)
         elif handler in self.index:
             if top is not None:
                 self.handled.setdefault(handler, set()).add(top)
         elif handler in self.owner:
             self._error(
-                f"on_failure names '{handler}', a task nested inside '{self.owner[handler]}'; "
-                "a handler must be a top-level task", path,
+                f"{key} names '{handler}', a task nested inside '{self.owner[handler]}'; "
+                "a callback must be a top-level task", path,
             )  # fmt: skip
         else:
-            message = f"on_failure names unknown task '{handler}'"
+            message = f"{key} names unknown task '{handler}'"
             self._error(message + did_you_mean(handler, self.top_names), path)
 
     def _error(self, message: str, path: DataPath) -> None:
@@ -359,8 +368,8 @@ def _strings(
             sub = (*path, key)
             if task and key == "condition" and isinstance(item, str):
                 yield sub, item, True, handler
-            elif task and key in ("then", "else", "on_failure") and isinstance(item, dict):
-                yield from _strings(item, sub, task=True, handler=handler or key == "on_failure")
+            elif task and key in NESTED and isinstance(item, dict):
+                yield from _strings(item, sub, task=True, handler=handler or key in CALLBACKS)
             elif task and key == "tasks" and isinstance(item, list):
                 for i, child in enumerate(item):
                     yield from _strings(child, (*sub, i), task=True, handler=handler)
@@ -376,7 +385,7 @@ def _is_http_url(node: dict[str, Any], path: DataPath) -> bool:
     task, index = node, 0
     while index < len(path):
         key = path[index]
-        if key in ("then", "else", "on_failure") and isinstance(task.get(key), dict):
+        if key in NESTED and isinstance(task.get(key), dict):
             task, index = task[key], index + 1
         elif key == "tasks" and isinstance(task.get(key), list) and index + 1 < len(path):
             task, index = task[key][path[index + 1]], index + 2
@@ -419,11 +428,11 @@ def _check_units(data: dict[str, Any], tasks: list[tuple[int, dict[str, Any]]]) 
     for index, node in tasks:
         for path, sub in walk_tasks(node, ("tasks", index)):
             timeout: Any = sub.get("timeout")
-            if sub.get("type") == "http" and _is_number(timeout) and timeout > 1000:
-                seconds = f"{timeout / 1000:g}"
+            if sub.get("type") == "http" and _is_number(timeout) and 0 < timeout < 100:
                 message = (
-                    f"timeout {timeout} looks like milliseconds; timeout is in seconds, "
-                    f'write "{seconds}s" or {seconds}'
+                    f"timeout {timeout} looks like seconds; an http task's timeout number is "
+                    f'milliseconds (as in the original format), write "{timeout}s" or '
+                    f"{timeout * 1000:g}"
                 )
                 findings.append(Finding(message, (*path, "timeout"), WARNING))
             findings += _retry_warnings(sub.get("retry"), (*path, "retry"))
@@ -436,6 +445,13 @@ def _check_units(data: dict[str, Any], tasks: list[tuple[int, dict[str, Any]]]) 
     defaults = data.get("defaults")
     if isinstance(defaults, dict):
         findings += _retry_warnings(defaults.get("retry"), ("defaults", "retry"))
+    expected: Any = data.get("expected_duration")
+    if _is_number(expected) and 0 < expected < 1000:
+        message = (
+            f"expected_duration {expected} looks like seconds; a bare number is milliseconds "
+            f'(as in the original format), write "{expected}s" or {expected * 1000:g}'
+        )
+        findings.append(Finding(message, ("expected_duration",), WARNING))
     return findings
 
 
@@ -464,7 +480,7 @@ def _check_cron(data: dict[str, Any]) -> list[Finding]:
     """The schedule and time zone of a cron trigger, checked by the parser the scheduler uses
     (five fields or an @alias, values in range, a date it can ever match, a known zone)."""
     trigger = data.get("trigger")
-    if not isinstance(trigger, dict) or trigger.get("type") != "cron":
+    if not isinstance(trigger, dict) or trigger.get("type") not in ("cron", "schedule"):
         return []
     config = trigger.get("config")
     if not isinstance(config, dict):
@@ -485,4 +501,30 @@ def _check_cron(data: dict[str, Any]) -> list[Finding]:
             resolve_zone(zone)
         except ScheduleError as exc:
             findings.append(Finding(str(exc), ("trigger", "config", "timezone")))
+    return findings
+
+
+# Which key of a trigger's config each trigger type uses; the original format lets one config
+# carry all of them, and the type chooses.
+_TRIGGER_KEYS = {"cron": "schedule", "schedule": "schedule", "webhook": "webhook",
+                 "file_change": "files"}  # fmt: skip
+
+
+def _check_trigger_keys(data: dict[str, Any]) -> list[Finding]:
+    """A warning for each of schedule, files, webhook in a trigger's config that its type does
+    not use: accepted (the original format allowed it), but it does nothing."""
+    trigger = data.get("trigger")
+    config = trigger.get("config") if isinstance(trigger, dict) else None
+    if not isinstance(config, dict):
+        return []
+    kind = trigger.get("type") if isinstance(trigger, dict) else None
+    used = _TRIGGER_KEYS.get(kind) if isinstance(kind, str) else None
+    findings = []
+    for key in ("schedule", "files", "webhook"):
+        if key in config and key != used:
+            message = (
+                f"'{key}' is not used by a '{kind}' trigger: the trigger's type chooses what "
+                f"starts the workflow (only one type per workflow)"
+            )
+            findings.append(Finding(message, ("trigger", "config", key), WARNING))
     return findings

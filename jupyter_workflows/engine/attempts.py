@@ -1,4 +1,4 @@
-"""Running one task: its attempts, retry waits, timeout, its on_failure handler, its children.
+"""Running one task: its attempts, retry waits, timeout, its callbacks, its children.
 
 The runner sees the run through a narrow ``RunContext`` (ids, defaults, the template scope,
 the event sink) and hands each attempt to an executor (``executors.py``), which decides where
@@ -51,7 +51,7 @@ class RunContext:
     views: dict[str, TaskView]  # what ``${tasks.ID...}`` sees, updated as tasks end
     emit: Callable[[Event], None]
     started_at: Callable[[str], float | None]  # when a task started, from the run's record
-    task: Callable[[str], AnyTask]  # a top-level task by id (an on_failure handler)
+    task: Callable[[str], AnyTask]  # a top-level task by id (an on_success/on_failure callback)
     artifacts_dir: Path
     # The cache key of a top-level task with ``cache:`` (recorded with its end), else None.
     cache_key: Callable[[str], str | None] = lambda _task_id: None
@@ -92,6 +92,7 @@ class TaskRunner:
         self.workdir = workdir
         self.defaults = run.defaults
         self.used_types: set[TaskType] = set()  # told when the run ends (TaskType.after_run)
+        self.callbacks_run: set[str] = set()  # top-level callbacks that ran (or are running)
 
     async def run(self, task: AnyTask, place: Placement | None = None) -> None:
         """Run ``task`` to a terminal state, emitting its events; never raises but cancellation."""
@@ -103,8 +104,9 @@ class TaskRunner:
         finally:
             # Also on cancellation: the record must say how the task ended.
             self._ended(task, place, result, attempts)
-        if result.status is not State.SUCCEEDED and task.on_failure is not None:
-            await self._on_failure(task, place)
+        callbacks = task.callbacks(result.status is State.SUCCEEDED)
+        if callbacks:
+            await self._callbacks(task, place, callbacks, result.status is State.SUCCEEDED)
 
     def _ended(self, task: AnyTask, place: Placement, result: TaskResult, attempts: int) -> None:
         started_at = self.run_.started_at(place.task_id)
@@ -344,13 +346,22 @@ class TaskRunner:
         await self.run(child, _child_place(parent, child_id, **how))
         return self.run_.views[child_id]
 
-    async def _on_failure(self, task: TaskBase, place: Placement) -> None:
-        handler: Any = task.on_failure
-        if isinstance(handler, str):
-            await self.run(self.run_.task(handler), replace(place, task_id=handler))
-        else:
-            handler_id = handler.id or f"{place.task_id}.on_failure"
-            await self.run(handler, replace(place, task_id=handler_id))
+    async def _callbacks(
+        self, task: TaskBase, place: Placement, callbacks: list[Any], succeeded: bool
+    ) -> None:
+        """Run ``task``'s on_success or on_failure callbacks, one after the other, each once
+        per run (a task named by several tasks that end so runs for the first)."""
+        for callback in callbacks:
+            if isinstance(callback, str):
+                if callback in self.callbacks_run:
+                    continue
+                self.callbacks_run.add(callback)
+                await self.run(self.run_.task(callback), replace(place, task_id=callback))
+            else:
+                key = "on_success" if succeeded else "on_failure"
+                callback_id = callback.id or f"{place.task_id}.{key}"
+                self.callbacks_run.add(callback_id)
+                await self.run(callback, replace(place, task_id=callback_id))
 
 
 def _child_place(

@@ -28,6 +28,7 @@ from ..execution.records import Execution
 from ..execution.states import FAILURES, State
 from ..tasks.custody import RunCustody
 from .attempts import RunContext, TaskRunner
+from .exclusive import SiblingGate
 from .executors import Executor, make_executor
 from .fingerprint import definition_hash
 from .reuse import Decision, Reuse, copy_artifacts, moved
@@ -63,7 +64,8 @@ class WorkflowRun:
         self.journal: Any = None  # set by the orchestrator when the run is recorded
         self._sinks = [self.execution.apply, *sinks]
         limit = max_parallel or workflow.defaults.max_parallel or os.cpu_count() or 2
-        self.handlers = {t.on_failure for t in workflow.tasks if isinstance(t.on_failure, str)}
+        # Tasks named as another's on_success/on_failure run only as its callbacks.
+        self.handlers = workflow.callback_ids()
         self.dag = [t for t in workflow.tasks if t.id not in self.handlers]
         # Every task is known from the start, so `${tasks.x.status} == 'pending'` is legal.
         self.views: dict[str, TaskView] = {t.id: TaskView() for t in workflow.tasks if t.id}
@@ -121,6 +123,7 @@ class WorkflowRun:
         self._fault: Exception | None = None  # the first sink that failed: the run stops
         # (reason, who asked) once a cancel was requested from elsewhere (``request_cancel``).
         self._cancel: tuple[str, str | None] | None = None
+        self._gate: SiblingGate | None = None  # parallel: false tasks run alone
 
     # -- events -------------------------------------------------------------------------
     def add_sink(self, sink: Any) -> None:
@@ -305,7 +308,7 @@ class WorkflowRun:
         if decision.action == "reuse":
             self._reuse(task, decision)
             return
-        job = asyncio.ensure_future(self.runner.run(task))
+        job = asyncio.ensure_future(self._gated(task))
         self._running[task.id] = job  # type: ignore[index]
         job.add_done_callback(functools.partial(self._job_done, task))
 
@@ -349,6 +352,12 @@ class WorkflowRun:
             )
         )
         self._task_done(task)
+
+    async def _gated(self, task: AnyTask) -> None:
+        if self._gate is None:
+            self._gate = SiblingGate()  # made on the run's loop
+        async with self._gate.hold(task.exclusive):
+            await self.runner.run(task)
 
     def _job_done(self, task: TaskBase, _job: asyncio.Future[None]) -> None:
         self._task_done(task)
@@ -398,11 +407,15 @@ class WorkflowRun:
     def _final_status(self) -> State:
         """Failed when a task failed; crashed when one was lost to the infrastructure (its
         executor could not run it any more: no worker left), which is no fault of the tasks."""
+        # A callback's failure is recorded but changes nothing: the task it follows decided.
+        # A composite's children count through their parent (a child a parallel task
+        # cancelled once another won is no failure of the run).
         allowed = {t.id for t in self.workflow.tasks if t.continue_on_error}
+        allowed |= self.handlers | self.runner.callbacks_run
         failed = [
             record
             for record in self.execution.tasks.values()
-            if record.status in FAILURES and record.id not in allowed
+            if record.status in FAILURES and record.id not in allowed and record.parent is None
         ]
         if any(record.status is State.CRASHED for record in failed):
             return State.CRASHED
@@ -412,7 +425,7 @@ class WorkflowRun:
         for record in list(self.execution.tasks.values()):
             if record.status is State.PENDING:
                 handler = record.id in self.handlers
-                reason = "on_failure handler: nothing failed" if handler else str(status)
+                reason = "callback: its task did not end that way" if handler else str(status)
                 state = State.SKIPPED if handler or status is not State.CANCELLED else status
                 self.emit(
                     TaskEnded(

@@ -19,7 +19,8 @@ __all__ = ["Alert", "Channel", "ChannelError"]
 class Alert:
     """One alert: which rule fired, for which workflow and run, and the figures behind it.
 
-    ``rule`` is "workflow_failed", "success_rate", "slow_run" or "test"; ``severity`` is
+    ``rule`` is "workflow_failed", "success_rate", "slow_run", "test" or "alert:NAME" (a
+    workflow's own ``alerts``); ``severity`` is
     "error", "warning" or "info"; ``at`` is a Unix time.
     """
 
@@ -33,6 +34,8 @@ class Alert:
     figures: dict[str, Any] = field(default_factory=dict)
     severity: str = "error"
     at: float = field(default_factory=time.time)
+    # Where to send it when the rule says (a workflow's own alerts); None: the usual channels.
+    channels: list[str] | None = None
 
     def key(self) -> str:
         """The dedupe key: one alert per rule, workflow and execution."""
@@ -58,6 +61,7 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (the generic webhook's payload)."""
         data = asdict(self)
+        del data["channels"]  # where it is sent, not what it says
         data["key"] = self.key()
         return data
 

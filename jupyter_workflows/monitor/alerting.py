@@ -143,9 +143,12 @@ class AlertManager:
                 notifications=notifications,
                 expected_duration=workflow.expected_duration if workflow is not None else None,
                 env=env,
+                workflow=workflow,
             )
             channels = self._channels(notifications)
-            self.dispatch(alerts, channels=channels, env=env)
+            for alert in alerts:  # a workflow's own alert rule names its channels
+                chosen = self._named_channels(alert.channels) if alert.channels else channels
+                self.dispatch([alert], channels=chosen, env=env)
         except Exception as exc:  # the run must never see an alerting failure
             log.warning("alerts for execution %s failed: %s", execution_id, exc)
             self._record_internal(execution_id, exc)
@@ -178,12 +181,15 @@ class AlertManager:
             return None
 
     def _channels(self, notifications: Notifications | None) -> list[Channel]:
+        names = notifications.channels if notifications is not None else self.config.channels
+        return self._named_channels(names)
+
+    def _named_channels(self, names: list[str]) -> list[Channel]:
         if self.channels is not None:
             return self.channels
         from .alert import ChannelError
         from .channels import make_channel
 
-        names = notifications.channels if notifications is not None else self.config.channels
         channels: list[Channel] = []
         for name in dict.fromkeys(names):
             try:
@@ -201,9 +207,11 @@ class AlertManager:
         notifications: Notifications | None = None,
         expected_duration: float | None = None,
         env: Mapping[str, str] | None = None,
+        workflow: Workflow | None = None,
     ) -> list[Alert]:
         """The alerts the rules raise for one finished execution (nothing is sent); values of
-        secret-looking variables of ``env`` (default: the manager's) are masked."""
+        secret-looking variables of ``env`` (default: the manager's) are masked. A
+        ``workflow`` with its own ``alerts`` is checked against those."""
         return evaluate_rules(
             self.store,
             execution_id,
@@ -211,6 +219,7 @@ class AlertManager:
             notifications=notifications,
             expected_duration=expected_duration,
             env=self.env if env is None else env,
+            workflow=workflow,
         )
 
     def dispatch(

@@ -27,7 +27,7 @@ from ..plugins import ALERT_CHANNELS
 from .alert import Alert
 
 if TYPE_CHECKING:
-    from ..definition.model import Notifications
+    from ..definition.model import Notifications, Workflow
     from ..execution.records import Execution
     from ..store import ExecutionStore
     from ..store.view import Reads
@@ -268,13 +268,19 @@ def evaluate_rules(
     notifications: Notifications | None = None,
     expected_duration: float | None = None,
     env: Mapping[str, str] | None = None,
+    workflow: Workflow | None = None,
 ) -> list[Alert]:
     """Every alert the rules raise for one finished execution, redacted.
 
     ``notifications`` (the workflow's; None = defaults) switches workflow_failed
     (on_failure, default on) and workflow_succeeded (on_completion, default off).
+    A ``workflow`` with its own ``alerts`` gets those instead of workflow_failed,
+    success_rate and slow_run (as the original format's alert list replaced its defaults).
     A running execution yields no alert.
     """
+    from .workflow_alerts import workflow_alerts
+
+    own_rules = workflow is not None and workflow.alerts is not None
     on_failure = notifications.on_failure if notifications is not None else True
     on_completion = notifications.on_completion if notifications is not None else False
     alerts: list[Alert] = []
@@ -282,12 +288,15 @@ def evaluate_rules(
         execution = view.get_execution(execution_id, logs=LOG_LINES)
         if not execution.status.is_terminal:
             return []
-        if on_failure:
+        if on_failure and not own_rules:
             alerts += workflow_failed(view, execution, config)
         if on_completion:
             alerts += workflow_succeeded(view, execution, config)
-        alerts += success_rate(view, execution, config)
-        alerts += slow_run(view, execution, config, expected_duration)
+        if workflow is not None and own_rules:
+            alerts += workflow_alerts(view, execution, workflow, config.success_window)
+        else:
+            alerts += success_rate(view, execution, config)
+            alerts += slow_run(view, execution, config, expected_duration)
     secrets = secret_values(env)
     return [_redacted(alert, secrets) for alert in alerts]
 

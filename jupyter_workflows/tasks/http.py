@@ -6,7 +6,9 @@
 add a path segment, a parameter or a host (``definition.url_templates``: a reference at the
 very start holds a whole base URL; ``${env.X|raw}`` inserts a value as it is).
 
-A ``body`` that is a string is sent as it is; an object or a list is sent as JSON, like
+``data`` (the original's name) is ``body``; ``auth`` (``{type: basic, username, password}`` or
+``{type: bearer, token}``) sets the Authorization header, masked like any credential. A
+``body`` that is a string is sent as it is; an object or a list is sent as JSON, like
 ``json``. ``result`` is the response body, parsed when the response says it is JSON;
 ``outputs`` are ``status`` and ``headers`` (lower-case names, repeated headers joined with ", ",
 ``set-cookie`` left out).
@@ -18,12 +20,13 @@ Connection errors, timeouts, 5xx, 408 and 429 are worth another attempt (the eng
 them per the task's ``retry``); any other unexpected status (a 4xx, an unfollowed redirect),
 a bad URL and too many redirects fail at once (``retryable=False``).
 
-The task ``timeout`` (seconds) is enforced by the engine; it is also httpx's timeout for each
-phase (connect, send, wait for the response), so a slow server fails with a message naming the
-URL and the phase. Secrets stay out of logs and errors: values of headers named like
-auth/token/key/secret/password/cookie/session, a password in the URL, query parameters named
-like those, and ``${secret.*}`` values are replaced by ``***``, also where a server echoes
-one back in the body or a header.
+The task ``timeout`` (a number is milliseconds here, as in the original format whose HTTP
+client took it so; other task types count seconds) is enforced by the engine; it is also
+httpx's timeout for each phase (connect, send, wait for the response), so a slow server fails
+with a message naming the URL and the phase. Secrets stay out of logs and errors: values of
+headers named like auth/token/key/secret/password/cookie/session, a password in the URL, query
+parameters named like those, ``auth`` credentials and ``${secret.*}`` values are replaced by
+``***``, also where a server echoes one back in the body or a header.
 """
 
 from __future__ import annotations
@@ -37,10 +40,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Union
 from urllib.parse import quote, quote_plus
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..definition.durations import format_duration
-from ..definition.model import TaskBase
+from ..definition.model import Milliseconds, Strict, TaskBase
 from ..definition.templates import Scope, render, render_value, to_text
 from ..definition.url_templates import UrlTemplateError, render_url
 from ..execution.states import State
@@ -62,8 +65,30 @@ MASK = "***"
 BODY_SNIPPET = 200
 
 
+class HttpAuth(Strict):
+    """Credentials sent with the request (templated; never shown in logs or records)."""
+
+    type: Literal["basic", "bearer"]
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> HttpAuth:
+        if self.type == "basic" and (self.username is None or self.password is None):
+            raise ValueError("basic auth needs 'username' and 'password'")
+        if self.type == "bearer" and not self.token:
+            raise ValueError("bearer auth needs 'token'")
+        return self
+
+
 class HttpTask(TaskBase):
     type: Literal["http"]
+    timeout: Milliseconds | None = Field(  # type: ignore[assignment]
+        None,
+        description="Per attempt (number: milliseconds, as in the original format, whose HTTP "
+        'client takes them so; or "10s").',
+    )
     url: str
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
@@ -74,6 +99,19 @@ class HttpTask(TaskBase):
         None, description="Status code(s) that count as success; default any 2xx."
     )
     follow_redirects: bool = True
+    data: Any = Field(None, description="The original format's name for 'body'.")
+    auth: HttpAuth | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpTask:
+        if self.data is not None:
+            other = (
+                "body" if self.body is not None else "json" if self.json_body is not None else None
+            )
+            if other:
+                raise ValueError(f"set either 'data' (the original's 'body') or '{other}'")
+            self.body, self.data = self.data, None
+        return self
 
     @field_validator("method", mode="before")
     @classmethod
@@ -197,6 +235,10 @@ def _build(task: HttpTask, scope: Scope) -> _Request:
         redact.add(quote(secret, safe="", errors="replace"))
         redact.add(quote_plus(secret, safe="", errors="replace"))
     headers = _render_headers(task.headers, scope, redact)
+    if task.auth is not None:
+        if any(name.lower() == "authorization" for name in headers):
+            raise _BadRequest("set either 'auth' or an Authorization header, not both")
+        headers["Authorization"] = _authorization(task.auth, scope, redact)
     try:
         raw_url = render_url(task.url, scope)
     except UrlTemplateError as exc:
@@ -248,6 +290,21 @@ def _render_headers(templates: dict[str, str], scope: Scope, redact: _Redactor) 
             raise _BadRequest(f"header {name}: its value is not ASCII (percent-encode it)")
         headers[name] = value
     return headers
+
+
+def _authorization(auth: HttpAuth, scope: Scope, redact: _Redactor) -> str:
+    """The Authorization header of ``auth``, its secrets added to what is masked."""
+    import base64
+
+    if auth.type == "bearer":
+        token = render(auth.token or "", scope)
+        redact.add(token)
+        return f"Bearer {token}"
+    user, password = render(auth.username or "", scope), render(auth.password or "", scope)
+    redact.add(password)
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    redact.add(credentials)
+    return f"Basic {credentials}"
 
 
 def _query(query: dict[str, Any], scope: Scope) -> tuple[tuple[str, str], ...]:

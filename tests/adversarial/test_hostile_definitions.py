@@ -375,7 +375,7 @@ def events_of(project: Path) -> list[Path]:
             [{"id": "a", "on_failure": "h"}, {"id": "h"}, {"id": "b", "depends_on": ["h"]}],
             "b",
             "depends_on[0]",
-            "depends on 'h', which runs only as an on_failure handler",
+            "depends on 'h', which runs only as an on_success/on_failure callback",
         ),
     ],
     ids=["cycle", "unknown", "self", "duplicate", "handler"],

@@ -180,7 +180,7 @@ def test_json_file_reports_every_problem_with_its_line(tmp_path: Path) -> None:
             {"id": "b", "type": "shell", "comand": "x",
              "depends_on": ["a", "zz"]},
             {"type": "shell", "command": "echo ${tasks.b.result}"},
-            {"id": "a", "type": "http", "url": "http://h", "timeout": 5000}
+            {"id": "a", "type": "http", "url": "http://h", "timeout": 5}
           ]
         }
         """,
@@ -197,8 +197,8 @@ def test_json_file_reports_every_problem_with_its_line(tmp_path: Path) -> None:
         (7, None, "tasks[2].command",
          "refers to task 'b', which is not upstream of this task (add it to depends_on)"),
         (8, "a", "id", "duplicate task id 'a' (first used at line 4)"),
-        (8, "a", "timeout", 'timeout 5000 looks like milliseconds; timeout is in seconds, '
-         'write "5s" or 5'),
+        (8, "a", "timeout", "timeout 5 looks like seconds; an http task's timeout number is "
+         'milliseconds (as in the original format), write "5s" or 5000'),
     ]  # fmt: skip
     assert all(p.file == str(path) for p in report.problems)
     assert [p.severity for p in report.problems].count("warning") == 1
@@ -249,13 +249,10 @@ def test_the_original_format_examples_validate_unchanged(name: str) -> None:
     assert load_workflow(FIXTURES / name).name == report.workflow.name
 
 
-def test_the_spec_http_timeout_in_milliseconds_is_a_warning() -> None:
+def test_the_spec_http_timeout_in_milliseconds_loads_as_such() -> None:
     report = validate_file(FIXTURES / "ci-cd-workflow.json")
-    (warning,) = report.warnings
-    assert (warning.task_id, warning.field, warning.line, warning.severity) == (
-        "health-check", "timeout", 118, "warning"
-    )  # fmt: skip
-    assert report.ok and report.workflow is not None
+    assert report.ok and report.workflow is not None and report.warnings == []
+    assert report.workflow.task("health-check").timeout == 10.0  # "timeout": 10000 (ms)
 
 
 def test_valid_file_is_ok_with_the_workflow(tmp_path: Path) -> None:

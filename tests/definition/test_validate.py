@@ -100,7 +100,8 @@ def test_errors_in_nested_children_name_the_task_and_the_path(tmp_path: Path) ->
 def test_union_mismatches_become_one_problem(tmp_path: Path) -> None:
     report = check(tmp_path, tasks("- {id: a, type: shell, command: x, on_failure: 5}\n"))
     assert [p.message for p in report.problems] == [
-        "expected a valid string or a task (a mapping with 'type' and its fields), got 5"
+        "expected a valid string or a valid list or a task (a mapping with 'type' and its "
+        "fields), got 5"
     ]
     report = check(
         tmp_path, tasks("- {id: a, type: shell, command: x, on_failure: {type: shel}}\n")
@@ -122,7 +123,7 @@ def test_messages_never_carry_pydantic_urls(tmp_path: Path) -> None:
     assert located(report)[:2] == [
         (1, None, "name", "must not be empty"),
         (2, None, "trigger.type", "unknown trigger type 'cronn'; expected one of manual, cron, "
-         "webhook, file_change; did you mean 'cron'?"),
+         "schedule, webhook, file_change; did you mean 'cron'?"),
     ]  # fmt: skip
 
 
@@ -283,7 +284,7 @@ def test_unit_warnings_do_not_fail_validation(tmp_path: Path) -> None:
           "name": "units",
           "defaults": {"retry": {"attempts": 3, "delay": 2}},
           "tasks": [
-            {"id": "ping", "type": "http", "url": "http://h", "timeout": 10000,
+            {"id": "ping", "type": "http", "url": "http://h", "timeout": 10,
              "retry": {"attempts": 1}},
             {"id": "fast", "type": "http", "url": "http://h", "timeout": 1000,
              "retry": {"delay": 50}}
@@ -296,8 +297,8 @@ def test_unit_warnings_do_not_fail_validation(tmp_path: Path) -> None:
     assert located(report) == [
         (3, None, "defaults.retry.delay", "retry delay 2 looks like seconds; a bare number is "
          'milliseconds, write "2s" or 2000'),
-        (5, "ping", "timeout", 'timeout 10000 looks like milliseconds; timeout is in seconds, '
-         'write "10s" or 10'),
+        (5, "ping", "timeout", "timeout 10 looks like seconds; an http task's timeout number is "
+         'milliseconds (as in the original format), write "10s" or 10000'),
         (6, "ping", "retry.attempts", "retry with attempts 1 never retries (attempts counts the "
          "first try too)"),
         (8, "fast", "retry", "retry without 'attempts' makes a single attempt; set attempts to 2 "
@@ -397,7 +398,7 @@ def test_yaml_boolean_keys_and_nested_handlers_are_explained(tmp_path: Path) -> 
     assert located(report) == [
         (3, "a", None, "field names must be text, got true"),
         (5, "b", "on_failure",
-         "on_failure names 'inner', a task nested inside 'p'; a handler must be a top-level task"),
+         "on_failure names 'inner', a task nested inside 'p'; a callback must be a top-level task"),
     ]  # fmt: skip
 
 

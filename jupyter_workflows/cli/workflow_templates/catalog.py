@@ -74,7 +74,7 @@ def web_app(name: str) -> Data:
              "else": {"type": "shell", "command": "echo 'deploy skipped: set DEPLOY=true'"},
              "depends_on": ["build"]},
             {"id": "smoke-test", "name": "Smoke test", "type": "http", "url": "${env.APP_URL}",
-             "expected_status": 200, "timeout": 30, "condition": "${env.APP_URL} != ''",
+             "expected_status": 200, "timeout": "30s", "condition": "${env.APP_URL} != ''",
              "retry": {"attempts": 5, "delay": "3s"}, "depends_on": ["deploy"]},
         ],
     }  # fmt: skip
@@ -140,7 +140,7 @@ def scheduled(name: str) -> Data:
         "defaults": {"environment": {"HEALTH_URL": "", "LOG_DIR": "logs", "KEEP_DAYS": "14"}},
         "tasks": [
             {"id": "health", "name": "Health check", "type": "http", "url": "${env.HEALTH_URL}",
-             "condition": "${env.HEALTH_URL} != ''", "timeout": 30,
+             "condition": "${env.HEALTH_URL} != ''", "timeout": "30s",
              "retry": {"attempts": 3, "delay": "10s"}},
             {"id": "clean-logs", "name": "Remove old logs", "type": "shell",
              "command": (

@@ -12,17 +12,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from ...definition.model import TASK_ID_PATTERN, Task, TaskBase
 from ..base import DeferredTaskType
 
 
+def shell_by_default(value: Any) -> Any:
+    """A child task written without ``type`` but with a ``command`` is a shell task, as in
+    the original format."""
+    if isinstance(value, dict) and "type" not in value and "command" in value:
+        return {"type": "shell", **value}
+    return value
+
+
+def _children_shell_by_default(value: Any) -> Any:
+    return [shell_by_default(v) for v in value] if isinstance(value, list) else value
+
+
+Child = Annotated[Task, BeforeValidator(shell_by_default)]
+
+
 class ConditionalTask(TaskBase):
     type: Literal["conditional"]
     condition: str
-    then: Task
-    else_: Task | None = Field(None, alias="else")
+    then: Child
+    else_: Child | None = Field(None, alias="else")
 
     @property
     def gate(self) -> str | None:
@@ -31,8 +46,14 @@ class ConditionalTask(TaskBase):
 
 class ParallelTask(TaskBase):
     type: Literal["parallel"]
-    tasks: list[Task] = Field(min_length=1)
-    wait_for: Literal["all", "any"] = "all"
+    tasks: Annotated[list[Task], BeforeValidator(_children_shell_by_default)] = Field(
+        min_length=1, description="The children; one without 'type' but with 'command' is shell."
+    )
+    wait_for: Literal["all", "any", "first"] = Field(
+        "all",
+        description="all: every child must succeed; any: the first success wins; first: the "
+        "first child to end decides. The children still running then are cancelled.",
+    )
     max_parallel: int | None = Field(None, ge=1)
 
 
@@ -42,9 +63,37 @@ class LoopTask(TaskBase):
         description='A list, or an expression giving one (e.g. "${tasks.list.result}").'
     )
     item: Annotated[str, Field(pattern=TASK_ID_PATTERN)] = "item"
-    then: Task
+    then: Child | None = Field(None, description="The task run for each item.")
+    task: Child | None = Field(None, description="The original format's name for 'then'.")
     stop_on_failure: bool = False
     max_parallel: int = Field(1, ge=1)
+    parallel: bool | None = Field(
+        None,
+        description="For a loop: true runs every iteration at once (max_parallel: the number "
+        "of items), false one after the other.",
+    )
+
+    @model_validator(mode="after")
+    def _native(self) -> LoopTask:
+        if self.then is not None and self.task is not None:
+            raise ValueError("set either 'then' or 'task' (its original spelling), not both")
+        if self.then is None and self.task is None:
+            raise ValueError("missing the task to repeat: 'then' (or 'task')")
+        self.then, self.task = self.then or self.task, None
+        if self.parallel and "max_parallel" not in self.model_fields_set:
+            # every iteration at once; the run's max_parallel still bounds what they start
+            self.max_parallel = max(len(self.items), 1) if isinstance(self.items, list) else 1024
+        return self
+
+    @property
+    def body(self) -> TaskBase:
+        """The task run for each item."""
+        assert self.then is not None  # the validator made sure
+        return self.then
+
+    @property
+    def exclusive(self) -> bool:
+        return False  # a loop's `parallel` is about its iterations, not its siblings
 
 
 class ConditionalType(DeferredTaskType):

@@ -68,28 +68,38 @@ class ParallelRunner(TaskType):
 
         jobs = [asyncio.ensure_future(one(c, i)) for c, i in zip(task.tasks, ids, strict=True)]
         try:
-            if task.wait_for == "any":
-                return await _first_success(jobs, ids)
+            if task.wait_for in ("any", "first"):
+                return await _first_success(jobs, ids, any_end=task.wait_for == "first")
             views = await asyncio.gather(*jobs)
         finally:
             await _cancel(jobs)
         return _summarise(dict(zip(ids, views, strict=True)))
 
 
-async def _first_success(jobs: list[asyncio.Task[TaskView]], ids: list[str]) -> TaskResult:
-    """Wait until one child succeeds; the others are cancelled (and recorded so)."""
+async def _first_success(
+    jobs: list[asyncio.Task[TaskView]], ids: list[str], *, any_end: bool = False
+) -> TaskResult:
+    """Wait until one child succeeds (``any_end``: until one ends, however it ended: that
+    child decides); the others are cancelled (and recorded so)."""
     by_job = dict(zip(jobs, ids, strict=True))
     pending = set(jobs)
     views: dict[str, TaskView] = {}
     while pending:
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        for job in done:
+        for job in sorted(done, key=jobs.index):
             view = job.result()
             views[by_job[job]] = view
-            if view.status == str(State.SUCCEEDED):
+            if view.status == str(State.SUCCEEDED) or any_end:
                 await _cancel(list(pending))
+                outputs = {"winner": by_job[job]}
+                if view.status == str(State.SUCCEEDED):
+                    return TaskResult(result={by_job[job]: view.result}, outputs=outputs)
                 return TaskResult(
-                    result={by_job[job]: view.result}, outputs={"winner": by_job[job]}
+                    status=State.FAILED,
+                    exit_code=view.exit_code,
+                    result={by_job[job]: view.result},
+                    outputs=outputs,
+                    error=f"the first child to end, '{by_job[job]}', {view.status}: {view.error}",
                 )
     return _summarise(views, error="no child succeeded (wait_for: any)")
 
@@ -157,7 +167,7 @@ class _Iterations:
 
     def _place(self, index: int) -> tuple[str, dict[str, Any]]:
         item = self.items[index]
-        label = self.task.then.name or self.task.then.type
+        label = self.task.body.name or self.task.body.type
         name = f"{label} ({self.task.item}={to_text(item)[:40]})"
         how = {"variables": {self.task.item: item, "loop_index": index}, "name": name}
         return f"{self.ctx.task_id}[{index}]", how
@@ -166,10 +176,10 @@ class _Iterations:
         child_id, how = self._place(index)
         if self.stopped:
             assert self.ctx.skip_child is not None
-            self.ctx.skip_child(self.task.then, child_id, "an earlier iteration failed", **how)
+            self.ctx.skip_child(self.task.body, child_id, "an earlier iteration failed", **how)
             return
         assert self.ctx.run_child is not None
-        view = await self.ctx.run_child(self.task.then, child_id, **how)
+        view = await self.ctx.run_child(self.task.body, child_id, **how)
         self.views[index] = view
         if self.task.stop_on_failure and view.status in {str(s) for s in FAILURES}:
             self.stopped = True

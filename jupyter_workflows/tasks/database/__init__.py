@@ -42,7 +42,11 @@ from ..base import DeferredTaskType
 
 class DatabaseConfig(Strict):
     connection: str = Field(description="sqlite:///path, duckdb:///path or postgresql://...")
-    operation: Literal["query", "migration", "transaction"] = "query"
+    operation: Literal["query", "migration", "transaction"] | None = Field(
+        None,
+        description="Default: migration with migrations_path, transaction with queries, else "
+        "query (the original format leaves it out for migrations).",
+    )
     query: str | None = None
     queries: list[str] = Field(default_factory=list)
     params: Union[list[Any], dict[str, Any], None] = None
@@ -51,6 +55,18 @@ class DatabaseConfig(Strict):
 
     @model_validator(mode="after")
     def _operation_needs(self) -> DatabaseConfig:
+        if self.operation is None:
+            if self.migrations_path is not None:
+                self.operation = "migration"
+            elif self.queries:
+                self.operation = "transaction"
+            elif self.query is not None:
+                self.operation = "query"
+            else:
+                raise ValueError(
+                    "a database task needs 'query', 'queries' (a transaction) or "
+                    "'migrations_path' (a migration)"
+                )
         needs = {
             "query": self.query,
             "migration": self.migrations_path,

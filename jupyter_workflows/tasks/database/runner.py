@@ -57,6 +57,7 @@ def _connection(config: DatabaseConfig, ctx: TaskContext) -> Connection:
 
 def _plan(config: DatabaseConfig, ctx: TaskContext, dialect: str) -> Plan:
     """Render and check what the operation needs; fields it does not use are warned about."""
+    assert config.operation is not None  # the model infers it when the file leaves it out
     plan = Plan(config.operation, transactional=config.rollback_on_failure)
     for field in ("query", "queries", "params", "migrations_path"):
         if field not in USES[config.operation] and getattr(config, field):

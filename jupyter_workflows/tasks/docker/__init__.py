@@ -27,14 +27,13 @@ from typing import Any, Literal, Union
 
 from pydantic import Field, model_validator
 
-from ...definition.model import EnvMap, TaskBase
+from ...definition.model import EnvMap, Strict, TaskBase
 from ..base import DeferredTaskType
 
 
-class DockerTask(TaskBase):
-    """Build an image (dockerfile/context/tags) or run a container (image/command), or both."""
+class DockerFields(Strict):
+    """What a docker task builds or runs."""
 
-    type: Literal["docker"]
     dockerfile: str | None = None
     context: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -44,8 +43,23 @@ class DockerTask(TaskBase):
     volumes: list[str] = Field(default_factory=list)
     working_dir: str | None = None
 
+
+class DockerTask(TaskBase, DockerFields):
+    """Build an image (dockerfile/context/tags) or run a container (image/command), or both."""
+
+    type: Literal["docker"]
+    config: DockerFields | None = Field(
+        None, description="The same fields wrapped, as the original format writes them."
+    )
+
     @model_validator(mode="after")
     def _build_or_run(self) -> DockerTask:
+        if self.config is not None:  # the original's wrapping: the fields move up
+            for name in self.config.model_fields_set:
+                if name in self.model_fields_set:
+                    raise ValueError(f"'{name}' is set both here and in 'config'; keep one")
+                setattr(self, name, getattr(self.config, name))
+            self.config = None
         if not (self.dockerfile or self.context or self.image):
             raise ValueError(
                 "a docker task needs 'dockerfile'/'context' to build or 'image' to run"
@@ -57,12 +71,14 @@ class DockerType(DeferredTaskType):
     name = "docker"
     model = DockerTask
     implementation = "jupyter_workflows.tasks.docker.runner:DockerRunner"
-    path_keys = ("context", "dockerfile")
+    path_keys = ("context", "dockerfile", "config.context", "config.dockerfile")
 
     @classmethod
     def path_fields(cls, task: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         yield from super().path_fields(task)
-        volumes = task.get("volumes")
-        for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
-            if isinstance(volume, str):
-                yield f"volumes.{index}", volume.split(":", 1)[0]  # the HOST of HOST:CONTAINER
+        config = task.get("config")
+        for prefix, fields in (("", task), ("config.", config)):
+            volumes = fields.get("volumes") if isinstance(fields, Mapping) else None
+            for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
+                if isinstance(volume, str):  # the HOST of HOST:CONTAINER
+                    yield f"{prefix}volumes.{index}", volume.split(":", 1)[0]
