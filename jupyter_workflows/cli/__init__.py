@@ -100,10 +100,13 @@ def reuse_options(func: F) -> F:
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--env", "env_pairs", multiple=True, help="K=V[,K2=V2]: values for ${env.K}.")
-@click.option("--max-parallel", type=click.IntRange(min=1), default=None)
+@click.option("--max-parallel", type=click.IntRange(min=1), default=None, metavar="N",
+              help="At most N task attempts at once (default: the workflow's own).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print the plan without running anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
+@click.option("--timestamps", is_flag=True,
+              help="Start each progress line with the time (logs; cron lines use it).")  # fmt: skip
 @click.option("--resume", "resume", metavar="ID", default=None,
               help="Resume execution ID (or an unambiguous prefix) of this workflow: tasks "
               "that succeeded there and are unchanged are reused, the others run.")  # fmt: skip
@@ -133,9 +136,12 @@ def run(root: Path, file: Path, dry_run: bool, env_pairs: tuple[str, ...], **opt
               help="The workflow file (default: the one the execution was run from, as it "
               "is now).")  # fmt: skip
 @click.option("--env", "env_pairs", multiple=True, help="K=V[,K2=V2]: values for ${env.K}.")
-@click.option("--max-parallel", type=click.IntRange(min=1), default=None)
+@click.option("--max-parallel", type=click.IntRange(min=1), default=None, metavar="N",
+              help="At most N task attempts at once (default: the workflow's own).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
+@click.option("--timestamps", is_flag=True,
+              help="Start each progress line with the time (logs; cron lines use it).")  # fmt: skip
 @reuse_options
 @executor_options
 @click.pass_obj
@@ -177,6 +183,7 @@ def _run(
     executor: str | None,
     cluster: str | None,
     resume: str | None,
+    timestamps: bool = False,
     from_task: str | None,
     only: str | None,
     no_cache: bool,
@@ -199,7 +206,7 @@ def _run(
         workflow, file=path, env=env, max_parallel=max_parallel, resume=resume,
         from_task=from_task, only=only, no_cache=no_cache, refresh=refresh,
     )  # fmt: skip
-    renderer = make_renderer(quiet=as_json)
+    renderer = make_renderer(quiet=as_json, timestamps=timestamps)
     prepared.add_sink(renderer)
     alerts = None
     if not no_alerts:
@@ -231,7 +238,7 @@ def _run(
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print each file's report as JSON.")
 @click.option("--strict", is_flag=True,
               help="Also warn about each spelling only the original Node format has, with "
               "the native one to write instead.")  # fmt: skip
@@ -278,7 +285,8 @@ def schema() -> None:
 
 
 @main.command()
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many executions.")  # fmt: skip
 @click.option("--workflow", "workflow_name", default=None, help="Only this workflow.")
 @click.option("--status", type=click.Choice(STATES), default=None,
               help="Only runs in this state.")  # fmt: skip
@@ -344,7 +352,7 @@ def status(
               help="Keep this many days (default: cleanup.daysToKeep in the project's "
               "configuration, else 30).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
 @click.pass_obj
 @friendly_errors
 def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:

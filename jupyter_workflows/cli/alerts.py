@@ -27,7 +27,8 @@ def alerts() -> None:
 @click.option("--channel", "channel_names", multiple=True, metavar="NAME",
               help=f"{', '.join(ALERT_CHANNELS.builtin)} or a channel a plugin adds (repeatable; "
                    "default: alerts.channels of workflows/config.json, else console).")  # fmt: skip
-@click.option("--attempts", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--attempts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Tries per channel before the delivery counts as failed.")  # fmt: skip
 @click.pass_obj
 @friendly_errors
 def test(root: Path, channel_names: tuple[str, ...], attempts: int) -> None:

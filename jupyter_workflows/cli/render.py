@@ -17,6 +17,7 @@ from ..execution.events import (
     OutputLine,
     RunEnded,
     RunStarted,
+    TaskEnded,
 )
 from ..execution.records import Execution
 from ..execution.states import State
@@ -26,6 +27,7 @@ from ..ui.text import (
     NullRenderer,
     PlainRenderer,
     as_tree,
+    executed_notebook,
     placement_line,
     ran_elsewhere,
     ran_on,
@@ -62,6 +64,11 @@ class LiveRenderer:
                 self.live.console.print(line, markup=False, highlight=False)
         elif isinstance(event, AttemptEnded) and event.retry_in is not None:
             self.live.console.print(self.plain.describe(event), markup=False)
+        elif isinstance(event, TaskEnded) and executed_notebook(event) is not None:
+            self.live.console.print(
+                f"{event.task_id}: executed notebook {executed_notebook(event)}",
+                markup=False, highlight=False,
+            )  # fmt: skip
         elif isinstance(event, RunStarted):
             self.plain.describe(event)  # learns which tasks stream their output
             where = placement_line(event)
@@ -106,12 +113,12 @@ class LiveRenderer:
             self.console.print(line, markup=False, highlight=False)
 
 
-def make_renderer(quiet: bool = False) -> Any:
+def make_renderer(quiet: bool = False, timestamps: bool = False) -> Any:
     if quiet:
         return NullRenderer()
-    if sys.stdout.isatty():
+    if sys.stdout.isatty() and not timestamps:
         return LiveRenderer()
-    return PlainRenderer()
+    return PlainRenderer(timestamps=timestamps)
 
 
 def _console() -> Any:

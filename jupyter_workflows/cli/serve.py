@@ -92,7 +92,8 @@ def other_triggers(
 @click.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="0 picks a free port (printed).")  # fmt: skip
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on for webhooks (0.0.0.0: every interface).")  # fmt: skip
 @click.option("--workflow", "workflow_file", type=click.Path(path_type=Path), default=None,
               help="Also serve this workflow (at --path, else at its trigger's path).")  # fmt: skip
 @click.option("--path", "hook_path", default=None, help="The path for --workflow.")

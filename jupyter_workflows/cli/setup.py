@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from .common import EXIT_FAILED, friendly_errors
+from .common import EXIT_FAILED, friendly_errors, warn
 from .common import fail as _fail
 
 MARKER = "# jupyter-workflows: "
@@ -128,9 +128,26 @@ def cron_line(expr: str, root: Path, file: Path, log: Path) -> str:
     """The crontab line that runs ``file`` in ``root`` on ``expr``, tagged as ours."""
     import shlex
 
-    run = " ".join(shlex.quote(part) for part in [*workflow_command(), "run", str(file)])
+    words = [*workflow_command(), "run", "--timestamps", str(file)]
+    run = " ".join(shlex.quote(part) for part in words)
     command = f"cd {shlex.quote(str(root))} && {run} >> {shlex.quote(str(log))} 2>&1"
     return _cron_escape(f"{' '.join(expr.split())} {command} {MARKER}{file}")
+
+
+def _own_schedule(path: Path, workflow: Any) -> str:
+    """The schedule of the workflow's cron trigger; a clear error when it has none."""
+    trigger = workflow.trigger
+    if trigger is None or trigger.type != "cron":
+        kind = "no trigger" if trigger is None else f"a {trigger.type} trigger"
+        _fail(f"{path} has {kind}, so no schedule of its own: give one with --cron")
+    config = trigger.config
+    if config.timezone:
+        # cron(8) has no time zone per line: the line runs in the machine's zone.
+        warn(
+            f"{path}: the trigger's timezone '{config.timezone}' does not reach the crontab; "
+            "the line runs on the machine's time zone (`workflow schedule` honours it)"
+        )
+    return str(config.schedule)
 
 
 def _tag(line: str) -> str | None:
@@ -156,18 +173,23 @@ def cron() -> None:
 
 @cron.command("install")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--cron", "expr", required=True, help='When, e.g. "0 2 * * *" or @daily.')
+@click.option("--cron", "expr", default=None,
+              help='When, e.g. "0 2 * * *" or @daily (default: the workflow\'s own cron '
+              "trigger).")  # fmt: skip
 @click.option("--log", "log", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append the output here (default: <store>/cron/<name>.log).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print the line; change nothing.")
 @click.pass_obj
 @friendly_errors
-def cron_install(root: Path, file: Path, expr: str, log: Path | None, dry_run: bool) -> None:
-    """Add (or replace) the crontab line that runs FILE on a schedule."""
+def cron_install(root: Path, file: Path, expr: str | None, log: Path | None, dry_run: bool) -> None:
+    """Add (or replace) the crontab line that runs FILE on a schedule: --cron, else the
+    workflow's own cron trigger."""
+    path, workflow = _workflow_file(root, file)
+    if expr is None:
+        expr = _own_schedule(path, workflow)
     problem = check_cron(expr)
     if problem:
         _fail(f"invalid --cron '{expr}': {problem}")
-    path, workflow = _workflow_file(root, file)
     if log is None:
         from ..project import default_store_path
 
@@ -184,7 +206,7 @@ def cron_install(root: Path, file: Path, expr: str, log: Path | None, dry_run: b
 
 
 @cron.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the installed lines as JSON.")
 @friendly_errors
 def cron_list(as_json: bool) -> None:
     """Show the crontab lines that run workflows."""

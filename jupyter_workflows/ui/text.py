@@ -42,15 +42,22 @@ def shown_state(task: TaskRecord | TaskEnded) -> str:
 class PlainRenderer:
     """One line per event worth telling, for logs and pipes."""
 
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, *, timestamps: bool = False):
         self.out = stream or sys.stdout
         self.live_tasks: set[str] = set()
         self.show_all_output = False
+        self.timestamps = timestamps  # each line starts with its local time (logs, cron)
 
     def __call__(self, event: Event) -> None:
         line = self.describe(event)
         if line is not None:
-            print(line, file=self.out, flush=True)
+            self._print(line)
+
+    def _print(self, text: str) -> None:
+        if self.timestamps:
+            now = datetime.now().astimezone().isoformat(timespec="seconds")
+            text = "\n".join(f"{now} {line}" for line in text.split("\n"))
+        print(text, file=self.out, flush=True)
 
     def describe(self, event: Event) -> str | None:
         if isinstance(event, OutputLine):
@@ -75,7 +82,7 @@ class PlainRenderer:
 
     def close(self, execution: Execution) -> None:
         for line in summary_lines(execution):
-            print(line, file=self.out, flush=True)
+            self._print(line)
 
 
 def placement_line(run: RunStarted | Execution) -> str | None:
@@ -138,7 +145,17 @@ def _task_line(event: TaskEnded) -> str:
     text = f"{ICONS.get(event.status, '?')} {event.task_id} {event.status}{took}"
     if event.error and event.status != "succeeded":
         text += f": {event.error}"
-    return text
+    notebook = executed_notebook(event)
+    return text if notebook is None else f"{text}\n  executed notebook: {notebook}"
+
+
+def executed_notebook(event: TaskEnded) -> str | None:
+    """Where a notebook task's executed notebook was kept (failed runs too: that is where
+    the error is), or None for any other task."""
+    if event.type != "notebook" or not isinstance(event.result, dict):
+        return None
+    output = event.result.get("output")
+    return output if isinstance(output, str) else None
 
 
 def summary_lines(execution: Execution) -> list[str]:

@@ -177,3 +177,43 @@ def test_a_crashed_or_cancelled_run_says_why_and_a_failed_one_does_not_repeat_it
     assert summary_lines(crashed)[-2:-1] == ["crashed: no scheduler at x"]
     failed = Execution(id="r", workflow="w", status=State.FAILED, error="failed task(s): a")
     assert not any("failed task(s)" in line for line in summary_lines(failed))
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    import click
+
+    from jupyter_workflows.cli import main
+
+    silent = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and not param.help:
+                silent.append(f"{' '.join(path)} {param.opts[0]}")
+
+    walk(main, ["workflow"])
+    assert silent == []
+
+
+def test_a_notebook_tasks_executed_notebook_is_named_when_it_ends(project: Path) -> None:
+    notebook = {
+        "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None,
+                   "outputs": [], "source": ["raise ValueError('boom')"]}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    (project / "fails.ipynb").write_text(json.dumps(notebook))
+    (project / "wf.json").write_text(json.dumps({"name": "nb", "tasks": [
+        {"id": "report", "type": "notebook", "notebook": "fails.ipynb"}]}))  # fmt: skip
+    ran = cli(project, "run", "wf.json", "--no-alerts", "--timestamps")
+    assert ran.returncode == 1
+    lines = ran.stdout.splitlines()
+    failed = next(i for i, line in enumerate(lines) if "✗ report failed" in line)
+    shown = lines[failed + 1].split(" ", 1)[1]  # after its timestamp
+    assert shown.startswith("  executed notebook: ")
+    path = Path(shown.split(": ", 1)[1])
+    assert path.is_file() and "boom" in path.read_text()  # where the error is to be read

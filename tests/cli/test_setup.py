@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ def test_cron_dry_run_prints_the_line_and_touches_nothing(project, fake_crontab)
     assert shown.returncode == 0, shown.stderr
     log = project / "workflows" / ".executions" / "cron" / "nightly.log"
     assert shown.stdout == (
-        f"0 2 * * * cd {project} && {_workflow_bin()} run {path} >> {log} 2>&1 "
+        f"0 2 * * * cd {project} && {_workflow_bin()} run --timestamps {path} >> {log} 2>&1 "
         f"# jupyter-workflows: {path}\n"
     )
     assert _table(fake_crontab) == MINE
@@ -96,6 +97,26 @@ def test_cron_dry_run_prints_the_line_and_touches_nothing(project, fake_crontab)
     missing = cli(project, "cron", "install", str(path), "--cron", "@daily", "--dry-run",
                   env={"WORKFLOW_CRONTAB": "/nonexistent/crontab"})  # fmt: skip
     assert missing.returncode == 0 and missing.stdout.startswith("@daily cd ")
+
+
+def test_cron_install_takes_the_workflows_own_schedule(project, fake_crontab):
+    trigger = {"type": "schedule", "config": {"schedule": "15 3 * * 1"}}
+    path = _workflow(project, trigger=trigger)
+    shown = cli(project, "cron", "install", str(path), "--dry-run", env=fake_crontab)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("15 3 * * 1 cd ")
+    given = cli(project, "cron", "install", str(path), "--cron", "@daily", "--dry-run")
+    assert given.stdout.startswith("@daily cd ")  # --cron still wins
+    zoned = _workflow(project, "zoned", trigger={
+        "type": "cron", "config": {"schedule": "0 6 * * *", "timezone": "Asia/Tokyo"}})  # fmt: skip
+    warned = cli(project, "cron", "install", str(zoned), "--dry-run")
+    assert warned.returncode == 0 and "'Asia/Tokyo' does not reach the crontab" in warned.stderr
+    manual = _workflow(project, "by-hand")
+    refused = cli(project, "cron", "install", str(manual), "--dry-run")
+    assert refused.returncode == 2
+    assert f"{manual} has no trigger, so no schedule of its own: give one with --cron" in (
+        refused.stderr
+    )
 
 
 def test_cron_install_list_remove_touch_only_our_lines(project, fake_crontab):
@@ -159,6 +180,9 @@ def test_the_installed_line_runs_the_workflow_as_cron_would(tmp_path, fake_cront
     subprocess.run(["/bin/sh", "-c", command], cwd="/", env=cron_env, check=True, timeout=60)
     log = root / "workflows" / ".executions" / "cron" / "odd.log"
     assert "workflow 'odd' succeeded" in log.read_text()
+    for line in log.read_text().splitlines():  # each line says when, for a log read days later
+        when, _text = line.split(" ", 1)
+        assert datetime.fromisoformat(when).tzinfo is not None, line
     assert (root / "ran-in.txt").read_text() == f"{root}\n"
     history = json.loads(cli(root, "history", "--json").stdout)
     assert [(h["workflow"], h["status"]) for h in history] == [("odd", "succeeded")]
