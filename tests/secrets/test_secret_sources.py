@@ -38,7 +38,7 @@ def test_the_prefixed_variable_and_a_declared_plain_one(project):
 def test_the_secrets_file_with_comments_export_and_quotes(project):
     private(
         project / "workflows" / "secrets.env",
-        "# tokens\n\nexport DB_URL=postgres://u:p@h/db\nQUOTED=\"a \\\"b\\\"\\nc\"\n"
+        '# tokens\n\nexport DB_URL=postgres://u:p@h/db\nQUOTED="a \\"b\\"\\nc"\n'
         "SINGLE='x $y \\n'\n",
     )
     sources = SecretSources(project, env={})

@@ -6,17 +6,16 @@ import hashlib
 import json
 from pathlib import Path
 
-from tests.conftest import cli, write_workflow
-
 from jupyter_workflows.definition.model import Workflow
 from jupyter_workflows.secrets import needed_secrets
+from tests.conftest import cli, write_workflow
 
 SECRET = "t0ken-Value-42"
 HASH_TASK = {
     "id": "use",
     "type": "shell",
     # The task proves it got the real value without printing it: its sha256, to a file.
-    "command": "printf %s \"$TOKEN\" | sha256sum | cut -c1-64 > got.txt",
+    "command": 'printf %s "$TOKEN" | sha256sum | cut -c1-64 > got.txt',
     "environment": {"TOKEN": "${secret.API_TOKEN}"},
 }
 
