@@ -133,3 +133,12 @@ def test_a_value_too_short_to_mask_is_warned_about(project):
     result = cli(project, "run", str(path), env={"WORKFLOW_SECRET_API_TOKEN": "abc"})
     assert result.returncode == 0, result.stderr
     assert "secret 'API_TOKEN' is shorter than 4 characters: it is not masked" in result.stderr
+
+
+def test_a_dry_run_masks_declared_secret_variables(project):
+    call = {"id": "call", "type": "http", "url": "https://api.example/${env.PLAIN_TOKEN}/x"}
+    path = workflow(project, call, HASH_TASK, secrets=["PLAIN_TOKEN"])
+    result = cli(project, "run", str(path), "--dry-run", env={"PLAIN_TOKEN": "plain-token-77"})
+    assert result.returncode == 0, result.stderr
+    assert 'url: "https://api.example/***/x"' in result.stdout
+    assert "plain-token-77" not in result.stdout
