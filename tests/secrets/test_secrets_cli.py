@@ -142,3 +142,14 @@ def test_a_dry_run_masks_declared_secret_variables(project):
     assert result.returncode == 0, result.stderr
     assert 'url: "https://api.example/***/x"' in result.stdout
     assert "plain-token-77" not in result.stdout
+
+
+def test_environment_variables_the_workflow_declares_secret_are_masked(project):
+    echo = {"id": "echo", "type": "shell", "command": 'echo "$PLAIN_TOKEN and ${env.PLAIN_TOKEN}"'}
+    path = workflow(project, echo, secrets=["PLAIN_TOKEN"])
+    # Both the secret (from WORKFLOW_SECRET_...) and the plain variable's own value are masked.
+    env = {"PLAIN_TOKEN": "plain-value-1", "WORKFLOW_SECRET_PLAIN_TOKEN": "prefixed-value-2"}
+    result = cli(project, "run", str(path), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["tasks"][0]["result"] == "*** and ***"
+    assert "plain-value-1" not in result.stdout + result.stderr
