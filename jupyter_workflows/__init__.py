@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ExpressionError,
         Problem,
         ResumeRefused,
+        SecretError,
         StoreError,
         StoreUnavailable,
         StoreWriteFailed,
@@ -74,6 +75,7 @@ _EXPORTS = {
     "AmbiguousExecutionId": ".errors",
     "Problem": ".errors",
     "ResumeRefused": ".errors",
+    "SecretError": ".errors",
 }
 
 __all__ = [
@@ -88,6 +90,7 @@ __all__ = [
     "ExpressionError",
     "Problem",
     "ResumeRefused",
+    "SecretError",
     "State",
     "StoreError",
     "StoreUnavailable",

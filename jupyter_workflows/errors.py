@@ -10,6 +10,8 @@
     ├── TaskFailed                 a task ended unsuccessfully (``.task_id``, ``.exit_code``)
     ├── WorkflowFailed             a run did not succeed (``.execution``, ``.failures``)
     ├── ResumeRefused              a run cannot be resumed as asked (``.execution_id``)
+    ├── SecretError                a secret cannot be resolved (``.missing``) or its source
+    │                              cannot be used (a secrets file others can read)
     ├── StoreError                 the execution history cannot be read or written
     │   ├── ExecutionNotFound      no execution has that id (or prefix)
     │   ├── AmbiguousExecutionId   a prefix matches several executions
@@ -201,6 +203,18 @@ class ResumeRefused(WorkflowError):
     def __init__(self, execution_id: str, reason: str):
         self.execution_id, self.reason = execution_id, reason
         super().__init__(f"cannot resume execution {execution_id}: {reason}")
+
+
+class SecretError(WorkflowError):
+    """Secrets a workflow needs cannot be resolved, or a source of secrets cannot be used.
+
+    ``missing`` maps each name not found to the places that need it (``task 'x', field
+    'headers.Authorization'``); the message also says where each was looked for. Raised before
+    any task starts. Never carries a secret's value."""
+
+    def __init__(self, message: str, missing: dict[str, list[str]] | None = None):
+        self.missing = dict(missing or {})
+        super().__init__(message)
 
 
 class StoreError(WorkflowError):

@@ -14,7 +14,7 @@ EXPECTED = {
     "ExpressionError", "TaskTypeNotImplemented", "TaskFailed", "StoreError", "ExecutionNotFound",
     "AmbiguousExecutionId", "Problem", "WorkflowMonitor", "history", "sql", "record",
     "StoreUnavailable", "StoreWriteFailed", "ExecutionNotRunning", "WorkflowFailed",
-    "TaskFailure", "ResumeRefused",
+    "TaskFailure", "ResumeRefused", "SecretError",
 }  # fmt: skip
 
 
@@ -35,7 +35,7 @@ def test_errors_share_one_root():
     for name in ("DefinitionError", "ValidationError", "ExpressionError", "TaskFailed",
                  "StoreError", "ExecutionNotFound", "AmbiguousExecutionId", "StoreUnavailable",
                  "StoreWriteFailed", "ExecutionNotRunning", "WorkflowFailed",
-                 "ResumeRefused"):  # fmt: skip
+                 "ResumeRefused", "SecretError"):  # fmt: skip
         assert issubclass(getattr(jupyter_workflows, name), jupyter_workflows.WorkflowError)
 
 

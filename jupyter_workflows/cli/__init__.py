@@ -410,10 +410,11 @@ main.add_command(cache)
 from .cancel import cancel  # noqa: E402
 from .create import create, generate  # noqa: E402
 from .schedule import schedule  # noqa: E402
+from .secrets import secrets  # noqa: E402
 from .serve import serve  # noqa: E402
 from .setup import cron, systemd  # noqa: E402
 
-for _command in (cancel, schedule, serve, create, generate, cron, systemd):
+for _command in (cancel, schedule, serve, create, generate, cron, systemd, secrets):
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover

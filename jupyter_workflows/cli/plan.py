@@ -94,14 +94,27 @@ def _what(task: AnyTask, scope: Scope) -> list[str]:
 
 
 def print_plan(workflow: Workflow, env: Mapping[str, str]) -> None:
+    """Print the plan; values of the variables the workflow declares secret (``secrets:``) and
+    of ``WORKFLOW_SECRET_*`` show as ***. ``${secret...}`` is not looked up: left as written."""
+    from ..execution.masking import Masker
+    from ..secrets.sources import ENV_PREFIX
+
+    environ = {**os.environ, **env}
+    hidden = [environ.get(name, "") for name in workflow.secrets]
+    hidden += [value for key, value in environ.items() if key.startswith(ENV_PREFIX)]
+    masker = Masker(hidden)
+
+    def say(line: str) -> None:
+        click.echo(masker.text(line))
+
     scope = Scope(env={**os.environ, **workflow.defaults.environment, **env})
-    click.echo(f"plan for workflow '{workflow.name}' (nothing is run; text is shown as JSON):")
+    say(f"plan for workflow '{workflow.name}' (nothing is run; text is shown as JSON):")
     for number, wave in enumerate(waves(workflow), start=1):
-        click.echo(f"wave {number}:")
+        say(f"wave {number}:")
         for task in wave:
             after = f" (after {', '.join(task.depends_on)})" if task.depends_on else ""
-            click.echo(f"  {task.id} [{task.type}]{after}")
+            say(f"  {task.id} [{task.type}]{after}")
             for line in _what(task, scope):
-                click.echo(f"      {line}")
+                say(f"      {line}")
             if task.condition:
-                click.echo(f"      {_condition_note(task.condition, scope)}")
+                say(f"      {_condition_note(task.condition, scope)}")

@@ -186,7 +186,7 @@ async def _daemon(
     queue = RunQueue(orchestrator, concurrency=options.concurrency, max_waiting=options.max_waiting)
     server = WebhookServer(
         queue, hooks, store_dir=default_store_path(root), max_body=options.max_body, log=_log,
-        environ=_keep_secrets_from_tasks(hooks),
+        environ=_keep_secrets_from_tasks(hooks, root),
     )  # fmt: skip
     try:
         port = server.listen(options.port, options.host)
@@ -219,18 +219,23 @@ async def _daemon(
     _log("stopped")
 
 
-def _keep_secrets_from_tasks(hooks: dict[str, Hook]) -> dict[str, str]:
-    """The hooks' secrets, taken out of this process's environment.
+def _keep_secrets_from_tasks(hooks: dict[str, Hook], root: Path) -> dict[str, str]:
+    """The hooks' secrets, taken out of this process's environment, or else read from the
+    secret sources (``WORKFLOW_SECRET_<NAME>``, the secrets file, the command, the keyring).
 
     Runs inherit the daemon's environment; a task printing ``env`` must not reveal the key
     that signs deliveries. The server keeps its own copy to check signatures with.
     """
     import os
 
-    secrets = {}
-    for hook in hooks.values():
-        if hook.secret_env and hook.secret_env in os.environ:
-            secrets[hook.secret_env] = os.environ.pop(hook.secret_env)
+    from ..secrets.credentials import credentials
+
+    names = sorted({hook.secret_env for hook in hooks.values() if hook.secret_env})
+    found = credentials(root, names, warn=lambda line: _log(f"warning: {line}", err=True))
+    secrets = {name: found[name] for name in names if found.get(name)}
+    for name in names:
+        os.environ.pop(name, None)
+        os.environ.pop(f"WORKFLOW_SECRET_{name}", None)
     return secrets
 
 

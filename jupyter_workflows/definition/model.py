@@ -35,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -481,6 +482,9 @@ class AlertRule(Strict):
     )
 
 
+SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class Defaults(Strict):
     """Values every task gets unless it sets its own."""
 
@@ -513,6 +517,12 @@ class Workflow(Strict):
         None,
         description="Alert rules of this workflow; when given, they replace the built-in "
         "failure, success-rate and duration rules for its runs.",
+    )
+    secrets: list[SecretName] = Field(
+        default_factory=list,
+        description="Names of the secrets this workflow needs besides those its ${secret.NAME} "
+        "references name. Each may also come from the plain environment variable NAME, and "
+        "that variable's value is masked in every log, record and alert.",
     )
 
     @field_validator("environment")

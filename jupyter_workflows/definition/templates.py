@@ -8,7 +8,7 @@ Reference forms (names and keys are ``[A-Za-z0-9_-]+``, whitespace inside the br
 allowed)::
 
     ${env.NAME}                         environment variable ("" when unset)
-    ${secret.NAME}                      secret
+    ${secret.NAME}                      secret (looked up before the run: ``secrets/``)
     ${tasks.ID.result[.path...]}        a finished task's result; digits index lists
     ${tasks.ID.outputs.KEY[.path...]}   one of its outputs
     ${tasks.ID.exit_code|status|error|duration|started_at}

@@ -32,6 +32,7 @@ def check(data: dict[str, Any]) -> list[Finding]:
     findings += _check_units(data, tasks)
     findings += _check_cron(data)
     findings += _check_trigger_keys(data)
+    findings += _check_secret_arguments(tasks)
     return findings
 
 
@@ -415,6 +416,51 @@ def _reference_problem(ref: Reference, scope: _Scope, in_handler: bool, graph: G
             f"{this} (add '{owner}' to depends_on)"
         )
     return f"refers to task '{name}', which is not upstream of {this} (add it to depends_on)"
+
+
+# Fields whose text ends up on a process's command line, where ``ps`` (and /proc/PID/cmdline)
+# shows it to every user of the machine: a secret belongs in the task's environment instead.
+ARGV_FIELDS = {
+    "shell": ("command",),
+    "python": ("args", "script"),
+    "javascript": ("args", "script"),
+    "docker": ("command",),
+}
+
+
+def _check_secret_arguments(tasks: list[tuple[int, dict[str, Any]]]) -> list[Finding]:
+    """A warning for each ``${secret.NAME}`` templated into a command line."""
+    findings = []
+    for index, top in tasks:
+        for path, node in walk_tasks(top, ("tasks", index)):
+            for key in ARGV_FIELDS.get(str(node.get("type")), ()):
+                value = node.get(key)
+                items = value if isinstance(value, list) else [value]
+                for at, text in enumerate(items):
+                    if not isinstance(text, str) or "${" not in text:
+                        continue
+                    where = (*path, key, at) if isinstance(value, list) else (*path, key)
+                    for name in _secret_names(text):
+                        findings.append(Finding(_secret_on_command_line(name, key), where, WARNING))
+    return findings
+
+
+def _secret_names(text: str) -> list[str]:
+    try:
+        references = find_references(text)
+    except ExpressionError:
+        return []  # reported by _check_expressions
+    return list(dict.fromkeys(r.path[0] for r in references if r.scope == "secret"))
+
+
+def _secret_on_command_line(name: str, key: str) -> str:
+    variable = name.upper().replace("-", "_")
+    return (
+        f"${{secret.{name}}} in '{key}' is put on the command line, where `ps` shows it to "
+        f"every user of this machine: pass it through the environment instead "
+        f'(environment: {{{variable}: "${{secret.{name}}}"}}, then use ${variable} in the '
+        "command, os.environ in Python, process.env in JavaScript)"
+    )
 
 
 def _is_number(value: Any) -> bool:

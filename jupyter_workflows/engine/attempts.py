@@ -31,6 +31,7 @@ from ..execution.events import (
     TaskStarted,
     now,
 )
+from ..execution.masking import Masker
 from ..execution.states import State
 from ..tasks.base import TaskContext, TaskResult, TaskType
 from ..tasks.custody import RunCustody
@@ -55,6 +56,9 @@ class RunContext:
     artifacts_dir: Path
     # The cache key of a top-level task with ``cache:`` (recorded with its end), else None.
     cache_key: Callable[[str], str | None] = lambda _task_id: None
+    # Masks the run's secrets (``execution.masking``); task types that read raw output
+    # chunks use it to catch a secret written in pieces. None: the run has no secrets.
+    masker: Masker | None = None
 
 
 @dataclass(frozen=True)
@@ -337,6 +341,7 @@ class TaskRunner:
                 child, _child_place(place, child_id, **how), reason
             ),
             custody=self.custody.attempt(task_id, number),
+            masker=run.masker,
         )
 
     async def run_child(

@@ -108,8 +108,14 @@ class WorkflowOrchestrator:
         named tasks'. Raises ResumeRefused (or ExecutionNotFound...) before anything is
         recorded when the run cannot be set up as asked.
         """
+        from ..secrets import resolve_secrets
+
         model, loaded_from = self.load(workflow)
         file = file or loaded_from
+        # Before anything is recorded or run: a secret that cannot be found stops it here.
+        secrets = resolve_secrets(
+            model, self.project_root, {**os.environ, **(env or {})}, source=file
+        )
         refresh = list(refresh)
         reuse = self.plan_reuse(model, env, resume, from_task, only, no_cache, refresh)
         all_sinks: list[Any] = [*self.sinks, *sinks]
@@ -132,6 +138,7 @@ class WorkflowOrchestrator:
             **self._placement(),
             journal_path=getattr(journal, "path", None),
             reuse=reuse,
+            secrets=secrets,
         )
         run.journal = journal
         run.resumed_from = reuse.resume.execution_id if reuse.resume else None

@@ -139,6 +139,7 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def _run(attempt: RemoteAttempt, sender: _Sender, cancelled: Any) -> TaskResult:
+    from ..execution.masking import Masker
     from ..execution.states import State
     from ..tasks.base import TaskContext, TaskResult
     from ..tasks.custody import RunCustody
@@ -168,6 +169,7 @@ async def _run(attempt: RemoteAttempt, sender: _Sender, cancelled: Any) -> TaskR
             kill_grace=attempt.kill_grace,
             timeout=attempt.timeout,
             custody=custody.attempt(attempt.task_id, attempt.attempt),
+            masker=Masker(attempt.scope.secrets.values()) or None,
         )
         job = asyncio.ensure_future(task_type.run(attempt.task, ctx))
         try:

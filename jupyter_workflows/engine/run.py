@@ -26,6 +26,7 @@ from ..errors import StoreError, WorkflowError
 from ..execution.events import Event, RunEnded, RunStarted, TaskEnded, now
 from ..execution.records import Execution
 from ..execution.states import FAILURES, State
+from ..secrets.resolve import Resolved, resolve_secrets
 from ..tasks.custody import RunCustody
 from .attempts import RunContext, TaskRunner
 from .exclusive import SiblingGate
@@ -55,6 +56,7 @@ class WorkflowRun:
         cluster: Any = None,
         journal_path: Path | None = None,
         reuse: Reuse | None = None,
+        secrets: Resolved | None = None,
     ):
         self.workflow = workflow
         self.execution = Execution(id=execution_id, workflow=workflow.name)
@@ -70,8 +72,22 @@ class WorkflowRun:
         # Every task is known from the start, so `${tasks.x.status} == 'pending'` is legal.
         self.views: dict[str, TaskView] = {t.id: TaskView() for t in workflow.tasks if t.id}
         template_env = template_environment(workflow, project_root, env)
+        if secrets is None:  # SecretError before anything runs when one cannot be found
+            secrets = resolve_secrets(workflow, project_root, {**os.environ, **(env or {})})
+        # Every event is masked before any sink sees it (``emit``): the values of the secrets
+        # and of the environment variables the workflow declares secret become ***.
+        self.masker, short = secrets.masker()
+        for name in short:
+            print(
+                f"jupyter-workflows: secret '{name}' is shorter than 4 characters: it is not "
+                "masked in output, records or alerts",
+                file=sys.stderr,
+            )
         self.scope = Scope(
-            env=template_env, tasks=self.views, webhook=webhook_context(template_env)
+            env=template_env,
+            tasks=self.views,
+            webhook=webhook_context(template_env),
+            secrets=secrets.values,
         )
         # Which ready tasks are reused rather than run (``engine/reuse.py``): by default none
         # but cache hits of tasks with ``cache:``. The definition hashes it holds are recorded
@@ -104,6 +120,7 @@ class WorkflowRun:
                 task=workflow.task,
                 artifacts_dir=self.artifacts_dir,
                 cache_key=lambda task_id: self.reuse.keys.get(task_id),
+                masker=self.masker,
             ),
             executor=self.executor,
             semaphore=asyncio.Semaphore(limit),
@@ -132,7 +149,10 @@ class WorkflowRun:
 
     def emit(self, event: Event) -> None:
         """Hand ``event`` to every sink. A sink that raises (the journal on a full disk) does
-        not stop the others, nor the code that emitted: it stops the run (``_sink_failed``)."""
+        not stop the others, nor the code that emitted: it stops the run (``_sink_failed``).
+        Secrets are masked first: no sink ever sees one."""
+        if self.masker is not None:
+            event = self.masker.event(event)
         for sink in self._sinks:
             try:
                 sink(event)  # type: ignore[operator]

@@ -66,8 +66,11 @@ class AlertManager:
         attempts: int = 3,
         retry_delay: float = 0.5,
         env: Mapping[str, str] | None = None,
+        project_root: Path | None = None,
     ):
         self.store = store
+        # Where the channels' credentials may also come from (its secret sources), if known.
+        self.project_root = project_root
         self.config = config
         self.channels = channels
         self.background = background
@@ -188,12 +191,18 @@ class AlertManager:
         if self.channels is not None:
             return self.channels
         from .alert import ChannelError
-        from .channels import make_channel
+        from .channels import CREDENTIALS, make_channel
 
+        env: Mapping[str, str] | None = None
+        if self.project_root is not None:
+            from ..secrets.credentials import credentials
+
+            wanted = [n for name in names for n in CREDENTIALS.get(name.strip().lower(), ())]
+            env = credentials(self.project_root, wanted, warn=log.warning)
         channels: list[Channel] = []
         for name in dict.fromkeys(names):
             try:
-                channels.append(make_channel(name))
+                channels.append(make_channel(name, env))
             except ChannelError as exc:  # one unusable channel must not silence the others
                 channels.append(_Unusable(name, str(exc)))
         return channels
@@ -339,7 +348,13 @@ def attach_alerts(
         return None
     if not config.enabled:
         return None
-    manager = AlertManager(orchestrator.store, config=config, defer=defer, env=env)
+    manager = AlertManager(
+        orchestrator.store,
+        config=config,
+        defer=defer,
+        env=env,
+        project_root=orchestrator.project_root,
+    )
     orchestrator.sinks.append(manager)
     return manager
 

@@ -116,6 +116,14 @@ def redact_url(url: str) -> str:
 
 # -- construction -----------------------------------------------------------------------------
 
+# The secret variables each built-in channel reads: where the environment leaves one unset,
+# it comes from the secret sources (``secrets.credentials``).
+CREDENTIALS = {
+    "slack": ("SLACK_WEBHOOK_URL",),
+    "webhook": ("ALERT_WEBHOOK_URL",),
+    "email": ("SENDGRID_API_KEY", "EMAIL_SMTP_PASSWORD"),
+}
+
 
 def make_channel(name: str, env: Mapping[str, str] | None = None) -> Channel:
     """The channel called ``name``, configured from ``env`` (default ``os.environ``).

@@ -22,6 +22,7 @@ async def run_argv(argv: Sequence[str], ctx: TaskContext, cwd: Path) -> TaskResu
             on_line=ctx.emit_line,
             kill_grace=ctx.kill_grace,
             custody=ctx.custody,
+            masker=ctx.masker,
         )
     except FileNotFoundError as exc:
         return TaskResult.failure(f"cannot start '{argv[0]}': {exc.strerror}", exit_code=127)

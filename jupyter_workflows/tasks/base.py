@@ -21,6 +21,7 @@ from .paths import PathPolicy
 if TYPE_CHECKING:
     from ..definition.model import TaskBase
     from ..definition.templates import Scope
+    from ..execution.masking import Masker
     from .custody import ProcessCustody
 
 
@@ -84,6 +85,10 @@ class TaskContext:
     # them through it (``process.run_process(custody=...)`` does), so they are tagged, recorded
     # and die with the run; None outside a run.
     custody: ProcessCustody | None = None
+    # The run's secrets masker (``execution.masking``): every event is masked by the engine
+    # anyway; a type that reads raw output chunks masks them with ``masker.stream()`` so a
+    # secret split across two chunks is caught. None: nothing to mask.
+    masker: Masker | None = None
 
     def resolve_path(self, path: str | Path, field: str | None = None) -> Path:
         """``path`` resolved against the project root (not the workflow file's folder), ``..``

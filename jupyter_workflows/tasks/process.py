@@ -13,6 +13,7 @@ a workflow has a thousand small tasks.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..execution.masking import Masker
 from .base import LineSink
 from .custody import ProcessCustody
 
@@ -43,7 +45,13 @@ class ProcessOutcome:
 class _Collector(asyncio.SubprocessProtocol):
     """Splits both pipes into lines as they arrive and notes when the process exits."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_line: LineSink, keep_stdout: bool):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_line: LineSink,
+        keep_stdout: bool,
+        masker: Masker | None = None,
+    ):
         self.on_line = on_line
         self.keep_stdout = keep_stdout
         self.stdout_parts: list[str] = []
@@ -52,8 +60,13 @@ class _Collector(asyncio.SubprocessProtocol):
         self.exited: asyncio.Future[None] = loop.create_future()
         self.pipes_closed: asyncio.Future[None] = loop.create_future()
         self.open_pipes = 2
+        # With secrets: each pipe is decoded and masked as it arrives, before it is cut into
+        # lines (a secret split over two reads, or over a long line's cut, is still caught).
+        self.masks = {fd: _MaskedPipe(masker) for fd in (1, 2)} if masker else None
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if self.masks is not None and fd in self.masks:
+            data = self.masks[fd].feed(data)
         chunk = self.partial[fd] + data
         *lines, rest = chunk.split(b"\n")
         while len(rest) > MAX_LINE_BYTES:
@@ -78,6 +91,8 @@ class _Collector(asyncio.SubprocessProtocol):
             self.on_line("stderr", text)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if self.masks is not None and fd in self.masks:
+            self.partial[fd] += self.masks[fd].flush()
         if fd in self.partial and self.partial[fd]:
             self._line(fd, self.partial[fd])
             self.partial[fd] = b""
@@ -91,6 +106,22 @@ class _Collector(asyncio.SubprocessProtocol):
             self.exited.set_result(None)
 
 
+class _MaskedPipe:
+    """One pipe's bytes decoded as UTF-8 (as lines are), masked, and encoded again."""
+
+    def __init__(self, masker: Masker):
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.stream = masker.stream()
+
+    def feed(self, data: bytes) -> bytes:
+        return self.stream.feed(self.decoder.decode(data)).encode("utf-8")
+
+    def flush(self) -> bytes:
+        return (
+            self.stream.feed(self.decoder.decode(b"", final=True)) + self.stream.flush()
+        ).encode("utf-8")
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -101,6 +132,7 @@ async def run_process(
     stdin: bytes | None = None,
     keep_stdout: bool = True,
     custody: ProcessCustody | None = None,
+    masker: Masker | None = None,
 ) -> ProcessOutcome:
     """Run ``argv`` to completion, streaming lines to ``on_line``.
 
@@ -111,7 +143,7 @@ async def run_process(
     how = custody.spawn(env) if custody is not None else None
     spawn = asyncio.ensure_future(
         loop.subprocess_exec(
-            lambda: _Collector(loop, on_line, keep_stdout),
+            lambda: _Collector(loop, on_line, keep_stdout, masker),
             *argv,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -444,3 +444,39 @@ def test_webhook_signature_settings_are_checked(tmp_path: Path) -> None:
         ("trigger.config", "'tolerance' applies to timestamped signatures (signature: stripe or "
          "slack); github signatures carry no time"),
     ]  # fmt: skip
+
+
+# --- secrets on a command line
+
+
+def test_a_secret_on_a_command_line_is_flagged(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        tasks(
+            """
+            - id: sh
+              type: shell
+              command: 'curl -H "Authorization: Bearer ${secret.API_TOKEN}" https://x'
+            - id: py
+              type: python
+              script: job.py
+              args: ["--user", "me", "--password=${secret.db-pass}"]
+            - id: ok
+              type: shell
+              command: 'curl -H "Authorization: Bearer $API_TOKEN" https://x'
+              environment: {API_TOKEN: "${secret.API_TOKEN}"}
+            """
+        ),
+    )
+    assert report.ok  # a warning: it runs, but `ps` shows the value
+    assert [(p.severity, p.task_id, p.field) for p in report.problems] == [
+        ("warning", "sh", "command"),
+        ("warning", "py", "args[2]"),
+    ]
+    assert report.problems[0].message == (
+        "${secret.API_TOKEN} in 'command' is put on the command line, where `ps` shows it to "
+        "every user of this machine: pass it through the environment instead (environment: "
+        '{API_TOKEN: "${secret.API_TOKEN}"}, then use $API_TOKEN in the command, os.environ in '
+        "Python, process.env in JavaScript)"
+    )
+    assert '{DB_PASS: "${secret.db-pass}"}' in report.problems[1].message

@@ -203,6 +203,7 @@ async def _process(job: _Job, index: int, source: Path, data: Any) -> Any:
             stdin=payload,
             keep_stdout=False,
             custody=ctx.custody,
+            masker=ctx.masker,
         )
     except OSError as exc:
         raise ItemError(f"cannot start the processor: {exc.strerror or exc}") from None

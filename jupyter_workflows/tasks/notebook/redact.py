@@ -2,45 +2,36 @@
 
 A secret passed as a parameter has to be in the injected cell the kernel runs, but the
 notebook written afterwards says ``***`` there (in the forms it takes in Python source too),
-and so do outputs that print it, the task's log, its error and the values it recorded.
+and so do outputs that print it, the task's log, its error and the values it recorded. The
+forms are the run's (``execution.masking``): encoded ones included.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
-MASK = "***"
+from ...execution.masking import MASK, Masker
+
+__all__ = ["MASK", "Redactor"]
 
 
 class Redactor:
-    """Replaces every form of the given secrets in text and in nested values."""
+    """Replaces every form of the given secrets in text and, in place, in nested values."""
 
     def __init__(self, secrets: Iterable[str]):
-        forms = set()
-        for secret in secrets:
-            if secret:
-                forms.add(secret)
-                # How papermill's translator writes it into the injected cell, how JSON text
-                # (a record's summary) and a repr (a printed dict) show it.
-                forms.add(secret.encode("unicode_escape").decode("utf-8").replace('"', r"\""))
-                forms.add(json.dumps(secret)[1:-1])
-                forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
-                forms.add(repr(secret)[1:-1])
-        self.forms = sorted(forms, key=len, reverse=True)
+        self.masker = Masker(secrets)
 
     def __bool__(self) -> bool:
-        return bool(self.forms)
+        return bool(self.masker)
 
     def text(self, text: str) -> str:
-        for form in self.forms:
-            text = text.replace(form, MASK)
-        return text
+        return self.masker.text(text)
 
     def value(self, value: Any) -> Any:
-        """``value`` with every string in it (dict keys too) masked, in place for dicts/lists."""
-        if not self.forms:
+        """``value`` with every string in it (dict keys too) masked, in place for dicts/lists
+        (a notebook node stays the node it was)."""
+        if not self.masker:
             return value
         if isinstance(value, str):
             return self.text(value)
