@@ -180,8 +180,9 @@ class WorkflowMagics(Magics):
 def _message_only(error: Exception) -> Exception:
     """``error``, shown by IPython as its one message (``_render_traceback_``): the frames
     would be the magic's and the engine's, never the user's code."""
-    error._render_traceback_ = lambda: [f"{type(error).__name__}: {error}"]  # type: ignore[attr-defined]
-    return error
+    from .background import _message_only as message_only
+
+    return message_only(error)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -389,7 +390,11 @@ def _start(
                 if alerts is not None:
                     alerts.close(timeout=0)
 
-        return start_background(orchestrator, run, on_done=done)
+        handle = start_background(
+            orchestrator, run, on_done=done, raise_on_failure=raise_on_failure
+        )
+        relay.also = handle._event
+        return handle
     try:
         return _foreground(orchestrator, run, view, raise_on_failure)
     finally:
@@ -448,16 +453,20 @@ class _Interrupted(BaseException):
 
 
 class _Relay:
-    """A sink whose target is set after ``prepare``: the view appears only for a valid run."""
+    """A sink whose target is set after ``prepare``: the view appears only for a valid run.
+    ``also``: a background run's handle, which refreshes its outputs as the run goes."""
 
-    __slots__ = ("target",)
+    __slots__ = ("also", "target")
 
     def __init__(self) -> None:
         self.target: Any = None
+        self.also: Any = None
 
     def __call__(self, event: Any) -> None:
         if self.target is not None:
             self.target(event)
+        if self.also is not None:
+            self.also(event)
 
 
 def _live_view(run: WorkflowRun) -> Any:
