@@ -378,7 +378,7 @@ def _start(
         resume=options.resume, from_task=options.from_task, only=options.only,
         no_cache=options.no_cache, refresh=options.refresh,
     )  # fmt: skip
-    view = relay.target = _live_view(run)
+    view = relay.target = _live_view(run, _usual_duration(orchestrator, model))
     view.display()
     if background:
         from .background import start_background
@@ -469,14 +469,30 @@ class _Relay:
             self.also(event)
 
 
-def _live_view(run: WorkflowRun) -> Any:
+def _live_view(run: WorkflowRun, expected: float | None = None) -> Any:
     """The live widget (text in a terminal); the CLI's plain lines if the widget cannot load."""
     title = run.workflow.name + (f"  ·  {run.file}" if run.file else "")
     try:
         from .widget import RunView
     except ImportError:
         return _PlainView()
-    return RunView(title=title)
+    return RunView(title=title, expected=expected)
+
+
+def _usual_duration(orchestrator: WorkflowOrchestrator, workflow: Workflow) -> float | None:
+    """Seconds a run of ``workflow`` usually takes, for the progress line's ETA: the median
+    of its finished runs in the history, else its ``expected_duration``, else None."""
+    p50: float | None = None
+    try:
+        rows = orchestrator.store.workflow_metrics(workflow=workflow.name)
+        p50 = rows[0]["p50_ms"] if rows else None
+    except Exception as exc:  # an ETA is a nicety: a store that cannot say costs only that
+        _warn(f"no ETA: the history could not be read: {exc}")
+    if p50:
+        return float(p50) / 1000
+    if workflow.expected_duration:
+        return float(workflow.expected_duration)  # the model keeps seconds
+    return None
 
 
 class _PlainView:

@@ -75,6 +75,8 @@ def widget_class() -> type[Any]:
         status = t.Unicode("pending").tag(sync=True)
         error = t.Unicode("").tag(sync=True)
         elapsed = t.Float(0.0).tag(sync=True)
+        # How long this workflow usually takes (s; 0: unknown): the progress line's ETA.
+        expected = t.Float(0.0).tag(sync=True)
         # Where tasks run, when not on this machine: "dask", the scheduler, its dashboard.
         executor = t.Unicode("").tag(sync=True)
         cluster = t.Unicode("").tag(sync=True)
@@ -149,9 +151,15 @@ class RunView:
     """
 
     def __init__(
-        self, *, title: str | None = None, throttle: float = 0.1, text: bool | None = None
+        self,
+        *,
+        title: str | None = None,
+        throttle: float = 0.1,
+        text: bool | None = None,
+        expected: float | None = None,
     ) -> None:
         self.title = title
+        self.expected = expected  # seconds a run usually takes: the progress line's ETA
         self.throttle = max(0.0, float(throttle))
         self.text = (not has_widget_frontend()) if text is None else bool(text)
         self.execution: Execution | None = None
@@ -168,14 +176,14 @@ class RunView:
         self._display: Any = None  # the widget's output, to refresh its text fallback
         self._summarised = ""  # the execution whose final summary that output has
         if not self.text:
-            self.widget = widget_class()(title=title or "")
+            self.widget = widget_class()(title=title or "", expected=expected or 0.0)
             self.widget.observe(self._on_selected, names="selected")
             self.widget.on_msg(self._on_message)
         else:
             from .textview import TextLines, TextTable
 
             if _in_kernel():
-                self._table = TextTable(title)
+                self._table = TextTable(title, expected)
             else:
                 self._lines = TextLines()
 
@@ -434,7 +442,11 @@ class RunView:
         from .textview import render_table
 
         with self._lock:
-            return {"text/plain": render_table(self.execution, *self._log(), title=self.title)}
+            return {
+                "text/plain": render_table(
+                    self.execution, *self._log(), title=self.title, expected=self.expected
+                )
+            }
 
 
 _FAILURE_NAMES = frozenset(str(s) for s in FAILURES)

@@ -844,3 +844,19 @@ def test_resume_reuses_what_succeeded_and_shows_it(ip: InteractiveShell, project
     assert again.tasks["first"].reused == "resumed"
     with pytest.raises(UsageError, match="--from: the workflow has no task 'nope'"):
         cell(ip, f"%workflow resume {failed.execution.id} --from nope")
+
+
+def test_the_progress_eta_comes_from_the_workflows_history(
+    ip: InteractiveShell, project: Path
+) -> None:
+    from jupyter_workflows.definition.model import Workflow
+    from jupyter_workflows.engine import WorkflowOrchestrator
+    from jupyter_workflows.jupyter.magics import _usual_duration
+
+    model = Workflow.model_validate({**one_task("sleep 0.4"), "expected_duration": "7s"})
+    orchestrator = WorkflowOrchestrator(project)
+    assert _usual_duration(orchestrator, model) == 7.0  # no history yet: the declared one
+    write_workflow(project, one_task("sleep 0.4"))
+    cell(ip, "%workflow run wf.json")
+    [row] = store(project).history()
+    assert _usual_duration(orchestrator, model) == pytest.approx(row.duration_ms / 1000)
