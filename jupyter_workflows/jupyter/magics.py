@@ -45,6 +45,12 @@ __all__ = ["WorkflowMagics", "load_ipython_extension"]
 # the `%%workflow` line itself is line 1: the body's first line is line 2.
 CELL_LINE_OFFSET = 1
 
+_PARAM_HELP = (
+    "a run parameter, typed as papermill does (-p n 5 is the int 5): ${params.NAME}, and "
+    "injected into every notebook task (repeatable)"
+)
+_NAME_VALUE = ("NAME", "VALUE")
+_YAML_HELP = "run parameters as a YAML mapping, e.g. -y 'n: 5' (repeatable; -p wins)"
 _NO_RAISE_HELP = "return the result even when the run failed (default: raise WorkflowFailed)"
 _ROOT_HELP = (
     "where relative paths in workflows resolve and history is kept (default: the project the "
@@ -59,6 +65,8 @@ _ROOT_HELP = (
     help="the workflow file (JSON or YAML), or the NAME a %%%%workflow --name cell registered",
 )
 @argument("--env", action="append", metavar="K=V,...", help="values for ${env.K} (repeatable)")
+@argument("-p", "--parameter", nargs=2, action="append", metavar=_NAME_VALUE, help=_PARAM_HELP)
+@argument("-y", "--parameters-yaml", action="append", metavar="YAML", help=_YAML_HELP)
 @argument("--max-parallel", type=int, metavar="N", help="at most N task attempts at once")
 @argument(
     "--background", action="store_true", help="return a handle at once; the run goes on meanwhile"
@@ -135,6 +143,8 @@ def _monitor_parser(line: str) -> None:
     help="the workflow's name (the body may then omit it); registers it for %%workflow run NAME",
 )
 @argument("--env", action="append", metavar="K=V,...", help="with --run: values for ${env.K}")
+@argument("-p", "--parameter", nargs=2, action="append", metavar=_NAME_VALUE, help=_PARAM_HELP)
+@argument("-y", "--parameters-yaml", action="append", metavar="YAML", help=_YAML_HELP)
 @argument("--max-parallel", type=int, metavar="N", help="with --run: at most N attempts at once")
 @argument("--background", action="store_true", help="with --run: run in the background")
 @argument("--executor", choices=["local", "dask"], help="with --run: where tasks run")
@@ -295,6 +305,8 @@ def _cell_magic(line: str, cell: str, session: Session) -> Any:
     args = _parse(_cell_parser, line)
     run_only = (
         args.env,
+        args.parameter,
+        args.parameters_yaml,
         args.max_parallel is not None,
         args.background,
         args.executor,
@@ -302,7 +314,7 @@ def _cell_magic(line: str, cell: str, session: Session) -> Any:
     )
     if not args.run and any(run_only):
         raise UsageError(
-            "--env, --max-parallel, --background, --executor and --cluster need --run\n"
+            "--env, -p, -y, --max-parallel, --background, --executor and --cluster need --run\n"
             f"{_usage(_cell_parser)}"
         )
     options = _run_options(args)
@@ -376,7 +388,7 @@ def _start(
     run = orchestrator.prepare(
         model, file=file, env=env, max_parallel=options.max_parallel, sinks=[relay],
         resume=options.resume, from_task=options.from_task, only=options.only,
-        no_cache=options.no_cache, refresh=options.refresh,
+        no_cache=options.no_cache, refresh=options.refresh, params=options.params,
     )  # fmt: skip
     view = relay.target = _live_view(run, _usual_duration(orchestrator, model))
     view.display()
@@ -550,13 +562,18 @@ class RunOptions(NamedTuple):
     only: str | None = None
     no_cache: bool = False
     refresh: tuple[str, ...] = ()
+    params: dict[str, Any] | None = None
 
 
 def _run_options(args: Any) -> RunOptions:
-    from ..ui.options import parse_env_pairs
+    from ..ui.options import parse_env_pairs, parse_parameters
 
     try:
         env = parse_env_pairs(args.env or [])
+        params = parse_parameters(
+            [(name, _unquoted(value)) for name, value in getattr(args, "parameter", None) or []],
+            [_unquoted(text) for text in getattr(args, "parameters_yaml", None) or []],
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.max_parallel is not None and args.max_parallel < 1:
@@ -565,8 +582,16 @@ def _run_options(args: Any) -> RunOptions:
         env, args.max_parallel, args.executor, args.cluster,
         resume=getattr(args, "resume", None), from_task=getattr(args, "from_task", None),
         only=getattr(args, "only", None), no_cache=bool(getattr(args, "no_cache", False)),
-        refresh=tuple(getattr(args, "refresh", None) or ()),
+        refresh=tuple(getattr(args, "refresh", None) or ()), params=params,
     )  # fmt: skip
+
+
+def _unquoted(text: str) -> str:
+    """``text`` without one pair of enclosing quotes: IPython's option parser keeps them
+    (``-y "{n: 5}"`` arrives quoted), where a shell would have removed them."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def _project_root(value: str | None) -> Path:

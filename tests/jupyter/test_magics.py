@@ -860,3 +860,16 @@ def test_the_progress_eta_comes_from_the_workflows_history(
     cell(ip, "%workflow run wf.json")
     [row] = store(project).history()
     assert _usual_duration(orchestrator, model) == pytest.approx(row.duration_ms / 1000)
+
+
+def test_run_parameters_are_typed_like_papermill(ip: InteractiveShell, project: Path) -> None:
+    write_workflow(project, one_task("echo ${params.n} ${params.region} ${params.deep.k}"))
+    view = cell(ip, '%workflow run wf.json -p n 5 -y "{region: eu, deep: {k: v}}"')
+    assert view.tasks["nap"].result == "5 eu v"
+    body = "name: c\ntasks:\n  - {id: t, type: shell, command: 'echo ${params.x}'}\n"
+    view = cell(ip, "%%workflow --run -p x 0.5\n" + body)
+    assert view.tasks["t"].result == 0.5  # echoed, read back as JSON
+    with pytest.raises(UsageError, match="need --run"):
+        cell(ip, "%%workflow -p x 1\n" + body)
+    with pytest.raises(UsageError, match="parameter name '1x' is not valid"):
+        cell(ip, "%workflow run wf.json -p 1x 1")
