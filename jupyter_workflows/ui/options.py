@@ -39,7 +39,7 @@ def parse_parameters(
         params.update(_yaml_parameters(text))
     for pair in pairs:
         name, value = pair
-        _check_parameter_name(name, f"-p {name}")
+        check_parameter_name(name, f"-p {name}")
         params[name] = parameter_value(value)
     return params
 
@@ -74,11 +74,11 @@ def _yaml_parameters(text: str) -> dict[str, Any]:
             "-y 'n: 5' or -y '{n: 5, region: eu}'"
         )
     for name in data:
-        _check_parameter_name(name, f"-y {text!r}")
+        check_parameter_name(name, f"-y {text!r}")
     return data
 
 
-def _check_parameter_name(name: Any, where: str) -> None:
+def check_parameter_name(name: Any, where: str) -> None:
     # A notebook receives parameters as Python variables; ${params.NAME} reads the same names.
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
