@@ -102,6 +102,24 @@ def reuse_options(func: F) -> F:
 @click.option("--env", "env_pairs", multiple=True, help="K=V[,K2=V2]: values for ${env.K}.")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=None, metavar="N",
               help="At most N task attempts at once (default: the workflow's own).")  # fmt: skip
+@click.option(
+    "-p",
+    "--parameter",
+    "parameter_pairs",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A run parameter, typed as papermill does (-p n 5 is the int 5): "
+    "${params.NAME}, and injected into every notebook task (repeatable).",
+)
+@click.option(
+    "-y",
+    "--parameters-yaml",
+    "parameter_yaml",
+    multiple=True,
+    metavar="YAML",
+    help="Run parameters as a YAML mapping, e.g. -y 'n: 5' (repeatable; -p wins).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan without running anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
@@ -114,10 +132,21 @@ def reuse_options(func: F) -> F:
 @executor_options
 @click.pass_obj
 @friendly_errors
-def run(root: Path, file: Path, dry_run: bool, env_pairs: tuple[str, ...], **options: Any) -> None:
+def run(
+    root: Path,
+    file: Path,
+    dry_run: bool,
+    env_pairs: tuple[str, ...],
+    parameter_pairs: tuple[tuple[str, str], ...],
+    parameter_yaml: tuple[str, ...],
+    **options: Any,
+) -> None:
     """Run a workflow file."""
+    from ..ui.options import parse_parameters
+
     try:
         env = parse_env_pairs(env_pairs)
+        params = parse_parameters(parameter_pairs, parameter_yaml)
     except ValueError as exc:
         _fail(str(exc))
     if dry_run:
@@ -127,7 +156,7 @@ def run(root: Path, file: Path, dry_run: bool, env_pairs: tuple[str, ...], **opt
         workflow, _ = WorkflowOrchestrator(root).load(file)
         print_plan(workflow, env)
         return
-    _run(root, file, env, **options)
+    _run(root, file, env, params=params, **options)
 
 
 @main.command()
@@ -188,6 +217,7 @@ def _run(
     only: str | None,
     no_cache: bool,
     refresh: tuple[str, ...],
+    params: dict[str, Any] | None = None,
 ) -> None:
     from ..engine.orchestrator import WorkflowOrchestrator
     from ..errors import StoreWriteFailed
@@ -204,7 +234,7 @@ def _run(
     # Set up before anything runs, so a resume that cannot be done is refused here (exit 2).
     prepared = orchestrator.prepare(
         workflow, file=path, env=env, max_parallel=max_parallel, resume=resume,
-        from_task=from_task, only=only, no_cache=no_cache, refresh=refresh,
+        from_task=from_task, only=only, no_cache=no_cache, refresh=refresh, params=params,
     )  # fmt: skip
     renderer = make_renderer(quiet=as_json, timestamps=timestamps)
     prepared.add_sink(renderer)

@@ -9,6 +9,7 @@ allowed)::
 
     ${env.NAME}                         environment variable ("" when unset)
     ${secret.NAME}                      secret (looked up before the run: ``secrets/``)
+    ${params.NAME[.path...]}            a run parameter (``-p NAME VALUE``, ``-y YAML``), typed
     ${tasks.ID.result[.path...]}        a finished task's result; digits index lists
     ${tasks.ID.outputs.KEY[.path...]}   one of its outputs
     ${tasks.ID.exit_code|status|error|duration|started_at}
@@ -18,7 +19,7 @@ allowed)::
                                         http task's ``url`` as it is (``url_templates``)
 
 A bare ``${name}`` is always a variable; ``${name.more}`` is a scope lookup when ``name`` is
-``env``, ``tasks``, ``secret`` or ``webhook``, else a variable with a path. ``$${`` is a
+``env``, ``tasks``, ``secret``, ``webhook`` or ``params``, else a variable with a path. ``$${`` is a
 literal ``${``.
 """
 
@@ -49,7 +50,7 @@ __all__ = [
     "to_text",
 ]
 
-SCOPES = frozenset({"env", "tasks", "secret", "webhook"})
+SCOPES = frozenset({"env", "tasks", "secret", "webhook", "params"})
 # Filters a reference may carry (``${env.X|raw}``); where each is allowed is checked by
 # ``validate`` (``raw``: only in an http task's url), other renderers ignore them.
 FILTERS = frozenset({"raw"})
@@ -68,7 +69,7 @@ _BAD_NAME_CHAR_RE = re.compile(r"[^A-Za-z0-9_-]")
 class Reference:
     """One ``${...}`` found in a string, with where it was."""
 
-    scope: str  # "env" | "tasks" | "secret" | "webhook" | "var"
+    scope: str  # "env" | "tasks" | "secret" | "webhook" | "params" | "var"
     path: tuple[str, ...]  # env/secret: (NAME,); tasks: (ID, field, ...); var: (name, ...)
     text: str  # the original "${...}" text
     start: int  # offset of "$" in the source string
@@ -236,6 +237,8 @@ class Scope:
     secrets: Mapping[str, str] = field(default_factory=dict)
     # The webhook trigger's context, e.g. {"payload": <parsed body>, "headers": {...}}.
     webhook: Mapping[str, Any] | None = None
+    # The run's parameters (``workflow run -p NAME VALUE``), typed as given.
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def resolve(self, ref: Reference) -> Any:
         """The typed value of ``ref``; raises ``UnresolvedReference`` when it names nothing."""
@@ -251,6 +254,14 @@ class Scope:
             if self.webhook is None:
                 raise UnresolvedReference("no webhook: this run was not triggered by one", ref)
             return _walk(self.webhook, ref.path, ref, "webhook")
+        if ref.scope == "params":
+            if ref.path[0] not in self.params:
+                given = _known("given", self.params)
+                raise UnresolvedReference(
+                    f"no parameter '{ref.path[0]}'{given}: pass it with -p {ref.path[0]} VALUE",
+                    ref,
+                )
+            return _walk(self.params[ref.path[0]], ref.path[1:], ref, f"params.{ref.path[0]}")
         name = ref.path[0]
         if name not in self.variables:
             raise UnresolvedReference(

@@ -44,6 +44,7 @@ NOT_COMPUTED = frozenset(
     }
 )
 _ENV_REFERENCE = re.compile(r"\$\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+_PARAM_REFERENCE = re.compile(r"\$\{\s*params\.([A-Za-z0-9_-]+)")
 _CHUNK = 1 << 20
 
 
@@ -67,22 +68,31 @@ def file_digest(path: Path) -> str | None:
 
 
 def definition_hash(
-    task: TaskBase, defaults: Defaults, env: Mapping[str, str], project_root: Path
+    task: TaskBase,
+    defaults: Defaults,
+    env: Mapping[str, str],
+    project_root: Path,
+    params: Mapping[str, Any] | None = None,
 ) -> str:
-    """The hash of what ``task`` computes (see the module docstring)."""
+    """The hash of what ``task`` computes (see the module docstring). Run parameters count
+    where the task reads them: the ones it references, all of them for a notebook task (they
+    are injected into it); a run without parameters hashes as before they existed."""
     data = task.model_dump(mode="json", exclude=set(NOT_COMPUTED), exclude_defaults=True)
     declared = {**defaults.environment, **task.environment}
     if declared:
         data["environment"] = declared
     text = json.dumps(data, sort_keys=True)
     references = sorted(set(_ENV_REFERENCE.findall(text)))
-    return _digest(
-        {
-            "task": data,
-            "env": {name: env.get(name, "") for name in references},
-            "files": _named_files(task, project_root),
-        }
-    )
+    digested: dict[str, Any] = {
+        "task": data,
+        "env": {name: env.get(name, "") for name in references},
+        "files": _named_files(task, project_root),
+    }
+    read = params if task.type == "notebook" else {}
+    read = {**(read or {}), **{n: (params or {}).get(n) for n in _PARAM_REFERENCE.findall(text)}}
+    if read:
+        digested["params"] = read
+    return _digest(digested)
 
 
 def _named_files(task: TaskBase, project_root: Path) -> dict[str, str | None]:

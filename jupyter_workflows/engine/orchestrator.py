@@ -96,6 +96,7 @@ class WorkflowOrchestrator:
         only: str | None = None,
         no_cache: bool = False,
         refresh: Iterable[str] = (),
+        params: Mapping[str, Any] | None = None,
     ) -> WorkflowRun:
         """Load and set up a run without starting it (its id is known before it starts).
 
@@ -105,8 +106,10 @@ class WorkflowOrchestrator:
         succeeded there, unchanged since, are reused rather than run; ``from_task`` re-runs
         that task and everything downstream too, ``only`` runs just that task (see
         ``engine/reuse.py``). ``no_cache`` ignores every task's ``cache:``, ``refresh`` the
-        named tasks'. Raises ResumeRefused (or ExecutionNotFound...) before anything is
-        recorded when the run cannot be set up as asked.
+        named tasks'. ``params``: the run's parameters, typed (``${params.NAME}``; also
+        injected into every notebook task, whose own ``parameters`` win). Raises
+        ResumeRefused (or ExecutionNotFound...) before anything is recorded when the run
+        cannot be set up as asked.
         """
         from ..secrets import resolve_secrets
 
@@ -117,7 +120,9 @@ class WorkflowOrchestrator:
             model, self.project_root, {**os.environ, **(env or {})}, source=file
         )
         refresh = list(refresh)
-        reuse = self.plan_reuse(model, env, resume, from_task, only, no_cache, refresh)
+        reuse = self.plan_reuse(
+            model, env, resume, from_task, only, no_cache, refresh, params=params
+        )
         all_sinks: list[Any] = [*self.sinks, *sinks]
         execution_id = execution_id or str(uuid.uuid4())
         journal = self.store.open_journal(execution_id) if self.record else None
@@ -139,6 +144,7 @@ class WorkflowOrchestrator:
             journal_path=getattr(journal, "path", None),
             reuse=reuse,
             secrets=secrets,
+            params=params,
         )
         run.journal = journal
         run.resumed_from = reuse.resume.execution_id if reuse.resume else None
@@ -155,6 +161,8 @@ class WorkflowOrchestrator:
         only: str | None,
         no_cache: bool,
         refresh: list[str],
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> Reuse:
         """What a run of ``model`` may reuse: the plan of the run it resumes, and its cache
         entries (read from the store now). Raises as ``prepare`` does for a resume that cannot
@@ -173,7 +181,7 @@ class WorkflowOrchestrator:
                     f"--refresh {task_id}: workflow '{model.name}' has no task '{task_id}' with "
                     f"cache: (cached tasks: {', '.join(cached) or 'none'})"
                 )
-        hashes = task_hashes(model, self.project_root, env)
+        hashes = task_hashes(model, self.project_root, env, params)
         plan = None
         if resume is not None:
             if not self.record:

@@ -57,6 +57,7 @@ class WorkflowRun:
         journal_path: Path | None = None,
         reuse: Reuse | None = None,
         secrets: Resolved | None = None,
+        params: Mapping[str, Any] | None = None,
     ):
         self.workflow = workflow
         self.execution = Execution(id=execution_id, workflow=workflow.name)
@@ -83,17 +84,21 @@ class WorkflowRun:
                 "masked in output, records or alerts",
                 file=sys.stderr,
             )
+        self.params = dict(params or {})  # ``${params.NAME}``, and every notebook task's
         self.scope = Scope(
             env=template_env,
             tasks=self.views,
             webhook=webhook_context(template_env),
             secrets=secrets.values,
+            params=self.params,
         )
         # Which ready tasks are reused rather than run (``engine/reuse.py``): by default none
         # but cache hits of tasks with ``cache:``. The definition hashes it holds are recorded
         # in run_started: what a later resume compares.
         self.reuse = reuse or Reuse(
-            task_hashes(workflow, project_root, env), project_root=project_root, clock=now
+            task_hashes(workflow, project_root, env, self.params),
+            project_root=project_root,
+            clock=now,
         )
         self.hashes = self.reuse.hashes
         self.resumed_from: str | None = None
@@ -492,12 +497,15 @@ def template_environment(
 
 
 def task_hashes(
-    workflow: Workflow, project_root: Path, env: Mapping[str, str] | None
+    workflow: Workflow,
+    project_root: Path,
+    env: Mapping[str, str] | None,
+    params: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The definition hash of each top-level task (``fingerprint.definition_hash``)."""
     template_env = template_environment(workflow, project_root, env)
     return {
-        t.id: definition_hash(t, workflow.defaults, template_env, project_root)
+        t.id: definition_hash(t, workflow.defaults, template_env, project_root, params)
         for t in workflow.tasks
         if t.id
     }

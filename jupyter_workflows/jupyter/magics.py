@@ -45,6 +45,12 @@ __all__ = ["WorkflowMagics", "load_ipython_extension"]
 # the `%%workflow` line itself is line 1: the body's first line is line 2.
 CELL_LINE_OFFSET = 1
 
+_PARAM_HELP = (
+    "a run parameter, typed as papermill does (-p n 5 is the int 5): ${params.NAME}, and "
+    "injected into every notebook task (repeatable)"
+)
+_NAME_VALUE = ("NAME", "VALUE")
+_YAML_HELP = "run parameters as a YAML mapping, e.g. -y 'n: 5' (repeatable; -p wins)"
 _NO_RAISE_HELP = "return the result even when the run failed (default: raise WorkflowFailed)"
 _ROOT_HELP = (
     "where relative paths in workflows resolve and history is kept (default: the project the "
@@ -59,6 +65,8 @@ _ROOT_HELP = (
     help="the workflow file (JSON or YAML), or the NAME a %%%%workflow --name cell registered",
 )
 @argument("--env", action="append", metavar="K=V,...", help="values for ${env.K} (repeatable)")
+@argument("-p", "--parameter", nargs=2, action="append", metavar=_NAME_VALUE, help=_PARAM_HELP)
+@argument("-y", "--parameters-yaml", action="append", metavar="YAML", help=_YAML_HELP)
 @argument("--max-parallel", type=int, metavar="N", help="at most N task attempts at once")
 @argument(
     "--background", action="store_true", help="return a handle at once; the run goes on meanwhile"
@@ -135,6 +143,8 @@ def _monitor_parser(line: str) -> None:
     help="the workflow's name (the body may then omit it); registers it for %%workflow run NAME",
 )
 @argument("--env", action="append", metavar="K=V,...", help="with --run: values for ${env.K}")
+@argument("-p", "--parameter", nargs=2, action="append", metavar=_NAME_VALUE, help=_PARAM_HELP)
+@argument("-y", "--parameters-yaml", action="append", metavar="YAML", help=_YAML_HELP)
 @argument("--max-parallel", type=int, metavar="N", help="with --run: at most N attempts at once")
 @argument("--background", action="store_true", help="with --run: run in the background")
 @argument("--executor", choices=["local", "dask"], help="with --run: where tasks run")
@@ -180,8 +190,9 @@ class WorkflowMagics(Magics):
 def _message_only(error: Exception) -> Exception:
     """``error``, shown by IPython as its one message (``_render_traceback_``): the frames
     would be the magic's and the engine's, never the user's code."""
-    error._render_traceback_ = lambda: [f"{type(error).__name__}: {error}"]  # type: ignore[attr-defined]
-    return error
+    from .background import _message_only as message_only
+
+    return message_only(error)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -294,6 +305,8 @@ def _cell_magic(line: str, cell: str, session: Session) -> Any:
     args = _parse(_cell_parser, line)
     run_only = (
         args.env,
+        args.parameter,
+        args.parameters_yaml,
         args.max_parallel is not None,
         args.background,
         args.executor,
@@ -301,7 +314,7 @@ def _cell_magic(line: str, cell: str, session: Session) -> Any:
     )
     if not args.run and any(run_only):
         raise UsageError(
-            "--env, --max-parallel, --background, --executor and --cluster need --run\n"
+            "--env, -p, -y, --max-parallel, --background, --executor and --cluster need --run\n"
             f"{_usage(_cell_parser)}"
         )
     options = _run_options(args)
@@ -375,9 +388,9 @@ def _start(
     run = orchestrator.prepare(
         model, file=file, env=env, max_parallel=options.max_parallel, sinks=[relay],
         resume=options.resume, from_task=options.from_task, only=options.only,
-        no_cache=options.no_cache, refresh=options.refresh,
+        no_cache=options.no_cache, refresh=options.refresh, params=options.params,
     )  # fmt: skip
-    view = relay.target = _live_view(run)
+    view = relay.target = _live_view(run, _usual_duration(orchestrator, model))
     view.display()
     if background:
         from .background import start_background
@@ -389,7 +402,11 @@ def _start(
                 if alerts is not None:
                     alerts.close(timeout=0)
 
-        return start_background(orchestrator, run, on_done=done)
+        handle = start_background(
+            orchestrator, run, on_done=done, raise_on_failure=raise_on_failure
+        )
+        relay.also = handle._event
+        return handle
     try:
         return _foreground(orchestrator, run, view, raise_on_failure)
     finally:
@@ -448,26 +465,46 @@ class _Interrupted(BaseException):
 
 
 class _Relay:
-    """A sink whose target is set after ``prepare``: the view appears only for a valid run."""
+    """A sink whose target is set after ``prepare``: the view appears only for a valid run.
+    ``also``: a background run's handle, which refreshes its outputs as the run goes."""
 
-    __slots__ = ("target",)
+    __slots__ = ("also", "target")
 
     def __init__(self) -> None:
         self.target: Any = None
+        self.also: Any = None
 
     def __call__(self, event: Any) -> None:
         if self.target is not None:
             self.target(event)
+        if self.also is not None:
+            self.also(event)
 
 
-def _live_view(run: WorkflowRun) -> Any:
+def _live_view(run: WorkflowRun, expected: float | None = None) -> Any:
     """The live widget (text in a terminal); the CLI's plain lines if the widget cannot load."""
     title = run.workflow.name + (f"  ·  {run.file}" if run.file else "")
     try:
         from .widget import RunView
     except ImportError:
         return _PlainView()
-    return RunView(title=title)
+    return RunView(title=title, expected=expected)
+
+
+def _usual_duration(orchestrator: WorkflowOrchestrator, workflow: Workflow) -> float | None:
+    """Seconds a run of ``workflow`` usually takes, for the progress line's ETA: the median
+    of its finished runs in the history, else its ``expected_duration``, else None."""
+    p50: float | None = None
+    try:
+        rows = orchestrator.store.workflow_metrics(workflow=workflow.name)
+        p50 = rows[0]["p50_ms"] if rows else None
+    except Exception as exc:  # an ETA is a nicety: a store that cannot say costs only that
+        _warn(f"no ETA: the history could not be read: {exc}")
+    if p50:
+        return float(p50) / 1000
+    if workflow.expected_duration:
+        return float(workflow.expected_duration)  # the model keeps seconds
+    return None
 
 
 class _PlainView:
@@ -525,13 +562,18 @@ class RunOptions(NamedTuple):
     only: str | None = None
     no_cache: bool = False
     refresh: tuple[str, ...] = ()
+    params: dict[str, Any] | None = None
 
 
 def _run_options(args: Any) -> RunOptions:
-    from ..ui.options import parse_env_pairs
+    from ..ui.options import parse_env_pairs, parse_parameters
 
     try:
         env = parse_env_pairs(args.env or [])
+        params = parse_parameters(
+            [(name, _unquoted(value)) for name, value in getattr(args, "parameter", None) or []],
+            [_unquoted(text) for text in getattr(args, "parameters_yaml", None) or []],
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.max_parallel is not None and args.max_parallel < 1:
@@ -540,8 +582,16 @@ def _run_options(args: Any) -> RunOptions:
         env, args.max_parallel, args.executor, args.cluster,
         resume=getattr(args, "resume", None), from_task=getattr(args, "from_task", None),
         only=getattr(args, "only", None), no_cache=bool(getattr(args, "no_cache", False)),
-        refresh=tuple(getattr(args, "refresh", None) or ()),
+        refresh=tuple(getattr(args, "refresh", None) or ()), params=params,
     )  # fmt: skip
+
+
+def _unquoted(text: str) -> str:
+    """``text`` without one pair of enclosing quotes: IPython's option parser keeps them
+    (``-y "{n: 5}"`` arrives quoted), where a shell would have removed them."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def _project_root(value: str | None) -> Path:

@@ -74,20 +74,23 @@ class TextLines:
 class TextTable:
     """A text table of the run kept current in one notebook output."""
 
-    def __init__(self, title: str | None = None) -> None:
+    def __init__(self, title: str | None = None, expected: float | None = None) -> None:
         self.title = title
+        self.expected = expected
         self.handle: Any = None
+
+    def _bundle(self, execution: Execution | None, log_task: str, tail: list[str]) -> Any:
+        text = render_table(execution, log_task, tail, title=self.title, expected=self.expected)
+        return {"text/plain": text}
 
     def show(self, execution: Execution | None, log_task: str, tail: list[str]) -> None:
         from IPython.display import display
 
-        bundle = {"text/plain": render_table(execution, log_task, tail, title=self.title)}
-        self.handle = display(bundle, raw=True, display_id=True)
+        self.handle = display(self._bundle(execution, log_task, tail), raw=True, display_id=True)
 
     def update(self, execution: Execution | None, log_task: str, tail: list[str]) -> None:
         if self.handle is not None:  # nothing to update before display()
-            bundle = {"text/plain": render_table(execution, log_task, tail, title=self.title)}
-            self.handle.update(bundle, raw=True)
+            self.handle.update(self._bundle(execution, log_task, tail), raw=True)
 
 
 def status_line(execution: Execution | None, title: str | None = None) -> str:
@@ -106,6 +109,21 @@ def status_line(execution: Execution | None, title: str | None = None) -> str:
     )
 
 
+def progress_line(execution: Execution, expected: float | None, now: float | None = None) -> str:
+    """``3/7 tasks done · about 40s left``: the ETA (while it runs, when ``expected`` is
+    known) is the usual run's length less the time elapsed; the widget says the same."""
+    tasks = list(execution.tasks.values())
+    done = sum(t.status not in (State.PENDING, State.RUNNING) for t in tasks)
+    line = f"{done}/{len(tasks)} tasks done"
+    if execution.status is State.RUNNING and expected and execution.started_at is not None:
+        elapsed = (now or time.time()) - execution.started_at
+        if elapsed < expected:
+            line += f" · about {format_duration(expected - elapsed)} left"
+        else:
+            line += f" · longer than the usual {format_duration(expected)}"
+    return line
+
+
 def render_table(
     execution: Execution | None,
     log_task: str = "",
@@ -113,12 +131,15 @@ def render_table(
     *,
     title: str | None = None,
     rows: int = TABLE_ROWS,
+    expected: float | None = None,
 ) -> str:
-    """The run as text: a status line (and the cluster, when not local), the tasks that matter
-    most, the shown task's output (and where it ran, when not on this machine)."""
+    """The run as text: a status line, the progress line (tasks done, ETA from ``expected``,
+    the seconds a run usually takes), the cluster when not local, the tasks that matter most,
+    the shown task's output (and where it ran, when not on this machine)."""
     lines = [status_line(execution, title)]
     if execution is None:
         return lines[0]
+    lines.append(progress_line(execution, expected))
     where = placement_line(execution)
     if where:
         lines.append(where)

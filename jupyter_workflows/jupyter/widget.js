@@ -208,6 +208,19 @@ function placementHtml(model) {
   return `${html}</span>`;
 }
 
+// "3/7 tasks done · about 40s left": the ETA is the usual run's length (from the workflow's
+// history, else its expected_duration: `expected`, 0 when unknown) less the time elapsed.
+export function progressText(tasks, status, elapsed, expected) {
+  const done = tasks.filter((t) => t.status !== "pending" && t.status !== "running").length;
+  let text = `${done}/${tasks.length} tasks done`;
+  if (status === "running" && expected > 0) {
+    text += elapsed < expected
+      ? ` · about ${formatDuration(expected - elapsed)} left`
+      : ` · longer than the usual ${formatDuration(expected)}`;
+  }
+  return text;
+}
+
 function headerHtml(model, tasks, drift) {
   const status = model.get("status") || "pending";
   const title = model.get("title") || model.get("workflow") || "workflow";
@@ -227,6 +240,9 @@ function headerHtml(model, tasks, drift) {
     `<span class="jw-title">${esc(title)}</span>` +
     `<span class="jw-pill jw-s-${esc(status)}">${esc(LABELS[status] || status)}</span>` +
     `<span class="jw-elapsed">${esc(formatDuration((model.get("elapsed") || 0) + drift))}</span>` +
+    `<span class="jw-progress" title="ETA from the workflow's earlier runs">${esc(
+      progressText(tasks, status, (model.get("elapsed") || 0) + drift, model.get("expected") || 0),
+    )}</span>` +
     `<span class="jw-chips">${chips}</span>` +
     placementHtml(model) +
     (id ? `<span class="jw-id">execution ${esc(id)}</span>` : "") +
@@ -303,7 +319,8 @@ function render({ model, el }) {
     schedule();
   };
   const keys = ["tasks", "edges", "status", "error", "title", "workflow", "execution_id",
-    "selected", "log_task", "log_tail", "executor", "cluster", "dashboard", "cancel_note"];
+    "selected", "log_task", "log_tail", "executor", "cluster", "dashboard", "cancel_note",
+    "expected"];
   model.on("change:elapsed", pushed);
   for (const key of keys) model.on(`change:${key}`, schedule);
 

@@ -75,6 +75,8 @@ def widget_class() -> type[Any]:
         status = t.Unicode("pending").tag(sync=True)
         error = t.Unicode("").tag(sync=True)
         elapsed = t.Float(0.0).tag(sync=True)
+        # How long this workflow usually takes (s; 0: unknown): the progress line's ETA.
+        expected = t.Float(0.0).tag(sync=True)
         # Where tasks run, when not on this machine: "dask", the scheduler, its dashboard.
         executor = t.Unicode("").tag(sync=True)
         cluster = t.Unicode("").tag(sync=True)
@@ -149,9 +151,15 @@ class RunView:
     """
 
     def __init__(
-        self, *, title: str | None = None, throttle: float = 0.1, text: bool | None = None
+        self,
+        *,
+        title: str | None = None,
+        throttle: float = 0.1,
+        text: bool | None = None,
+        expected: float | None = None,
     ) -> None:
         self.title = title
+        self.expected = expected  # seconds a run usually takes: the progress line's ETA
         self.throttle = max(0.0, float(throttle))
         self.text = (not has_widget_frontend()) if text is None else bool(text)
         self.execution: Execution | None = None
@@ -165,15 +173,17 @@ class RunView:
         self._reset()
         self._lines: Any = None
         self._table: Any = None
+        self._display: Any = None  # the widget's output, to refresh its text fallback
+        self._summarised = ""  # the execution whose final summary that output has
         if not self.text:
-            self.widget = widget_class()(title=title or "")
+            self.widget = widget_class()(title=title or "", expected=expected or 0.0)
             self.widget.observe(self._on_selected, names="selected")
             self.widget.on_msg(self._on_message)
         else:
             from .textview import TextLines, TextTable
 
             if _in_kernel():
-                self._table = TextTable(title)
+                self._table = TextTable(title, expected)
             else:
                 self._lines = TextLines()
 
@@ -270,10 +280,14 @@ class RunView:
                 self._table.update(self.execution, *self._log())
 
     def close(self) -> None:
-        """Push the final state; the view stays on screen."""
+        """Push the final state; the view stays on screen. Its output's text and HTML
+        summary is refreshed here, not at the run's end: close is called on the cell's thread,
+        whose output messages reach the cell (the run's own thread may not be that)."""
         with self._lock:
             self._dirty = self._dirty or self.execution is not None
             self.flush()
+            if self.execution is not None:
+                self._update_display(self.execution)
 
     # -- state ----------------------------------------------------------------------------
     def _push_widget(self, execution: Execution) -> None:
@@ -383,24 +397,56 @@ class RunView:
 
     # -- display --------------------------------------------------------------------------
     def display(self) -> None:
-        """Show the view in the current output (the widget, or the text table)."""
+        """Show the view in the current output (the widget, or the text table).
+
+        The widget's output also carries a text and HTML summary of the run, refreshed when
+        the run ends: what a saved, converted or previewed notebook shows in its place."""
         if self.widget is not None:
             from IPython.display import display
 
-            display(self.widget)
+            with self._lock:
+                self._display = display(self._bundle(), raw=True, display_id=True)
         elif self._table is not None:
             with self._lock:
                 self._table.show(self.execution, *self._log())
         elif self._lines is not None:
             self._lines.show(self.execution, self.title)
 
+    def _update_display(self, execution: Execution) -> None:
+        """Once the run has ended, put its final summary in the widget's output (one
+        ``update_display_data``: the widget itself is live and needs none)."""
+        if self._display is None or execution.ended_at is None:
+            return
+        if self._summarised == execution.id:
+            return
+        self._summarised = execution.id
+        self._display.update(self._bundle(), raw=True)
+
+    def _bundle(self) -> dict[str, Any]:
+        """The widget's view plus the run's summary as text and HTML."""
+        from .summary import summary_html, summary_text
+
+        data = self.widget._repr_mimebundle_()
+        if isinstance(data, tuple):  # anywidget gives (data, metadata)
+            data = data[0]
+        return {
+            **data,
+            "text/plain": summary_text(self.execution, self.title),
+            "text/html": summary_html(self.execution, self.title),
+        }
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         if self.widget is not None:
-            return self.widget._repr_mimebundle_(**kwargs)
+            with self._lock:
+                return self._bundle()
         from .textview import render_table
 
         with self._lock:
-            return {"text/plain": render_table(self.execution, *self._log(), title=self.title)}
+            return {
+                "text/plain": render_table(
+                    self.execution, *self._log(), title=self.title, expected=self.expected
+                )
+            }
 
 
 _FAILURE_NAMES = frozenset(str(s) for s in FAILURES)

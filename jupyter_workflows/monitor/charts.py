@@ -7,6 +7,8 @@ by default (``project_root``, else the working directory's project), or from ``s
 ``jupyter_workflows.history(limit=None)`` for the run charts, or a ``task_runs`` query with a
 ``workflow`` column for ``task_durations``. Charts raise ValueError when there is nothing to
 draw, saying what was looked for. Altair is imported inside the functions, never at import.
+Displayed charts render offline: the first chart drawn enables the ``jupyter-workflows``
+renderer (``chart_render``) when Altair's is still its default.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def durations(
     project_root: str | Path | None = None,
 ) -> alt.LayerChart:
     """Duration of each finished run over time, one line per workflow, points by status."""
-    import altair as alt
+    alt = _altair()
 
     runs = [r for r in _runs(store_or_df, workflow, since, project_root) if _has(r, "duration_ms")]
     if not runs:
@@ -73,7 +75,7 @@ def success_rate(
     project_root: str | Path | None = None,
 ) -> alt.LayerChart:
     """Share of finished runs that succeeded, one bar per workflow, labelled "n/m (pct)"."""
-    import altair as alt
+    alt = _altair()
 
     values = _success_rows(_runs(store_or_df, workflow, since, project_root))
     if not values:
@@ -108,7 +110,7 @@ def task_durations(
     project_root: str | Path | None = None,
 ) -> alt.Chart:
     """Distribution of each task's durations over its runs (a box plot per task)."""
-    import altair as alt
+    alt = _altair()
 
     rows = _task_rows(store_or_df, workflow, since, project_root)
     if not rows:
@@ -148,7 +150,7 @@ def gantt(
     DataFrame of ``task_runs`` rows, ``execution`` is the id to select. Tasks that never
     started (skipped, pending) keep their row, without a bar.
     """
-    import altair as alt
+    alt = _altair()
 
     tasks, label = _gantt_tasks(execution, store_or_df, project_root)
     order, values = _gantt_rows(tasks, label)
@@ -175,7 +177,7 @@ def overview(
 ) -> alt.VConcatChart:
     """Durations, success rate and task durations stacked: what ``workflow monitor --chart``
     writes. Reads the store (an ``ExecutionStore``, its directory, or the project's)."""
-    import altair as alt
+    alt = _altair()
 
     source = open_store(store, project_root)
     charts: list[Any] = [
@@ -204,6 +206,17 @@ def save_chart(chart: Any, path: str | Path) -> Path:
 
 
 # -- data -------------------------------------------------------------------------------------
+
+
+def _altair() -> Any:
+    """Altair, with charts set to render offline (see ``chart_render``) unless the user chose
+    a renderer of their own."""
+    import altair as alt
+
+    from .chart_render import use_offline_renderer
+
+    use_offline_renderer()
+    return alt
 
 
 def _inline(values: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from ..errors import Problem
 from .discovery import find_workflow_files
 
 if TYPE_CHECKING:
+    from ..definition.model import Workflow
     from ..store import ExecutionStore
 
 
@@ -44,9 +45,41 @@ def list_workflows(
                 "last_status": run.status if run else None,
                 "last_execution_id": run.execution_id if run else None,
                 "last_started_at": run.started_at if run else None,
+                "inputs": workflow_inputs(report.workflow) if report.workflow else None,
             }
         )
     return items
+
+
+def workflow_inputs(workflow: Workflow) -> dict[str, Any]:
+    """What a run of ``workflow`` can be given, for the panel's run form: each ``${env.X}``
+    it references with its declared default (``defaults.environment``, else ""), and each
+    ``${params.X}`` it references."""
+    from ..definition.templates import find_references
+
+    env: dict[str, str] = {}
+    params: list[str] = []
+    for text in _strings(workflow.model_dump(mode="json", by_alias=True, exclude_none=True)):
+        try:
+            references = find_references(text)
+        except Exception:  # noqa: S112 - a malformed template is validation's to report
+            continue
+        for ref in references:
+            if ref.scope == "env" and ref.path[0] not in env:
+                env[ref.path[0]] = str(workflow.defaults.environment.get(ref.path[0], ""))
+            elif ref.scope == "params" and ref.path[0] not in params:
+                params.append(ref.path[0])
+    return {"env": env, "params": params}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if "${" in value else []
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def _name_in(report: ValidationReport, path: Path) -> str:

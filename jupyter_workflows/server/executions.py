@@ -17,6 +17,7 @@ from ..execution.records import Execution, TaskRecord
 from ..execution.states import State
 from ..ui.text import ran_elsewhere, ran_on
 from .discovery import relative_path
+from .notebooks import openable_path
 
 if TYPE_CHECKING:
     from ..store import ExecutionStore
@@ -133,7 +134,13 @@ def run_json(execution: Execution, root: Path) -> dict[str, Any]:
     for record in execution.tasks.values():
         output = record.result.get("output") if isinstance(record.result, dict) else None
         if record.type == "notebook" and isinstance(output, str):
-            notebooks.append({"task_id": record.id, "path": relative_path(root, output)})
+            # ``path`` is the one a click opens (a visible copy of a notebook kept in the
+            # hidden store); ``source`` the executed file itself.
+            opens = openable_path(execution.workflow, execution.id, record.id, Path(output), root)
+            notebooks.append(
+                {"task_id": record.id, "path": opens.as_posix(),
+                 "source": relative_path(root, output)}
+            )  # fmt: skip
     data["output_notebooks"] = notebooks
     return data
 

@@ -16,6 +16,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .base import API, WorkflowsHandler, answers
+from .changes import ChangesHandler
 from .events import EventsHandler
 from .executions import ExecutionQuery, int_param, since_param
 from .service import ApiError, WorkflowService
@@ -42,8 +43,26 @@ class RunsHandler(WorkflowsHandler):
     @authorized("execute")
     @answers
     async def post(self) -> None:
-        data = self.body(("path", "env"))
-        self.reply(await self.service.submit(data["path"], _env(data.get("env"))), 202)
+        data = self.body(("path", "env", "params"))
+        params = _params(data.get("params"))
+        options = {"params": params} if params else {}
+        self.reply(await self.service.submit(data["path"], _env(data.get("env")), **options), 202)
+
+
+def _params(value: Any) -> dict[str, Any]:
+    """The run's parameters: an object of names to JSON values (typed as given)."""
+    from ..ui.options import check_parameter_name
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, "'params' must be an object of parameter names to values")
+    try:
+        for name in value:
+            check_parameter_name(name, "'params'")
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    return dict(value)
 
 
 def _env(value: Any) -> dict[str, str]:
@@ -134,6 +153,7 @@ def routes(service: WorkflowService) -> list[tuple[str, type[WorkflowsHandler], 
         (rf"{API}/validate", ValidateHandler),
         (rf"{API}/runs", RunsHandler),
         (rf"{API}/executions", ExecutionListHandler),
+        (rf"{API}/events", ChangesHandler),
         (execution, ExecutionHandler),
         (rf"{execution}/cancel", CancelHandler),
         (rf"{execution}/resume", ResumeHandler),

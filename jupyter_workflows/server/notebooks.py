@@ -45,13 +45,9 @@ def openable_copy(execution: Execution, task_id: str, root: Path) -> tuple[Path,
         raise NotebookUnavailable(
             409, f"the executed notebook of task '{task_id}' is gone (cleaned up?): {output}"
         )
-    try:
-        inside = source.resolve().relative_to(root)
-    except ValueError:
-        inside = None
-    if inside is not None and not any(part.startswith(".") for part in inside.parts):
-        return inside, False
-    target = OUTPUTS / _safe(execution.workflow) / execution.id[:8] / f"{_safe(task_id)}.ipynb"
+    target = openable_path(execution.workflow, execution.id, task_id, source, root)
+    if target == _inside(source, root):
+        return target, False
     destination = root / target
     if destination.exists():
         return target, False
@@ -65,6 +61,25 @@ def openable_copy(execution: Execution, task_id: str, root: Path) -> tuple[Path,
     finally:
         Path(temp).unlink(missing_ok=True)
     return target, True
+
+
+def openable_path(workflow: str, execution_id: str, task_id: str, output: Path, root: Path) -> Path:
+    """Where the executed notebook ``output`` opens from (relative to ``root``): itself when
+    it is visible inside the root, else its copy under OUTPUTS. What the panel's link says."""
+    source = output if output.is_absolute() else root / output
+    inside = _inside(source, root)
+    if inside is not None:
+        return inside
+    return OUTPUTS / _safe(workflow) / execution_id[:8] / f"{_safe(task_id)}.ipynb"
+
+
+def _inside(source: Path, root: Path) -> Path | None:
+    """``source`` relative to ``root``, when inside it and in no hidden folder."""
+    try:
+        inside = source.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return None if any(part.startswith(".") for part in inside.parts) else inside
 
 
 def _safe(name: str) -> str:

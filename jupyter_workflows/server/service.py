@@ -174,6 +174,7 @@ class WorkflowService:
                     self.orchestrator.plan_reuse, workflow, env, options.get("resume"),
                     options.get("from_task"), options.get("only"),
                     bool(options.get("no_cache")), list(options.get("refresh") or ()),
+                    params=options.get("params"),
                 )  # fmt: skip
             queued = self._queue.submit(
                 workflow, env=env, trigger="api", execution_id=execution_id, sinks=[live],

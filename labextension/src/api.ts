@@ -29,12 +29,25 @@ export const TERMINAL: ReadonlySet<string> = new Set([
   'crashed'
 ]);
 
+/** One validation problem, as `Problem.to_dict()` sends it: located like the CLI's. */
 export interface IProblem {
   message: string;
   file?: string | null;
-  task?: string | null;
+  /** 1-based line and column in `file`, when the problem has a place there. */
+  line?: number | null;
+  column?: number | null;
+  /** The task it is about (`task_id` in the API). */
+  task_id?: string | null;
   field?: string | null;
+  severity?: string;
   [key: string]: unknown;
+}
+
+/** What a run of a workflow can be given: each `${env.X}` with its declared default, and
+ * each `${params.X}` it references (the run form is prefilled from these). */
+export interface IWorkflowInputs {
+  env: Record<string, string>;
+  params: string[];
 }
 
 export interface IWorkflowSummary {
@@ -47,6 +60,8 @@ export interface IWorkflowSummary {
   last_status: string | null;
   last_execution_id: string | null;
   last_started_at: number | null;
+  /** Null for an invalid workflow (no form can be offered). */
+  inputs?: IWorkflowInputs | null;
 }
 
 export interface IValidation {
@@ -155,7 +170,8 @@ export interface IRun {
   error: string | null;
   /** Who asked a cancelled run to stop: `cli`, `lab`, `api`, `widget`...; else null. */
   cancelled_by?: string | null;
-  output_notebooks?: { task_id: string; path: string }[];
+  /** `path`: the copy a click opens; `source`: the executed notebook in the store. */
+  output_notebooks?: { task_id: string; path: string; source?: string }[];
   /** The execution this run resumed, if it did. */
   resumed_from?: string | null;
   /** Where its tasks run: `local`, or `dask` with the scheduler's address and dashboard. */
@@ -264,8 +280,19 @@ export function validateWorkflow(path: string): Promise<IValidation> {
   return requestAPI<IValidation>('validate', post({ path }));
 }
 
-export function startRun(path: string, env?: Record<string, string>): Promise<IRunStarted> {
-  return requestAPI<IRunStarted>('runs', post(env ? { path, env } : { path }));
+export function startRun(
+  path: string,
+  env?: Record<string, string>,
+  params?: Record<string, unknown>
+): Promise<IRunStarted> {
+  const body: Record<string, unknown> = { path };
+  if (env && Object.keys(env).length) {
+    body.env = env;
+  }
+  if (params && Object.keys(params).length) {
+    body.params = params;
+  }
+  return requestAPI<IRunStarted>('runs', post(body));
 }
 
 /**
@@ -336,16 +363,22 @@ export function openableNotebook(id: string, taskId: string): Promise<IOpenableN
  * token goes in the query string when the page has one; without a token the cookie
  * authenticates.
  */
-export function eventsUrl(
-  id: string,
+export function eventsUrl(id: string, settings?: ServerConnection.ISettings): string {
+  return streamUrl(['executions', encodeURIComponent(id), 'events'], settings);
+}
+
+/**
+ * The URL of the stream that says when the executions changed, whoever ran them (an
+ * `executions` message each time: see `jupyter_workflows/server/changes.py`).
+ */
+export function changesUrl(settings?: ServerConnection.ISettings): string {
+  return streamUrl(['events'], settings);
+}
+
+function streamUrl(
+  parts: string[],
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): string {
-  const url = URLExt.join(
-    settings.baseUrl,
-    API_NAMESPACE,
-    'executions',
-    encodeURIComponent(id),
-    'events'
-  );
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, ...parts);
   return settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url;
 }

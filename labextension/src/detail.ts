@@ -201,9 +201,14 @@ export class ExecutionView {
       add('file', this.link(execution.file, 'open-file'));
     }
     for (const notebook of execution.output_notebooks ?? []) {
+      // `path` is the file the click opens (a visible copy when the executed notebook is
+      // kept in the hidden store): the link says what it opens.
       const link = this.link(notebook.path, 'open-notebook', () =>
         this.openNotebook(execution.id, notebook.task_id)
       );
+      if (notebook.source && notebook.source !== notebook.path) {
+        link.title = `Open ${notebook.path}\n(a copy of the executed ${notebook.source})`;
+      }
       add(`notebook (${notebook.task_id})`, link);
     }
     this._header.replaceChildren(title, meta);

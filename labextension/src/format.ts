@@ -124,3 +124,38 @@ export function errorMessage(error: unknown): string {
   }
   return String(error);
 }
+
+/**
+ * A run parameter typed as papermill (and `workflow run -p`) types it: `5` is a number,
+ * `True`/`False`/`None` those values, anything else the text itself.
+ */
+export function parameterValue(text: string): unknown {
+  const literals: Record<string, unknown> = { True: true, False: false, None: null };
+  if (text in literals) {
+    return literals[text];
+  }
+  if (/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text.trim())) {
+    return Number(text);
+  }
+  return text;
+}
+
+/** Where a validation problem is, as the CLI says it: `file:line:col, task 'id', field`. */
+export function problemPlace(problem: {
+  file?: string | null;
+  line?: number | null;
+  column?: number | null;
+  task_id?: string | null;
+  field?: string | null;
+}): string {
+  let where = problem.file ?? '';
+  if (where && problem.line != null) {
+    where += `:${problem.line}`;
+    if (problem.column != null) {
+      where += `:${problem.column}`;
+    }
+  }
+  const field = problem.field ? `field '${problem.field}'` : '';
+  const parts = [where, problem.task_id ? `task '${problem.task_id}'` : '', field];
+  return parts.filter(Boolean).join(', ');
+}

@@ -47,19 +47,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     browsers: IFileBrowserFactory | null
   ) => {
-    const panel = new WorkflowsPanel(path => {
-      app.commands.execute('docmanager:open', { path }).catch(error => {
-        // Executed notebooks are kept under workflows/.executions/: a hidden folder, which
-        // Jupyter's contents API refuses unless the server allows hidden files.
-        const hidden = path.split('/').some(part => part.startsWith('.'));
-        reportError(
-          `Cannot open ${path}`,
-          hidden
-            ? `${errorMessage(error)}\nJupyter does not open files in hidden folders: start ` +
-                'JupyterLab with --ContentsManager.allow_hidden=True to open it.'
-            : error
-        );
-      });
+    const panel = new WorkflowsPanel((path, line, column) => {
+      app.commands
+        .execute('docmanager:open', { path })
+        .then(widget => {
+          if (line != null) {
+            void revealLine(widget, line, column ?? 1);
+          }
+        })
+        .catch(error => {
+          // Executed notebooks are kept under workflows/.executions/: a hidden folder, which
+          // Jupyter's contents API refuses unless the server allows hidden files.
+          const hidden = path.split('/').some(part => part.startsWith('.'));
+          reportError(
+            `Cannot open ${path}`,
+            hidden
+              ? `${errorMessage(error)}\nJupyter does not open files in hidden folders: start ` +
+                  'JupyterLab with --ContentsManager.allow_hidden=True to open it.'
+              : error
+          );
+        });
     });
     panel.title.icon = workflowsIcon;
     app.shell.add(panel, 'left', { rank: 600 });
@@ -123,6 +130,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
 };
 
 /** Ask which workflow to run, from the ones the server lists. */
+/**
+ * Put the cursor of an opened text document at a 1-based `line` and `column` and scroll it
+ * into view (a validation problem's place); other documents (a notebook) are left as opened.
+ */
+async function revealLine(widget: unknown, line: number, column: number): Promise<void> {
+  // The parts of a FileEditor document used here (typed locally: no dependency on
+  // @jupyterlab/codeeditor for three calls).
+  type Position = { line: number; column: number };
+  const doc = widget as {
+    context?: { ready: Promise<void> };
+    content?: {
+      editor?: {
+        setCursorPosition(position: Position): void;
+        revealPosition(position: Position): void;
+        focus(): void;
+      };
+    };
+  };
+  await doc?.context?.ready;
+  const editor = doc?.content?.editor;
+  if (!editor) {
+    return;
+  }
+  const position = { line: Math.max(0, line - 1), column: Math.max(0, column - 1) };
+  editor.setCursorPosition(position);
+  editor.revealPosition(position);
+  editor.focus();
+}
+
 async function pickWorkflow(): Promise<string | null> {
   let paths: string[];
   try {

@@ -15,6 +15,7 @@ import {
   IProblem,
   IWorkflowSummary,
   TERMINAL,
+  changesUrl,
   listExecutions,
   listWorkflows,
   startRun,
@@ -29,15 +30,22 @@ import {
   formatDuration,
   formatTime,
   formatTimestamp,
+  parameterValue,
+  problemPlace,
   statusBadge
 } from './format';
+
+/** Opens a file of the server's root, at a 1-based line and column when given. */
+export type OpenPath = (path: string, line?: number | null, column?: number | null) => void;
 
 export const PAGE_SIZE = 100;
 /** While listed runs are still running, the first page is reloaded this often. */
 const LIST_REFRESH_MS = 3000;
+/** Changes announced by the event stream within this many ms cost one reload. */
+const CHANGE_DEBOUNCE_MS = 300;
 
 export class WorkflowsPanel extends Widget {
-  constructor(private readonly openPath: (path: string) => void) {
+  constructor(private readonly openPath: OpenPath) {
     super();
     this.id = 'jupyter-workflows-panel';
     this.addClass('jp-Workflows');
@@ -88,9 +96,13 @@ export class WorkflowsPanel extends Widget {
   }
 
   /** Start a run of the workflow at `path` and show it live; errors reach the user. */
-  async run(path: string): Promise<string | null> {
+  async run(
+    path: string,
+    env?: Record<string, string>,
+    params?: Record<string, unknown>
+  ): Promise<string | null> {
     try {
-      const started = await startRun(path);
+      const started = await startRun(path, env, params);
       this.showExecution(started.execution_id, false);
       void this.refreshExecutions();
       return started.execution_id;
@@ -109,7 +121,7 @@ export class WorkflowsPanel extends Widget {
         `[data-path="${CSS.escape(path)}"] .jp-Workflows-validation`
       );
       if (slot) {
-        slot.replaceChildren(problemsView(result.ok, result.problems));
+        slot.replaceChildren(problemsView(result.ok, result.problems, this.openPath));
       } else {
         // The workflow is no longer listed: say it in a notification.
         const text = result.ok ? 'valid' : `${result.problems.length} problem(s)`;
@@ -152,14 +164,81 @@ export class WorkflowsPanel extends Widget {
     }
   }
 
+  /**
+   * Ask for the workflow's env values and parameters (a form prefilled from its `${env.X}`
+   * defaults and `${params.X}` references), then run it with them.
+   */
+  async runWithForm(workflow: IWorkflowSummary): Promise<string | null> {
+    const form = runForm(workflow);
+    const result = await showDialog({
+      title: `Run ${workflow.name}`,
+      body: new Widget({ node: form }),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Run' })]
+    });
+    if (!result.button.accept) {
+      return null;
+    }
+    const env: Record<string, string> = {};
+    const params: Record<string, unknown> = {};
+    for (const input of Array.from(form.querySelectorAll<HTMLInputElement>('input[data-kind]'))) {
+      const name = input.dataset.name ?? '';
+      if (input.dataset.kind === 'env') {
+        env[name] = input.value;
+      } else if (input.value !== '') {
+        params[name] = parameterValue(input.value);
+      }
+    }
+    return this.run(workflow.path, env, params);
+  }
+
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.refresh();
+    this.listenForChanges();
   }
 
   protected onBeforeHide(msg: Message): void {
     super.onBeforeHide(msg);
     this.stopListRefresh();
+    this.stopListening();
+  }
+
+  dispose(): void {
+    this.stopListening();
+    this.stopListRefresh();
+    super.dispose();
+  }
+
+  /**
+   * Reload the executions whenever the server says they changed: a run started here, by the
+   * CLI, by cron or in a notebook. Without EventSource the timer refresh is all there is.
+   */
+  private listenForChanges(): void {
+    if (this._changes || typeof EventSource === 'undefined') {
+      return;
+    }
+    const source = new EventSource(changesUrl(), { withCredentials: true });
+    source.addEventListener('executions', () => {
+      if (this._changeTimer !== undefined) {
+        return;
+      }
+      this._changeTimer = window.setTimeout(() => {
+        this._changeTimer = undefined;
+        if (this._detail === null) {
+          void this.refreshExecutions();
+        }
+      }, CHANGE_DEBOUNCE_MS);
+    });
+    this._changes = source;
+  }
+
+  private stopListening(): void {
+    this._changes?.close();
+    this._changes = null;
+    if (this._changeTimer !== undefined) {
+      window.clearTimeout(this._changeTimer);
+      this._changeTimer = undefined;
+    }
   }
 
   private async refreshWorkflows(): Promise<void> {
@@ -198,7 +277,8 @@ export class WorkflowsPanel extends Widget {
     const name = el('a', {
       cls: 'jp-Workflows-name jp-Workflows-link',
       text: workflow.name,
-      title: workflow.description ? `${workflow.path}\n${workflow.description}` : workflow.path,
+      // The whole name too: a narrow sidebar cuts it off.
+      title: [workflow.name, workflow.path, workflow.description ?? ''].filter(Boolean).join('\n'),
       attrs: { href: '#' }
     });
     name.addEventListener('click', event => {
@@ -227,15 +307,26 @@ export class WorkflowsPanel extends Widget {
       [
         el('div', { cls: 'jp-Workflows-row jp-Workflows-workflowRow' }, [
           name,
-          el('span', { cls: 'jp-Workflows-trigger', text: workflow.trigger ?? 'manual' }),
+          el('span', {
+            cls: 'jp-Workflows-trigger',
+            text: workflow.trigger ?? 'manual',
+            title: `Trigger: ${workflow.trigger ?? 'manual'}`
+          }),
           problems,
           last,
           el('span', { cls: 'jp-Workflows-actions' }, [
             button('Validate', () => void this.validate(workflow.path), { testid: 'validate' }),
             button('Run', () => void this.run(workflow.path), {
               cls: 'jp-Workflows-run',
+              title: `Run ${workflow.name}`,
               testid: 'run'
-            })
+            }),
+            hasInputs(workflow)
+              ? button('Run…', () => void this.runWithForm(workflow), {
+                  title: 'Run with env values and parameters',
+                  testid: 'run-with'
+                })
+              : null
           ])
         ]),
         el('div', { cls: 'jp-Workflows-validation' })
@@ -307,7 +398,7 @@ export class WorkflowsPanel extends Widget {
       },
       [
         statusBadge(row.status),
-        el('span', { cls: 'jp-Workflows-name', text: row.workflow }),
+        el('span', { cls: 'jp-Workflows-name', text: row.workflow, title: row.workflow }),
         el('span', {
           cls: 'jp-Workflows-duration',
           text: TERMINAL.has(row.status) ? formatDuration(row.duration) : '…'
@@ -352,10 +443,51 @@ export class WorkflowsPanel extends Widget {
   private _loaded = 0;
   private _request = 0;
   private _listTimer: number | undefined;
+  private _changes: EventSource | null = null;
+  private _changeTimer: number | undefined;
 }
 
-/** The problems of a validation as a list (or "valid"). */
-function problemsView(ok: boolean, problems: IProblem[]): HTMLElement {
+/** Whether the workflow reads any `${env.X}` or `${params.X}`: then "Run…" offers a form. */
+function hasInputs(workflow: IWorkflowSummary): boolean {
+  const inputs = workflow.inputs;
+  return !!inputs && (Object.keys(inputs.env).length > 0 || inputs.params.length > 0);
+}
+
+/** The run form: one input per `${env.X}` (prefilled with its default) and `${params.X}`. */
+function runForm(workflow: IWorkflowSummary): HTMLElement {
+  const inputs = workflow.inputs ?? { env: {}, params: [] };
+  const row = (kind: 'env' | 'params', name: string, value: string, hint: string) =>
+    el('label', { cls: 'jp-Workflows-formRow', title: hint }, [
+      el('span', { cls: 'jp-Workflows-formName', text: kind === 'env' ? `env.${name}` : name }),
+      el('input', {
+        cls: 'jp-mod-styled',
+        attrs: {
+          'data-kind': kind,
+          'data-name': name,
+          'data-testid': `input-${kind}-${name}`,
+          value,
+          placeholder: kind === 'env' ? '' : 'e.g. 5, 0.5, True, text'
+        }
+      })
+    ]);
+  const rows = [
+    ...Object.entries(inputs.env).map(([name, value]) =>
+      row('env', name, value, `\${env.${name}}: a text value`)
+    ),
+    ...inputs.params.map(name =>
+      row('params', name, '', `\${params.${name}}: 5 is a number, True/False/None those values`)
+    )
+  ];
+  return el('div', { cls: 'jp-Workflows-form', attrs: { 'data-testid': 'run-form' } }, [
+    rows.length
+      ? null
+      : el('div', { text: 'This workflow reads no ${env.X} or ${params.X}: it runs as it is.' }),
+    ...rows
+  ]);
+}
+
+/** The problems of a validation as a list (or "valid"); a located one opens its file there. */
+function problemsView(ok: boolean, problems: IProblem[], openPath: OpenPath): HTMLElement {
   if (ok) {
     return el('div', {
       cls: 'jp-Workflows-valid',
@@ -366,14 +498,25 @@ function problemsView(ok: boolean, problems: IProblem[]): HTMLElement {
   return el(
     'ul',
     { cls: 'jp-Workflows-problems', attrs: { 'data-testid': 'problems' } },
-    problems.map(problem => el('li', { text: problemText(problem) }))
+    problems.map(problem => {
+      const item = el('li', {
+        text: problemText(problem),
+        attrs: { 'data-testid': 'problem', 'data-severity': problem.severity ?? 'error' }
+      });
+      const file = problem.file;
+      if (file) {
+        item.title = `Open ${file}${problem.line != null ? ` at line ${problem.line}` : ''}`;
+        item.classList.add('jp-Workflows-clickable');
+        clickable(item, () => openPath(file, problem.line, problem.column));
+      }
+      return item;
+    })
   );
 }
 
+/** `file:line:col, task 'id', field: message`, as the CLI says it. */
 export function problemText(problem: IProblem): string {
-  const place = [problem.file, problem.task && `task ${problem.task}`, problem.field]
-    .filter(Boolean)
-    .join(', ');
+  const place = problemPlace(problem);
   return place ? `${place}: ${problem.message}` : problem.message;
 }
 

@@ -844,3 +844,32 @@ def test_resume_reuses_what_succeeded_and_shows_it(ip: InteractiveShell, project
     assert again.tasks["first"].reused == "resumed"
     with pytest.raises(UsageError, match="--from: the workflow has no task 'nope'"):
         cell(ip, f"%workflow resume {failed.execution.id} --from nope")
+
+
+def test_the_progress_eta_comes_from_the_workflows_history(
+    ip: InteractiveShell, project: Path
+) -> None:
+    from jupyter_workflows.definition.model import Workflow
+    from jupyter_workflows.engine import WorkflowOrchestrator
+    from jupyter_workflows.jupyter.magics import _usual_duration
+
+    model = Workflow.model_validate({**one_task("sleep 0.4"), "expected_duration": "7s"})
+    orchestrator = WorkflowOrchestrator(project)
+    assert _usual_duration(orchestrator, model) == 7.0  # no history yet: the declared one
+    write_workflow(project, one_task("sleep 0.4"))
+    cell(ip, "%workflow run wf.json")
+    [row] = store(project).history()
+    assert _usual_duration(orchestrator, model) == pytest.approx(row.duration_ms / 1000)
+
+
+def test_run_parameters_are_typed_like_papermill(ip: InteractiveShell, project: Path) -> None:
+    write_workflow(project, one_task("echo ${params.n} ${params.region} ${params.deep.k}"))
+    view = cell(ip, '%workflow run wf.json -p n 5 -y "{region: eu, deep: {k: v}}"')
+    assert view.tasks["nap"].result == "5 eu v"
+    body = "name: c\ntasks:\n  - {id: t, type: shell, command: 'echo ${params.x}'}\n"
+    view = cell(ip, "%%workflow --run -p x 0.5\n" + body)
+    assert view.tasks["t"].result == 0.5  # echoed, read back as JSON
+    with pytest.raises(UsageError, match="need --run"):
+        cell(ip, "%%workflow -p x 1\n" + body)
+    with pytest.raises(UsageError, match="parameter name '1x' is not valid"):
+        cell(ip, "%workflow run wf.json -p 1x 1")

@@ -378,6 +378,21 @@ def test_text_table_says_where_the_shown_task_runs() -> None:
     assert f"--- b: last output (on {W1}) ---\n  crunching" in text
 
 
+def test_progress_line_counts_ended_tasks_and_estimates_what_is_left() -> None:
+    from jupyter_workflows.jupyter.textview import progress_line
+
+    view = RunView(text=False)
+    view(run_started("a", "b", "c", execution_id="p1"))
+    view(TaskStarted(execution_id="p1", task_id="a", at=100.0))
+    view(TaskEnded(execution_id="p1", task_id="a", status="succeeded", at=101.0))
+    execution = view.execution
+    assert execution is not None
+    execution.started_at = 100.0
+    assert progress_line(execution, 30.0, now=110.0) == "1/3 tasks done · about 20.0s left"
+    assert progress_line(execution, 5.0, now=110.0) == "1/3 tasks done · longer than the usual 5.0s"
+    assert progress_line(execution, None, now=110.0) == "1/3 tasks done"
+
+
 def test_text_table_lists_tasks_progress_and_the_log() -> None:
     from jupyter_workflows.jupyter.textview import render_table
 
@@ -411,7 +426,7 @@ def test_the_esm_module_ships_in_the_package_and_exports_render() -> None:
 
 
 NODE_HARNESS = r"""
-import mod, { layout } from "ESM_URL";
+import mod, { layout, progressText } from "ESM_URL";
 class El {
   constructor(tag) { Object.assign(this, { tag, children: [], className: "", innerHTML: "",
     textContent: "", listeners: {}, scrollTop: 0, scrollHeight: 0 }); }
@@ -434,6 +449,11 @@ const out = { hasRender: typeof mod.render };
 const el = new El("div");
 const cleanup = mod.render({ model, el });
 const [header, dag, logHead, log] = el.children[0].children;
+out.progress = [
+  progressText(state.tasks, "running", 2, 10),
+  progressText(state.tasks, "running", 12, 10),
+  progressText(state.tasks, "running", 2, 0),
+];
 out.first = { header: header.innerHTML, dag: dag.innerHTML, logHead: logHead.innerHTML,
   log: log.textContent };
 state.tasks = state.tasks.map((t) => ({ ...t, status: "succeeded" }));
@@ -465,7 +485,8 @@ def test_the_esm_module_renders_the_dag_and_selects_on_click(tmp_path: Path) -> 
     js = resources.files("jupyter_workflows.jupyter").joinpath("widget.js")
     state = {
         "title": "", "workflow": "wf", "execution_id": "e1", "status": "running", "error": "",
-        "elapsed": 2.0, "selected": "", "log_task": "b", "log_tail": ["line 1", "line 2"],
+        "elapsed": 2.0, "expected": 10.0, "selected": "", "log_task": "b",
+        "log_tail": ["line 1", "line 2"],
         "edges": [["a", "b"]], "executor": "dask", "cluster": "tcp://10.0.0.5:8786",
         "dashboard": "http://10.0.0.5:8787/status",
         "tasks": [
@@ -497,6 +518,12 @@ def test_the_esm_module_renders_the_dag_and_selects_on_click(tmp_path: Path) -> 
     assert "exited with code 3" in first["dag"]  # in the failed box's tooltip
     assert 'class="jw-edge"' in first["dag"]
     assert "1 failed" in first["header"] and "1 running" in first["header"]
+    assert "1/2 tasks done · about 8" in first["header"]  # the ETA from the usual 10 s
+    assert out["progress"] == [
+        "1/2 tasks done · about 8.0s left",
+        "1/2 tasks done · longer than the usual 10.0s",
+        "1/2 tasks done",
+    ]
     assert "output of <b>b</b>" in first["logHead"]
     assert f"running on <code>{W1}</code>" in first["logHead"]
     assert f"on {W1}" in first["dag"]  # in b's tooltip

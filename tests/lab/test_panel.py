@@ -173,15 +173,19 @@ def test_executed_notebook_opens_from_the_detail(page: Any, lab: Any) -> None:
     workflow_row(page, "workflows/definitions/notebook.json").get_by_test_id("run").click()
     expect(task_row(page, "report")).to_have_attribute("data-status", "succeeded", timeout=60_000)
     link = page.get_by_test_id("open-notebook")
-    expect(link).to_contain_text("tiny.ipynb")
-    link.click()
+    execution_id = page.get_by_test_id("execution-detail").get_attribute("data-execution-id")
     # The executed notebook lives under workflows/.executions/, a hidden folder Jupyter will
     # not open: the server copies it to workflows/outputs/ and that copy opens as a notebook.
+    # The link says the path that opens; its tooltip, what it is a copy of.
+    opens = f"workflows/outputs/notebook/{execution_id[:8]}/report.ipynb"
+    expect(link).to_have_text(opens)
+    expect(link).to_have_attribute("title", re.compile(r"a copy of the executed .*tiny\.ipynb"))
+    link.click()
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="report.ipynb")
     expect(tab).to_have_count(1, timeout=20_000)
+    expect(tab).to_have_attribute("title", re.compile(re.escape(opens)))
     expect(page.locator(".jp-NotebookPanel:visible .jp-Cell").first).to_be_visible()
-    execution_id = page.get_by_test_id("execution-detail").get_attribute("data-execution-id")
-    copy = lab.root / "workflows" / "outputs" / "notebook" / execution_id[:8] / "report.ipynb"
+    copy = lab.root / opens
     assert copy.is_file()
     expect(page.locator(".jp-Dialog")).to_have_count(0)
 

@@ -682,10 +682,14 @@ async def test_executed_notebooks_are_listed_relative_to_the_root(
     execution.file = str(jp_root_dir / HELLO)
     write_history(jp_root_dir, [execution])
     detail = payload(await api("GET", "executions", "nb-run"))
+    # ``path``: what the panel's link opens (the copy ``tasks/ID/notebook`` makes of a
+    # notebook in the hidden store or outside the root); ``source``: the executed file.
     assert detail["output_notebooks"] == [
-        {"task_id": "t0", "path": "workflows/.executions/artifacts/nb-run/t0/a.ipynb"},
-        {"task_id": "t1", "path": str(tmp_path / "b.ipynb")},  # outside the root: as recorded
-    ]
+        {"task_id": "t0", "path": "workflows/outputs/etl/nb-run/t0.ipynb",
+         "source": "workflows/.executions/artifacts/nb-run/t0/a.ipynb"},
+        {"task_id": "t1", "path": "workflows/outputs/etl/nb-run/t1.ipynb",
+         "source": str(tmp_path / "b.ipynb")},  # outside the root: as recorded
+    ]  # fmt: skip
     assert detail["file"] == HELLO
 
 
@@ -707,8 +711,11 @@ async def test_an_executed_notebook_is_copied_out_of_the_hidden_store_to_open(
     tasks[2].result = {"output": str(jp_root_dir / "gone.ipynb")}
     write_history(jp_root_dir, [execution])
 
+    listed = payload(await api("GET", "executions", "nb-open"))["output_notebooks"]
     first = payload(await api("POST", "executions", "nb-open", "tasks", "t0", "notebook"))
     copy = "workflows/outputs/etl/nb-open/t0.ipynb"
+    # the panel shows the path that opens: the one listed is the one the click gets
+    assert [n["path"] for n in listed][:2] == [copy, "reports/b.ipynb"]
     assert first == {"execution_id": "nb-open", "task_id": "t0", "path": copy, "copied": True}
     assert (jp_root_dir / copy).read_text() == hidden.read_text()
     again = payload(await api("POST", "executions", "nb-open", "tasks", "t0", "notebook"))

@@ -108,7 +108,8 @@ class NotebookRunner(TaskType):
     def _job(self, task: NotebookTask, ctx: TaskContext) -> Job:
         path = ctx.resolve_path(render(task.notebook, ctx.scope), "notebook")
         nb = document.prepare_input(document.read_notebook(path))
-        parameters = render_value(task.parameters, ctx.scope)
+        # The run's parameters (-p), then the task's own, which win: papermill's -p for each.
+        parameters = {**ctx.scope.params, **render_value(task.parameters, ctx.scope)}
         name = render(task.kernel, ctx.scope) if task.kernel else document.kernel_name(nb)
         if not name:  # papermill refuses such a notebook; we use the default, and say so
             ctx.emit_line(
