@@ -49,7 +49,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const panel = new WorkflowsPanel((path, line, column) => {
       app.commands
-        .execute('docmanager:open', { path })
+        // At a line (a validation problem), in the text editor: JupyterLab's default for a
+        // .json file is the JSON tree viewer, which has no lines to go to.
+        .execute(
+          'docmanager:open',
+          line != null && !path.endsWith('.ipynb') ? { path, factory: 'Editor' } : { path }
+        )
         .then(widget => {
           if (line != null) {
             void revealLine(widget, line, column ?? 1);
@@ -129,7 +134,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-/** Ask which workflow to run, from the ones the server lists. */
 /**
  * Put the cursor of an opened text document at a 1-based `line` and `column` and scroll it
  * into view (a validation problem's place); other documents (a notebook) are left as opened.
@@ -159,6 +163,7 @@ async function revealLine(widget: unknown, line: number, column: number): Promis
   editor.focus();
 }
 
+/** Ask which workflow to run, from the ones the server lists. */
 async function pickWorkflow(): Promise<string | null> {
   let paths: string[];
   try {

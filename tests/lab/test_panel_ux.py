@@ -67,8 +67,10 @@ def test_validation_problems_say_where_and_open_the_file_at_that_line(page: Any)
     problem.click()
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="broken.workflow.json")
     expect(tab).to_have_count(1)
-    # The cursor is on the problem's line.
-    expect(page.locator(".jp-FileEditor:visible .cm-activeLineGutter")).to_have_text(line)
+    # In the text editor (not the JSON tree viewer), the cursor on the problem's line: as
+    # the status bar says it.
+    expect(page.locator(".jp-FileEditor:visible")).to_have_count(1)
+    expect(page.get_by_role("button", name=f"Ln {line}, Col {column}")).to_be_visible()
     save_screenshot(page, "validation-problem-opened.png")
 
 
@@ -129,7 +131,8 @@ def test_at_the_default_sidebar_width_nothing_is_cut_off_without_a_tooltip(
     for row in page.locator('[data-testid="workflow"]').all():
         for button in row.locator("button").all():
             edge = button.bounding_box()
-            assert edge is not None and edge["x"] + edge["width"] <= right + 1, row.inner_text()
+            assert edge is not None and edge["x"] + edge["width"] <= right + 1, (
+                row.inner_text(), edge, box, button.inner_text())  # fmt: skip
     name = form.locator(".jp-Workflows-name")
     title = name.get_attribute("title") or ""
     assert title.splitlines()[0] == FORM_WORKFLOW["name"]  # the whole name, on hover
