@@ -29,7 +29,9 @@ BASE = 1_700_000_000  # epoch seconds of the first synthetic run
 FILL = [
     # Twenty workflows; 90% succeed, then failed, timed_out, cancelled, crashed.
     """
-    INSERT INTO executions
+    INSERT INTO executions (id, workflow, version, file, project_root, trigger, status,
+                            started_at, ended_at, duration_ms, error, pid, host, pid_start,
+                            task_count)
     SELECT 'exec-' || lpad(i::VARCHAR, 8, '0'), 'workflow-' || (i % 20), '1', 'wf.json', '/p',
            CASE WHEN i % 7 = 0 THEN 'cron' ELSE 'manual' END,
            CASE WHEN i % 10 < 9 THEN 'succeeded'
@@ -39,7 +41,9 @@ FILL = [
     FROM range($executions) AS e(i)
     """,
     """
-    INSERT INTO task_runs
+    INSERT INTO task_runs (execution_id, task_id, name, type, parent, status, started_at,
+                           ended_at, duration_ms, attempts, exit_code, result, outputs, error,
+                           depends_on, position)
     SELECT 'exec-' || lpad(i::VARCHAR, 8, '0'), 'task-' || j, 'Task ' || j, 'shell', NULL,
            CASE WHEN hash(i, j) % 50 = 0 THEN 'failed' ELSE 'succeeded' END,
            to_timestamp($base + i * 60 + j), to_timestamp($base + i * 60 + j + 1),
@@ -48,12 +52,13 @@ FILL = [
     FROM range($executions) AS e(i), range($tasks) AS t(j)
     """,
     """
-    INSERT INTO attempts
+    INSERT INTO attempts (execution_id, task_id, attempt, status, started_at, ended_at,
+                          duration_ms, exit_code, error)
     SELECT execution_id, task_id, 1, status, started_at, ended_at, duration_ms, 0, NULL
     FROM task_runs
     """,
     """
-    INSERT INTO journals
+    INSERT INTO journals (execution_id, path, last_seq, size, complete)
     SELECT id, '/nonexistent/' || id || '.jsonl', 10, 1000, true FROM executions
     """,
 ]
@@ -63,7 +68,8 @@ def build(store: ExecutionStore, executions: int, tasks: int) -> None:
     """Create the schema through the store, then fill the tables in bulk."""
     import duckdb
 
-    store.refresh()
+    store.check_writable()  # an empty store: the journals folder makes the next read index it
+    store.refresh()  # creates index.duckdb with the schema
     con = duckdb.connect(str(store.index_path))
     params = {"base": BASE, "executions": executions, "tasks": tasks}
     for statement in FILL:

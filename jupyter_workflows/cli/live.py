@@ -143,9 +143,17 @@ def alerts_table(records: list[dict[str, Any]]) -> Any:
 
 
 def delivery_text(record: dict[str, Any]) -> str:
-    """ "ok" or which channels failed and why, from one alerts.jsonl record."""
+    """ "sent", "pending" with the channels waiting, or which channels failed and why, from
+    one alert record (``recent_alerts``)."""
     if record.get("ok"):
         return "[green]sent[/]"
+    if record.get("status") == "pending":
+        waiting = [
+            f"{c.get('channel')}" + (f" ({c.get('error')})" if c.get("error") else "")
+            for c in record.get("channels") or []
+            if c.get("ok") is None
+        ]
+        return "[yellow]pending[/] " + "; ".join(waiting)
     failures = [
         f"{c.get('channel')}: {c.get('error')}"
         for c in record.get("channels") or []

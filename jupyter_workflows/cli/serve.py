@@ -183,6 +183,8 @@ async def _daemon(
     dedicate(adopt_orphans=False)
     orchestrator = WorkflowOrchestrator(root, executor=options.executor, cluster=options.cluster)
     alerts = attach_alerts(orchestrator, warn=lambda line: _log(f"warning: {line}", err=True))
+    if alerts is not None:
+        alerts.start_courier()  # delivers what runs anywhere on the store left in the outbox
     queue = RunQueue(orchestrator, concurrency=options.concurrency, max_waiting=options.max_waiting)
     server = WebhookServer(
         queue, hooks, store_dir=default_store_path(root), max_body=options.max_body, log=_log,

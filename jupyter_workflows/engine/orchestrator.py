@@ -127,7 +127,11 @@ class WorkflowOrchestrator:
         execution_id = execution_id or str(uuid.uuid4())
         journal = self.store.open_journal(execution_id) if self.record else None
         if journal is not None:
-            all_sinks.insert(0, journal)
+            from ..store.recent import RecentRunsRecorder
+
+            # Right after the journal, before any consumer: the alert rules read the run's
+            # workflow's recent runs, this one included, when it ends.
+            all_sinks[:0] = [journal, RecentRunsRecorder(self.store.path)]
         run = WorkflowRun(
             model,
             execution_id=execution_id,

@@ -1,7 +1,8 @@
 """What an alert is (``Alert``) and what a place that receives alerts must offer (``Channel``).
 
 Rules build ``Alert`` values; channels (``channels.py``) send them. ``Alert.key()`` is the
-dedupe key: the same rule for the same workflow and execution is one alert.
+dedupe key: the same rule for the same workflow and execution is one alert (a reminder and a
+"resolved" message of an episode, see ``episodes.py``, have keys of their own).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ class Alert:
 
     ``rule`` is "workflow_failed", "success_rate", "slow_run", "test" or "alert:NAME" (a
     workflow's own ``alerts``); ``severity`` is
-    "error", "warning" or "info"; ``at`` is a Unix time.
+    "error", "warning" or "info"; ``at`` is a Unix time. ``state`` is "firing" (the
+    condition holds: it started, or ``reminder`` says it still holds) or "resolved" (it ended).
     """
 
     rule: str
@@ -36,14 +38,26 @@ class Alert:
     at: float = field(default_factory=time.time)
     # Where to send it when the rule says (a workflow's own alerts); None: the usual channels.
     channels: list[str] | None = None
+    state: str = "firing"
+    reminder: bool = False
 
     def key(self) -> str:
-        """The dedupe key: one alert per rule, workflow and execution."""
-        return f"{self.rule}:{self.workflow}:{self.execution_id}"
+        """The dedupe key: one alert per rule, workflow and execution (and kind of message)."""
+        key = f"{self.rule}:{self.workflow}:{self.execution_id}"
+        if self.state == "resolved":
+            return f"{key}:resolved"
+        return f"{key}:reminder" if self.reminder else key
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        """The alert ``to_dict`` described (unknown keys ignored): how the outbox keeps it."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names and k != "channels"})
 
     def text(self) -> str:
         """A plain-text body: title, summary, then the details (console and email use it)."""
-        lines = [f"[{self.severity.upper()}] {self.title}", "", self.summary, ""]
+        label = "RESOLVED" if self.state == "resolved" else self.severity.upper()
+        lines = [f"[{label}] {self.title}", "", self.summary, ""]
         lines.append(f"Workflow:     {self.workflow}")
         if self.execution_id:
             lines.append(f"Execution:    {self.execution_id}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .alert import Alert, Channel, ChannelError
-from .channels import post_json, require
+from .channels import post_json, require, timeout_for
 
 DEFAULT_SMTP_PORT = 587
 SENDGRID_URL = "https://api.sendgrid.com"
@@ -93,7 +93,7 @@ class SmtpChannel:
 
         where = f"email: SMTP server {self.host}:{self.port}"
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT) as smtp:
+            with smtplib.SMTP(self.host, self.port, timeout=timeout_for(SMTP_TIMEOUT)) as smtp:
                 smtp.ehlo()
                 if smtp.has_extn("starttls"):
                     smtp.starttls(context=self._tls_context())

@@ -25,8 +25,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -54,6 +56,28 @@ SLACK_HEADER_LIMIT = 150
 
 
 # -- delivery ---------------------------------------------------------------------------------
+
+_limit = threading.local()
+
+
+@contextmanager
+def time_limit(deadline: float | None) -> Iterator[None]:
+    """Sends in this thread give up at ``deadline`` (``time.monotonic()``) at the latest: the
+    built-in channels shorten their network timeouts to what is left (``timeout_for``)."""
+    previous = getattr(_limit, "deadline", None)
+    _limit.deadline = deadline
+    try:
+        yield
+    finally:
+        _limit.deadline = previous
+
+
+def timeout_for(default: float) -> float:
+    """A network timeout for a send now: ``default``, or less under a ``time_limit``."""
+    deadline = getattr(_limit, "deadline", None)
+    if deadline is None:
+        return default
+    return max(0.05, min(default, deadline - time.monotonic()))
 
 
 @dataclass
@@ -223,7 +247,9 @@ def post_json(
     hidden = [url, *secrets]
     where = redact_url(url)
     try:
-        response = httpx.post(url, json=payload, headers=dict(headers or {}), timeout=HTTP_TIMEOUT)
+        response = httpx.post(
+            url, json=payload, headers=dict(headers or {}), timeout=timeout_for(HTTP_TIMEOUT)
+        )
     except httpx.HTTPError as exc:
         reason = _redact(str(exc) or type(exc).__name__, hidden)
         raise ChannelError(f"{channel}: cannot reach {where}: {reason}") from None

@@ -1,14 +1,16 @@
 """Alert rules: functions that read the history of one finished execution and return alerts.
 
-Each rule takes the store (or one snapshot of it), the finished ``Execution`` (loaded with its
-last log lines) and a ``RuleConfig``, and returns a list of ``Alert`` (empty when the rule does
-not fire). Rules keep no counters: every figure comes from the store's named reads, so they
-cannot drift from the history.
+Each rule takes a ``History`` (the store, a snapshot of it, or the workflow's recent-runs file
+a runner keeps, ``store/recent.py``), the finished ``Execution`` (with its last log lines) and
+a ``RuleConfig``, and returns a list of ``Alert`` (empty when the rule does not fire). Rules
+keep no counters: every figure comes from the history's named reads.
 
-``evaluate_rules`` runs the rules a workflow's ``notifications`` enable; ``load_alert_config``
-reads the ``alerts`` section of ``workflows/config.json``. Log lines and messages put into an
-alert are redacted: the value of any environment variable whose name looks secret
-(PASSWORD, TOKEN, KEY, SECRET) is replaced by ``***``.
+``evaluate_execution`` runs the rules a workflow's ``notifications`` enable and also says which
+conditions are known to be over (what ends an episode, ``episodes.py``); ``evaluate_rules``
+does it for an execution read from the store. ``load_alert_config`` reads the ``alerts``
+section of ``workflows/config.json``. Log lines and messages put into an alert are redacted:
+the value of any environment variable whose name looks secret (PASSWORD, TOKEN, KEY, SECRET)
+is replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from ..definition.model import Notifications, Workflow
     from ..execution.records import Execution
     from ..store import ExecutionStore
-    from ..store.view import Reads
+    from .history import History
 
 
 # A cancelled run was stopped on purpose: it counts against the success rate but is no failure
@@ -55,10 +57,30 @@ class RuleConfig:
 
 
 @dataclass(frozen=True)
+class DeliveryConfig:
+    """How alerts are delivered (``outbox.py``): ``attempts`` per channel before one is
+    dropped, the wait after the first failed one (``backoff`` seconds, doubling, at most
+    ``max_backoff``), and how long the process that raised an alert waits for its delivery
+    before leaving the rest to the next process (``deadline``)."""
+
+    attempts: int = 10
+    backoff: float = 30.0
+    max_backoff: float = 3600.0
+    deadline: float = 0.8
+
+    def wait_after(self, attempts: int) -> float:
+        """Seconds to wait before the next attempt, ``attempts`` having failed."""
+        return min(self.backoff * 2 ** max(attempts - 1, 0), self.max_backoff)
+
+
+@dataclass(frozen=True)
 class AlertConfig:
     enabled: bool = True
     channels: list[str] = field(default_factory=lambda: ["console"])
     rules: RuleConfig = field(default_factory=RuleConfig)
+    # Seconds between reminders of an episode still firing; None: no reminders.
+    remind_every: float | None = None
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -68,7 +90,9 @@ def load_alert_config(project_root: str | Path) -> AlertConfig:
     """The ``alerts`` section of the project's configuration file (defaults if absent).
 
     Keys: enabled (bool), channels (list of names), success_rate_threshold (0..1),
-    success_window (int >= 1), slow_factor (> 1). Raises ConfigError naming the bad key.
+    success_window (int >= 1), slow_factor (> 1), remind_every (a duration: 3600, "4h"; null:
+    never), delivery_attempts (int >= 1), retry_backoff (a duration). Raises ConfigError
+    naming the bad key.
     """
     from ..project import config_file, read_config
 
@@ -110,7 +134,28 @@ def _alert_config(section: dict[str, Any], path: Path) -> AlertConfig:
     rules = RuleConfig(
         success_window=window, success_threshold=float(threshold), slow_factor=float(factor)
     )
-    return AlertConfig(enabled=enabled, channels=list(channels), rules=rules)
+    remind = section.get("remind_every")
+    remind_every = None if remind is None else _seconds(section, "remind_every", bad)
+    attempts = section.get("delivery_attempts", DeliveryConfig.attempts)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise bad("delivery_attempts", "a whole number of attempts (>= 1)")
+    backoff = DeliveryConfig.backoff
+    if "retry_backoff" in section:
+        backoff = _seconds(section, "retry_backoff", bad)
+    delivery = DeliveryConfig(attempts=attempts, backoff=backoff)
+    return AlertConfig(
+        enabled=enabled, channels=list(channels), rules=rules, remind_every=remind_every or None,
+        delivery=delivery,
+    )  # fmt: skip
+
+
+def _seconds(section: dict[str, Any], key: str, bad: Any) -> float:
+    from ..definition.durations import UNIT_SECONDS, parse_duration
+
+    try:
+        return parse_duration(section[key], unit=UNIT_SECONDS)
+    except ValueError:
+        raise bad(key, 'a duration (seconds, or "30s", "4h")') from None
 
 
 # -- redaction -------------------------------------------------------------------------------
@@ -132,12 +177,14 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 # -- rules -----------------------------------------------------------------------------------
 
 
-def workflow_failed(store: Reads, execution: Execution, config: RuleConfig) -> list[Alert]:
+def workflow_failed(store: History, execution: Execution, config: RuleConfig) -> list[Alert]:
     """The run failed, timed out or crashed: name the first failed task and its last lines."""
     if execution.status not in FAILED_RUN:
         return []
     failed = [t for t in execution.tasks.values() if t.status.is_failure]
-    first = failed[0] if failed else None  # tasks come ordered by start time
+    # In start order: the store's records come so, a runner's own in declaration order.
+    failed.sort(key=lambda t: (t.started_at is None, t.started_at or 0.0))
+    first = failed[0] if failed else None
     where = f"task '{first.id}'" if first else "the run"
     cause = (first.error if first else None) or execution.error or str(execution.status)
     return [
@@ -157,7 +204,7 @@ def workflow_failed(store: Reads, execution: Execution, config: RuleConfig) -> l
     ]
 
 
-def workflow_succeeded(store: Reads, execution: Execution, config: RuleConfig) -> list[Alert]:
+def workflow_succeeded(store: History, execution: Execution, config: RuleConfig) -> list[Alert]:
     """An info alert for a successful run (only when ``notifications.on_completion``)."""
     if execution.status is not State.SUCCEEDED:
         return []
@@ -174,7 +221,7 @@ def workflow_succeeded(store: Reads, execution: Execution, config: RuleConfig) -
     ]
 
 
-def success_rate(store: Reads, execution: Execution, config: RuleConfig) -> list[Alert]:
+def success_rate(store: History, execution: Execution, config: RuleConfig) -> list[Alert]:
     """Success rate of the workflow's last N finished runs (up to this one) below threshold."""
     statuses = store.finished_statuses(
         execution.workflow, up_to=execution.id, limit=config.success_window
@@ -208,56 +255,99 @@ def success_rate(store: Reads, execution: Execution, config: RuleConfig) -> list
 
 
 def slow_run(
-    store: Reads,
+    store: History,
     execution: Execution,
     config: RuleConfig,
     expected_duration: float | None = None,
 ) -> list[Alert]:
-    """Duration above ``slow_factor`` x expected_duration (seconds) or x the median of the
-    workflow's last successful runs before this one (needs at least 3 of them, and the run
-    must be ``slow_min_excess`` seconds over that median)."""
-    duration = _ms(execution.duration)
-    if duration is None:
+    """Duration above ``slow_factor`` x expected_duration (seconds) or x the workflow's
+    baseline, the median (p50) of its last successful runs before this one (needs at least 3
+    of them, and the run must be ``slow_min_excess`` seconds over it). The alert says by how
+    much: the ratio to the baseline and the time over its p50 and p95."""
+    verdict = _slowness(store, execution, config, expected_duration)
+    if verdict is None or not verdict["slow"]:
         return []
-    if expected_duration is not None:
-        baseline, kind = expected_duration * 1000.0, "expected"
+    duration, baseline, kind = verdict["duration_ms"], verdict["baseline_ms"], verdict["kind"]
+    figures: dict[str, Any] = {
+        "duration_ms": duration,
+        "baseline_ms": baseline,
+        "baseline_kind": kind,
+        "factor": config.slow_factor,
+        "ratio": duration / baseline,
+        "over_ms": duration - baseline,
+    }
+    if kind == "expected":
+        against = f"its expected duration of {baseline / 1000:.2f} s"
     else:
-        median = _median_ms(store, execution, config.slow_window)
-        if median is None:
-            return []
-        baseline, kind = median, "median"
-    if baseline <= 0 or duration <= config.slow_factor * baseline:
-        return []
-    if kind == "median" and duration - baseline < config.slow_min_excess * 1000.0:
-        return []
+        p95 = verdict["p95_ms"]
+        figures.update(p50_ms=baseline, p95_ms=p95, over_p95_ms=duration - p95,
+                       baseline_runs=verdict["runs"])  # fmt: skip
+        against = (
+            f"its median of {baseline / 1000:.2f} s (p50; p95 {p95 / 1000:.2f} s, over the "
+            f"last {verdict['runs']} successful runs): {(duration - baseline) / 1000:.2f} s "
+            f"over the p50, {(duration - p95) / 1000:.2f} s over the p95"
+        )
     return [
         _alert(
             "slow_run",
             execution,
             title=f"workflow '{execution.workflow}' ran slow",
-            summary=(
-                f"took {duration / 1000:.2f} s, {duration / baseline:.1f}x its "
-                f"{'expected duration' if kind == 'expected' else 'median'} "
-                f"of {baseline / 1000:.2f} s"
-            ),
+            summary=f"took {duration / 1000:.2f} s, {duration / baseline:.1f}x {against}",
             severity="warning",
-            figures={
-                "duration_ms": duration,
-                "baseline_ms": baseline,
-                "baseline_kind": kind,
-                "factor": config.slow_factor,
-                "ratio": duration / baseline,
-            },
+            figures=figures,
         )
     ]
 
 
-def _median_ms(store: Reads, execution: Execution, window: int) -> float | None:
-    baseline = store.success_median(execution.workflow, before=execution.id, limit=window)
-    return baseline.median_ms if baseline.runs >= 3 else None
+def _slowness(
+    store: History, execution: Execution, config: RuleConfig, expected: float | None
+) -> dict[str, Any] | None:
+    """Whether the run was slow, against what; None when there is nothing to compare."""
+    duration = _ms(execution.duration)
+    if duration is None:
+        return None
+    verdict: dict[str, Any] = {"duration_ms": duration}
+    if expected is not None:
+        verdict.update(baseline_ms=expected * 1000.0, kind="expected")
+    else:
+        durations = store.success_durations(
+            execution.workflow, before=execution.id, limit=config.slow_window
+        )
+        if len(durations) < 3:
+            return None
+        verdict.update(baseline_ms=quantile(durations, 0.5), p95_ms=quantile(durations, 0.95),
+                       kind="median", runs=len(durations))  # fmt: skip
+    baseline = verdict["baseline_ms"]
+    if baseline <= 0:
+        return None
+    slow = duration > config.slow_factor * baseline
+    if verdict["kind"] == "median" and duration - baseline < config.slow_min_excess * 1000.0:
+        slow = False
+    verdict["slow"] = slow
+    return verdict
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Continuous quantile (linear interpolation, numpy's default; the index's
+    ``quantile_cont``)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 # -- evaluation ------------------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """What the rules say of one finished run: the alerts they raise, and for each episodic
+    rule whose condition is known to be over, the "resolved" alert to send should an episode
+    of it be open (``episodes.py``)."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    resolved: dict[str, Alert] = field(default_factory=dict)
 
 
 def evaluate_rules(
@@ -270,7 +360,7 @@ def evaluate_rules(
     env: Mapping[str, str] | None = None,
     workflow: Workflow | None = None,
 ) -> list[Alert]:
-    """Every alert the rules raise for one finished execution, redacted.
+    """Every alert the rules raise for one finished execution read from the store, redacted.
 
     ``notifications`` (the workflow's; None = defaults) switches workflow_failed
     (on_failure, default on) and workflow_succeeded (on_completion, default off).
@@ -278,27 +368,103 @@ def evaluate_rules(
     success_rate and slow_run (as the original format's alert list replaced its defaults).
     A running execution yields no alert.
     """
+    with store.snapshot() as view:  # one open of the index for every rule
+        execution = view.get_execution(execution_id, logs=LOG_LINES)
+        return evaluate_execution(
+            view, execution, config, notifications=notifications,
+            expected_duration=expected_duration, env=env, workflow=workflow,
+        ).alerts  # fmt: skip
+
+
+def evaluate_execution(
+    history: History,
+    execution: Execution,
+    config: RuleConfig,
+    *,
+    notifications: Notifications | None = None,
+    expected_duration: float | None = None,
+    env: Mapping[str, str] | None = None,
+    workflow: Workflow | None = None,
+) -> Evaluation:
+    """``evaluate_rules`` for an execution in hand (the runner's own), its workflow's past
+    read from ``history``; also what each episodic rule would say to resolve an episode."""
     from .workflow_alerts import workflow_alerts
 
+    result = Evaluation()
+    if not execution.status.is_terminal:
+        return result
     own_rules = workflow is not None and workflow.alerts is not None
     on_failure = notifications.on_failure if notifications is not None else True
     on_completion = notifications.on_completion if notifications is not None else False
-    alerts: list[Alert] = []
-    with store.snapshot() as view:  # one open of the index for every rule
-        execution = view.get_execution(execution_id, logs=LOG_LINES)
-        if not execution.status.is_terminal:
-            return []
-        if on_failure and not own_rules:
-            alerts += workflow_failed(view, execution, config)
-        if on_completion:
-            alerts += workflow_succeeded(view, execution, config)
-        if workflow is not None and own_rules:
-            alerts += workflow_alerts(view, execution, workflow, config.success_window)
-        else:
-            alerts += success_rate(view, execution, config)
-            alerts += slow_run(view, execution, config, expected_duration)
+    if on_failure and not own_rules:
+        result.alerts += workflow_failed(history, execution, config)
+        if execution.status is State.SUCCEEDED:
+            result.resolved["workflow_failed"] = _resolved(
+                "workflow_failed", execution, f"workflow '{execution.workflow}' succeeded again",
+                "the run succeeded", {"status": "succeeded"},
+            )  # fmt: skip
+    if on_completion:
+        result.alerts += workflow_succeeded(history, execution, config)
+    if workflow is not None and own_rules:
+        result.alerts += workflow_alerts(history, execution, workflow, config.success_window)
+    else:
+        result.alerts += _rate_rule(history, execution, config, result)
+        result.alerts += _slow_rule(history, execution, config, expected_duration, result)
     secrets = secret_values(env)
-    return [_redacted(alert, secrets) for alert in alerts]
+    result.alerts = [_redacted(alert, secrets) for alert in result.alerts]
+    return result
+
+
+def _rate_rule(
+    history: History, execution: Execution, config: RuleConfig, result: Evaluation
+) -> list[Alert]:
+    alerts = success_rate(history, execution, config)
+    if alerts:
+        return alerts
+    statuses = history.finished_statuses(
+        execution.workflow, up_to=execution.id, limit=config.success_window
+    )
+    if len(statuses) >= config.min_runs:  # the rate is known and not below the threshold
+        rate = statuses.count("succeeded") / len(statuses)
+        result.resolved["success_rate"] = _resolved(
+            "success_rate", execution,
+            f"workflow '{execution.workflow}' success rate back to {rate:.0%}",
+            f"{statuses.count('succeeded')} of the last {len(statuses)} runs succeeded "
+            f"(threshold {config.success_threshold:.0%})",
+            {"window": len(statuses), "success_rate": rate,
+             "threshold": config.success_threshold},
+        )  # fmt: skip
+    return []
+
+
+def _slow_rule(
+    history: History,
+    execution: Execution,
+    config: RuleConfig,
+    expected: float | None,
+    result: Evaluation,
+) -> list[Alert]:
+    verdict = _slowness(history, execution, config, expected)
+    if verdict is None:
+        return []
+    if verdict["slow"]:
+        return slow_run(history, execution, config, expected)
+    duration, baseline = verdict["duration_ms"], verdict["baseline_ms"]
+    result.resolved["slow_run"] = _resolved(
+        "slow_run", execution, f"workflow '{execution.workflow}' runs at its usual speed again",
+        f"took {duration / 1000:.2f} s, {duration / baseline:.1f}x its "
+        f"{'expected duration' if verdict['kind'] == 'expected' else 'median'} "
+        f"of {baseline / 1000:.2f} s",
+        {"duration_ms": duration, "baseline_ms": baseline, "baseline_kind": verdict["kind"]},
+    )  # fmt: skip
+    return []
+
+
+def _resolved(
+    rule: str, execution: Execution, title: str, summary: str, figures: dict[str, Any]
+) -> Alert:
+    return _alert(rule, execution, title=title, summary=summary, severity="info",
+                  figures=figures, state="resolved")  # fmt: skip
 
 
 def _redacted(alert: Alert, secrets: list[str]) -> Alert:

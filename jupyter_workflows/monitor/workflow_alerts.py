@@ -25,14 +25,14 @@ from .alert import Alert
 if TYPE_CHECKING:
     from ..definition.model import Workflow
     from ..execution.records import Execution
-    from ..store.view import Reads
+    from .history import History
 
 LOG_LINES = 20
 _ORIGINAL_STATUS = {State.SUCCEEDED: "completed", State.CANCELLED: "cancelled"}
 
 
 def alert_scope(
-    store: Reads, execution: Execution, workflow: Workflow, window: int
+    store: History, execution: Execution, workflow: Workflow, window: int
 ) -> dict[str, Any]:
     """The names conditions and templates see for one finished execution; metrics over the
     last ``window`` finished runs."""
@@ -69,7 +69,7 @@ def alert_scope(
 
 
 def workflow_alerts(
-    store: Reads, execution: Execution, workflow: Workflow, window: int
+    store: History, execution: Execution, workflow: Workflow, window: int
 ) -> list[Alert]:
     """An alert for each of the workflow's rules whose condition holds for ``execution``."""
     if not workflow.alerts:

@@ -104,6 +104,8 @@ class WorkflowService:
         from ..monitor.alerting import attach_alerts
 
         self.alerts = attach_alerts(self.orchestrator, warn=log.warning)
+        if self.alerts is not None:
+            self.alerts.start_courier()  # what runs on the store left in the alert outbox
 
     @property
     def store(self) -> ExecutionStore:

@@ -244,6 +244,10 @@ class ExecutionStore(Reads):
                 for i in report.executions
             ]
             remove(con, report.executions, files, report)
+        if not dry_run:
+            from .recent import forget
+
+            forget(self.path, report.executions)
         return report
 
     # -- the cache -----------------------------------------------------------------------------
@@ -415,13 +419,30 @@ class ExecutionStore(Reads):
         orphans = orphaned_runs(con)
         if orphans:
             for execution_id in orphans:
-                mark_crashed(self.journal_path(execution_id))
+                journal = self.journal_path(execution_id)
+                if mark_crashed(journal):
+                    _note_crash(self.path, journal)
             # Re-ingest every orphan: crashed ones now end, and one that ended on its own just
             # before its owner exited has its RunEnded picked up here.
             files = [journal_file(self.journals_dir, eid) for eid in orphans]
             ingest_tolerant(con, [f for f in files if f is not None])
         for stale in stale_requests(con, self.requests_dir):
             remove_request(stale)
+
+
+def _note_crash(store_path: Path, journal: Path) -> None:
+    """Add a run just ended as crashed to its workflow's recent runs (what alert rules read)."""
+    from .journal import read_events
+    from .recent import record_journal_end
+
+    try:
+        record_journal_end(store_path, read_events(journal))
+    except Exception as exc:  # derived data: the journal keeps the record
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "cannot note the crash of %s in recent runs: %s", journal.stem, exc
+        )
 
 
 def _query_read_only(

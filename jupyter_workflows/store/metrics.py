@@ -162,3 +162,38 @@ def success_median(
     ).fetchone()
     runs, median = row if row else (0, None)
     return DurationMedian(int(runs), None if median is None else float(median))
+
+
+def success_durations(
+    con: duckdb.DuckDBPyConnection, workflow: str, before: str, limit: int
+) -> list[float]:
+    """Durations (ms) of the workflow's last ``limit`` successful runs started before the
+    execution ``before``, newest first (the slow-run rule's baseline)."""
+    rows = con.execute(
+        """
+        SELECT duration_ms FROM executions
+        WHERE workflow = ? AND status = 'succeeded' AND id <> ? AND duration_ms IS NOT NULL
+          AND started_at < (SELECT started_at FROM executions WHERE id = ?)
+        ORDER BY started_at DESC LIMIT ?
+        """,
+        [workflow, before, before, limit],
+    ).fetchall()
+    return [float(ms) for (ms,) in rows]
+
+
+def recent_finished(
+    con: duckdb.DuckDBPyConnection, workflow: str, limit: int
+) -> list[tuple[str, str, float, float | None]]:
+    """(id, status, started_at epoch seconds, duration_ms) of the workflow's last ``limit``
+    finished runs, oldest first: what seeds its recent-runs file (``store/recent.py``)."""
+    rows = con.execute(
+        f"""
+        SELECT id, status, epoch(started_at), duration_ms FROM executions
+        WHERE workflow = ? AND status IN {FINISHED}
+        ORDER BY started_at DESC LIMIT ?
+        """,
+        [workflow, limit],
+    ).fetchall()
+    return [(str(i), str(s), float(t), None if d is None else float(d)) for i, s, t, d in rows][
+        ::-1
+    ]

@@ -131,6 +131,18 @@ class Reads:
         execution ``before``, and how many there were."""
         return self._read(metrics.success_median, workflow, before, limit)
 
+    def success_durations(self, workflow: str, *, before: str, limit: int) -> list[float]:
+        """Durations (ms) of the workflow's last ``limit`` successful runs before the
+        execution ``before``, newest first."""
+        return self._read(metrics.success_durations, workflow, before, limit)
+
+    def recent_finished(
+        self, workflow: str, limit: int
+    ) -> list[tuple[str, str, float, float | None]]:
+        """(id, status, started_at, duration_ms) of the workflow's last ``limit`` finished
+        runs, oldest first."""
+        return self._read(metrics.recent_finished, workflow, limit)
+
 
 class StoreView(Reads):
     """Reads on one open session of the index; see ``ExecutionStore.snapshot``."""

@@ -217,6 +217,7 @@ def test_webhook_posts_the_alert_as_json(httpserver: Any, alert: Alert) -> None:
         "log_tail": ["connecting to warehouse", "ERROR: table <sales> is locked & busy"],
         "figures": {"exit_code": 3, "duration_s": 12.345678},
         "severity": "error", "at": 1_700_000_000.0, "key": "workflow_failed:nightly-etl:abc123",
+        "state": "firing", "reminder": False,
     }  # fmt: skip
     httpserver.expect_oneshot_request("/hook", method="POST", json=expected).respond_with_data(
         "", status=204

@@ -117,6 +117,12 @@ def test_slow_run_against_median_of_previous_successful_runs(run_workflow, store
     assert 100 <= figures["baseline_ms"] < 400  # a median of the 0.1 s runs, not the 0.6 one
     assert figures["duration_ms"] >= 600
     assert figures["duration_ms"] > 2 * figures["baseline_ms"]
+    # By how much, against the p50 and p95 of the 4 successful runs before it (one slow).
+    assert figures["p50_ms"] == figures["baseline_ms"] and figures["baseline_runs"] == 4
+    assert figures["p50_ms"] < 400 < figures["p95_ms"] < figures["duration_ms"]
+    assert figures["over_p95_ms"] == pytest.approx(figures["duration_ms"] - figures["p95_ms"])
+    assert "x its median of 0." in alert.summary and "(p50; p95 0." in alert.summary
+    assert "over the p50" in alert.summary and "over the p95" in alert.summary
 
 
 def test_slow_run_against_expected_duration(run_workflow, store):
@@ -169,4 +175,23 @@ def test_load_alert_config(project: Path):
 
     config_file.write_text(json.dumps({"alerts": {"success_rate_threshold": 90}}))
     with pytest.raises(ConfigError, match="alerts.success_rate_threshold"):
+        load_alert_config(project)
+
+
+def test_load_the_episode_and_delivery_settings(project: Path):
+    config_file = project / "workflows" / "config.json"
+    config_file.parent.mkdir()
+    config_file.write_text(json.dumps({"alerts": {
+        "remind_every": "4h", "delivery_attempts": 3, "retry_backoff": "10s"}}))  # fmt: skip
+    config = load_alert_config(project)
+    assert config.remind_every == 4 * 3600
+    assert (config.delivery.attempts, config.delivery.backoff) == (3, 10.0)
+    assert [config.delivery.wait_after(n) for n in (1, 2, 3)] == [10.0, 20.0, 40.0]
+    assert load_alert_config(project).delivery.deadline < 1  # a run never waits a second
+
+    config_file.write_text(json.dumps({"alerts": {"remind_every": "soon"}}))
+    with pytest.raises(ConfigError, match="alerts.remind_every"):
+        load_alert_config(project)
+    config_file.write_text(json.dumps({"alerts": {"delivery_attempts": 0}}))
+    with pytest.raises(ConfigError, match="alerts.delivery_attempts"):
         load_alert_config(project)

@@ -1,0 +1,53 @@
+"""What a start of the `workflow` command costs: modules and validators it must not build.
+
+Real processes: ``python -X importtime`` lists every module a command imported, and a child
+interpreter says which task validators were built.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import cli, write_workflow
+
+ONE = {"name": "one", "tasks": [{"id": "a", "type": "shell", "command": "true"}]}
+
+
+def imported(project: Path, *args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "jupyter_workflows", *args],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line.split("|") for line in result.stderr.splitlines() if line.startswith("import")]
+    return {parts[-1].strip() for parts in lines if len(parts) == 3}
+
+
+def test_a_run_with_its_alert_rules_never_imports_duckdb(project: Path) -> None:
+    write_workflow(project, ONE)
+    for _ in range(3):  # with history: the rules read the workflow's recent runs, not the index
+        modules = imported(project, "run", "wf.json")
+        assert "duckdb" not in modules and "jupyter_workflows.monitor.rules" in modules
+    assert "rich" not in modules and "httpx" not in modules  # no channel but the console
+    assert json.loads(cli(project, "history", "--json").stdout)[0]["status"] == "succeeded"
+
+
+def test_validate_and_help_stay_light(project: Path) -> None:
+    write_workflow(project, ONE)
+    modules = imported(project, "validate", "wf.json")
+    assert not {"duckdb", "asyncio", "rich", "httpx"} & modules
+    assert not {"duckdb", "pydantic", "rich"} & imported(project, "--help")
+
+
+def test_only_the_task_types_a_workflow_uses_get_a_validator(project: Path) -> None:
+    code = (
+        "from jupyter_workflows.definition.model import Workflow, task_models\n"
+        "Workflow.model_validate({'name': 'w', 'tasks': [{'id': 'a', 'type': 'shell', "
+        "'command': 'true', 'on_failure': {'type': 'http', 'url': 'http://x'}}]})\n"
+        "print(sorted(n for n, m in task_models().items() if m.__pydantic_complete__))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['http', 'shell']"
