@@ -166,14 +166,19 @@ class Cache(Strict):
     @field_validator("inputs")
     @classmethod
     def _inside_the_project(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            parts = pattern.strip().replace("\\", "/").split("/")
-            if not pattern.strip() or pattern.strip().startswith("/") or ".." in parts:
-                raise ValueError(
-                    f"input pattern '{pattern}' must be a glob relative to the project root "
-                    "(no leading '/', no '..'), e.g. 'data/*.csv'"
-                )
-        return patterns
+        return project_globs(patterns, "input pattern", "data/*.csv")
+
+
+def project_globs(patterns: list[str], what: str, example: str) -> list[str]:
+    """``patterns`` when each is a glob inside the project; else ValueError saying so."""
+    for pattern in patterns:
+        parts = pattern.strip().replace("\\", "/").split("/")
+        if not pattern.strip() or pattern.strip().startswith("/") or ".." in parts:
+            raise ValueError(
+                f"{what} '{pattern}' must be a glob relative to the project root "
+                f"(no leading '/', no '..'), e.g. '{example}'"
+            )
+    return patterns
 
 
 class _AnyTaskType:
@@ -452,14 +457,7 @@ class FileChangeConfig(Strict):
     @field_validator("files", "ignore")
     @classmethod
     def _inside_the_project(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            parts = pattern.strip().replace("\\", "/").split("/")
-            if not pattern.strip() or pattern.strip().startswith("/") or ".." in parts:
-                raise ValueError(
-                    f"pattern '{pattern}' must be a glob relative to the project root "
-                    "(no leading '/', no '..'), e.g. 'src/**/*.ts'"
-                )
-        return patterns
+        return project_globs(patterns, "pattern", "src/**/*.ts")
 
 
 class FileChangeTrigger(Strict):

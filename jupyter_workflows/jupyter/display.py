@@ -17,6 +17,7 @@ from ..definition.durations import format_duration
 from ..execution.records import Execution, TaskRecord
 from ..execution.states import State
 from ..ui.text import as_tree, placement_line, ran_elsewhere, ran_on, shown_state, when
+from .summary import task_snapshot
 
 __all__ = ["STATE_COLORS", "ExecutionView", "HealthView", "HistoryView", "ReportView"]
 
@@ -76,7 +77,7 @@ class ExecutionView(_RichView):
         self.note = note
 
     def _rows(self) -> list[tuple[int, TaskRecord]]:
-        return as_tree(_snapshot(self.execution))
+        return as_tree(task_snapshot(self.execution))
 
     def _placed(self, rows: list[tuple[int, TaskRecord]]) -> bool:
         return any(ran_elsewhere(task) for _, task in rows)
@@ -393,16 +394,6 @@ def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
-
-
-def _snapshot(execution: Execution) -> list[TaskRecord]:
-    # A background run adds tasks (loop children) from another thread while we draw.
-    for _ in range(5):
-        try:
-            return list(execution.tasks.values())
-        except RuntimeError:
-            continue
-    return []
 
 
 def _elapsed(started: float | None, ended: float | None, status: State) -> float | None:

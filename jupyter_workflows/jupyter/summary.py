@@ -86,18 +86,19 @@ def _took(execution: Execution) -> str:
 
 def _tally(execution: Execution) -> str:
     counts: dict[str, int] = {}
-    for task in _tasks(execution):
+    for task in task_snapshot(execution):
         counts[shown_state(task)] = counts.get(shown_state(task), 0) + 1
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no tasks"
 
 
 def _failed(execution: Execution, limit: int | None = _FAILED_TASKS) -> list[TaskRecord]:
-    failed = [t for t in _tasks(execution) if t.status.is_failure]
+    failed = [t for t in task_snapshot(execution) if t.status.is_failure]
     return failed if limit is None else failed[:limit]
 
 
-def _tasks(execution: Execution) -> list[TaskRecord]:
-    # A run on another thread adds tasks (loop children) while we read: retry the copy.
+def task_snapshot(execution: Execution) -> list[TaskRecord]:
+    """The execution's tasks now. A run on another thread adds tasks (loop children) while
+    we read: the copy is retried."""
     for _ in range(5):
         try:
             return list(execution.tasks.values())
