@@ -32,6 +32,7 @@ from .common import (
 )
 from .common import fail as _fail
 from .common import warn as _warn
+from .lazy import LazyCommand, LazyGroup
 from .pipes import guard_stdout
 
 if TYPE_CHECKING:
@@ -45,13 +46,50 @@ F = TypeVar("F", bound="Callable[..., Any]")
 STATES = [state.value for state in State]
 
 
-class _WorkflowCommand(click.Group):
+# The commands kept in modules of their own, imported only when used: (module, attribute,
+# the short help `workflow --help` lists). tests/cli/test_lazy.py checks it against them.
+LAZY_COMMANDS = {
+    "alerts": LazyCommand(".alerts", "alerts", "Alerts raised on this store, newest first: "
+                          "pending (in the outbox, with their next try), sent, failed (dropped "
+                          "after the last attempt); and the episodes firing now."),
+    "cache": LazyCommand(".cache", "cache", "Cached task results: list them, clear them."),
+    "cancel": LazyCommand(".cancel", "cancel", "Cancel a running execution (its id, or a "
+                          "prefix naming one), wherever it runs: the process running it "
+                          "(`workflow run`, cron, `workflow serve`, a kernel, the lab) stops "
+                          "its tasks within a second and records it cancelled, by `cli`."),
+    "create": LazyCommand(".create", "create", "Create a workflow from a template: web-app, "
+                          "ci-cd, scheduled or custom."),
+    "cron": LazyCommand(".setup", "cron", "Run workflows from your crontab: install, list, "
+                        "remove."),
+    "generate": LazyCommand(".create", "generate", "Generate a workflow of a type: the create "
+                            "templates, plus file-watch and webhook."),
+    "monitor": LazyCommand(".monitor", "monitor", "Health of recorded runs: success rates and "
+                           "durations per workflow and task."),
+    "schedule": LazyCommand(".schedule", "schedule", "Run a workflow on a cron schedule until "
+                            "stopped (Ctrl-C or SIGTERM)."),
+    "secrets": LazyCommand(".secrets", "secrets", "Secrets for ${secret.NAME}: list them, "
+                           "check what a workflow needs."),
+    "serve": LazyCommand(".serve", "serve", "Serve the project's triggers "
+                         "(workflows/definitions/ and *.workflow.* files) until stopped: "
+                         "webhooks, file changes and cron schedules, all through one bounded "
+                         "run queue."),
+    "systemd": LazyCommand(".setup", "systemd", "Write a systemd service and timer that run "
+                           "FILE on a calendar."),
+}  # fmt: skip
+
+
+class _WorkflowCommand(LazyGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         guard_stdout()  # before anything prints, --help included
         return super().main(*args, **kwargs)
 
 
-@click.group(cls=_WorkflowCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_WorkflowCommand,
+    lazy=LAZY_COMMANDS,
+    package=__name__,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--project-root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -423,29 +461,6 @@ def _store(root: Path) -> ExecutionStore:
 
     return ExecutionStore(default_store_path(root))
 
-
-# Last, so that it can use friendly_errors and the exit codes above; it imports only click.
-from .monitor import monitor  # noqa: E402
-
-main.add_command(monitor)
-
-from .alerts import alerts  # noqa: E402
-
-main.add_command(alerts)
-
-from .cache import cache  # noqa: E402
-
-main.add_command(cache)
-
-from .cancel import cancel  # noqa: E402
-from .create import create, generate  # noqa: E402
-from .schedule import schedule  # noqa: E402
-from .secrets import secrets  # noqa: E402
-from .serve import serve  # noqa: E402
-from .setup import cron, systemd  # noqa: E402
-
-for _command in (cancel, schedule, serve, create, generate, cron, systemd, secrets):
-    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -27,7 +27,8 @@ STATUSES = ("pending", "sent", "failed")
 @click.group("alerts", invoke_without_command=True)
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only these alerts.")
 @click.option("--workflow", "workflow_name", default=None, help="Only this workflow.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many alerts.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the alerts as JSON.")
 @click.pass_context
 @friendly_errors
