@@ -32,6 +32,9 @@ def test_a_run_with_its_alert_rules_never_imports_duckdb(project: Path) -> None:
         modules = imported(project, "run", "wf.json")
         assert "duckdb" not in modules and "jupyter_workflows.monitor.rules" in modules
     assert "rich" not in modules and "httpx" not in modules  # no channel but the console
+    # A command with nothing to fill in needs no shell analysis; default rules no JS parser.
+    assert "jupyter_workflows.definition.shell_quoting" not in modules
+    assert "jupyter_workflows.definition.js_conditions" not in modules
     assert json.loads(cli(project, "history", "--json").stdout)[0]["status"] == "succeeded"
 
 
