@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..execution.states import State
-from ..ui.options import parse_env_pairs
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -180,7 +179,7 @@ def run(
     **options: Any,
 ) -> None:
     """Run a workflow file."""
-    from ..ui.options import parse_parameters
+    from ..ui.options import parse_env_pairs, parse_parameters
 
     try:
         env = parse_env_pairs(env_pairs)
@@ -224,6 +223,8 @@ def resume(
 
     Same as ``workflow run FILE --resume ID``, with FILE the definition the execution was run
     from."""
+    from ..ui.options import parse_env_pairs
+
     try:
         env = parse_env_pairs(env_pairs)
     except ValueError as exc:
@@ -319,14 +320,17 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool, strict: bool) -
     the workflow runs). Exit code 0 when every file is valid, 1 when one is invalid, 2 when
     one cannot be read (missing, a directory, not a regular file)."""
     from ..definition.loader import validate_file
-    from ..definition.original import original_spellings
     from ..tasks.paths import PathPolicy, check_workflow
 
     policy = PathPolicy.for_project(root)
 
     def checks(data: dict[str, object]) -> list[Finding]:
         found = check_workflow(data, policy)
-        return [*found, *original_spellings(data)] if strict else found
+        if not strict:
+            return found
+        from ..definition.original import original_spellings
+
+        return [*found, *original_spellings(data)]
 
     reports = [validate_file(path, checks=checks) for path in files]
     if as_json:
