@@ -48,7 +48,7 @@ def test_validate_and_help_stay_light(project: Path) -> None:
     assert not {"difflib", "jupyter_workflows.definition.original"} & modules
     assert "jupyter_workflows.definition.original" in imported(project, "validate", "--strict",
                                                                "wf.json")  # fmt: skip
-    assert not {"duckdb", "pydantic", "rich"} & imported(project, "--help")
+    assert not {"duckdb", "pydantic", "rich", "json"} & imported(project, "--help")
 
 
 def test_only_the_task_types_a_workflow_uses_get_a_validator(project: Path) -> None:

@@ -8,7 +8,6 @@ inside the commands that need them so that ``workflow validate`` starts fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -334,6 +333,8 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool, strict: bool) -
 
     reports = [validate_file(path, checks=checks) for path in files]
     if as_json:
+        import json
+
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
         for report in reports:
@@ -351,6 +352,8 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool, strict: bool) -
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors)."""
+    import json
+
     from ..definition.model import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
@@ -448,6 +451,8 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
             shutil.rmtree(folder, ignore_errors=True)
     if as_json:
         counts = {"alert_records": alerts, "notebook_copies": len(copies)}
+        import json
+
         click.echo(json.dumps({**report.to_dict(), **counts}, indent=2))
         return
     verb = "would remove" if dry_run else "removed"
