@@ -32,6 +32,11 @@ def test_a_run_with_its_alert_rules_never_imports_duckdb(project: Path) -> None:
         modules = imported(project, "run", "wf.json")
         assert "duckdb" not in modules and "jupyter_workflows.monitor.rules" in modules
     assert "rich" not in modules and "httpx" not in modules  # no channel but the console
+    # A command with nothing to fill in needs no shell analysis; default rules no JS parser.
+    assert "jupyter_workflows.definition.shell_quoting" not in modules
+    assert "jupyter_workflows.definition.js_conditions" not in modules
+    # The run records through the journal: the index's query modules stay unloaded.
+    assert not {"jupyter_workflows.store.queries", "jupyter_workflows.store.models"} & modules
     assert json.loads(cli(project, "history", "--json").stdout)[0]["status"] == "succeeded"
 
 
@@ -39,7 +44,11 @@ def test_validate_and_help_stay_light(project: Path) -> None:
     write_workflow(project, ONE)
     modules = imported(project, "validate", "wf.json")
     assert not {"duckdb", "asyncio", "rich", "httpx"} & modules
-    assert not {"duckdb", "pydantic", "rich"} & imported(project, "--help")
+    # Loaded only to say more: close-match suggestions, --strict's original spellings.
+    assert not {"difflib", "jupyter_workflows.definition.original"} & modules
+    assert "jupyter_workflows.definition.original" in imported(project, "validate", "--strict",
+                                                               "wf.json")  # fmt: skip
+    assert not {"duckdb", "pydantic", "rich", "json"} & imported(project, "--help")
 
 
 def test_only_the_task_types_a_workflow_uses_get_a_validator(project: Path) -> None:

@@ -8,7 +8,6 @@ inside the commands that need them so that ``workflow validate`` starts fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..execution.states import State
-from ..ui.options import parse_env_pairs
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -32,6 +30,7 @@ from .common import (
 )
 from .common import fail as _fail
 from .common import warn as _warn
+from .lazy import LazyCommand, LazyGroup
 from .pipes import guard_stdout
 
 if TYPE_CHECKING:
@@ -45,13 +44,50 @@ F = TypeVar("F", bound="Callable[..., Any]")
 STATES = [state.value for state in State]
 
 
-class _WorkflowCommand(click.Group):
+# The commands kept in modules of their own, imported only when used: (module, attribute,
+# the short help `workflow --help` lists). tests/cli/test_lazy.py checks it against them.
+LAZY_COMMANDS = {
+    "alerts": LazyCommand(".alerts", "alerts", "Alerts raised on this store, newest first: "
+                          "pending (in the outbox, with their next try), sent, failed (dropped "
+                          "after the last attempt); and the episodes firing now."),
+    "cache": LazyCommand(".cache", "cache", "Cached task results: list them, clear them."),
+    "cancel": LazyCommand(".cancel", "cancel", "Cancel a running execution (its id, or a "
+                          "prefix naming one), wherever it runs: the process running it "
+                          "(`workflow run`, cron, `workflow serve`, a kernel, the lab) stops "
+                          "its tasks within a second and records it cancelled, by `cli`."),
+    "create": LazyCommand(".create", "create", "Create a workflow from a template: web-app, "
+                          "ci-cd, scheduled or custom."),
+    "cron": LazyCommand(".setup", "cron", "Run workflows from your crontab: install, list, "
+                        "remove."),
+    "generate": LazyCommand(".create", "generate", "Generate a workflow of a type: the create "
+                            "templates, plus file-watch and webhook."),
+    "monitor": LazyCommand(".monitor", "monitor", "Health of recorded runs: success rates and "
+                           "durations per workflow and task."),
+    "schedule": LazyCommand(".schedule", "schedule", "Run a workflow on a cron schedule until "
+                            "stopped (Ctrl-C or SIGTERM)."),
+    "secrets": LazyCommand(".secrets", "secrets", "Secrets for ${secret.NAME}: list them, "
+                           "check what a workflow needs."),
+    "serve": LazyCommand(".serve", "serve", "Serve the project's triggers "
+                         "(workflows/definitions/ and *.workflow.* files) until stopped: "
+                         "webhooks, file changes and cron schedules, all through one bounded "
+                         "run queue."),
+    "systemd": LazyCommand(".setup", "systemd", "Write a systemd service and timer that run "
+                           "FILE on a calendar."),
+}  # fmt: skip
+
+
+class _WorkflowCommand(LazyGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         guard_stdout()  # before anything prints, --help included
         return super().main(*args, **kwargs)
 
 
-@click.group(cls=_WorkflowCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_WorkflowCommand,
+    lazy=LAZY_COMMANDS,
+    package=__name__,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--project-root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -142,7 +178,7 @@ def run(
     **options: Any,
 ) -> None:
     """Run a workflow file."""
-    from ..ui.options import parse_parameters
+    from ..ui.options import parse_env_pairs, parse_parameters
 
     try:
         env = parse_env_pairs(env_pairs)
@@ -186,6 +222,8 @@ def resume(
 
     Same as ``workflow run FILE --resume ID``, with FILE the definition the execution was run
     from."""
+    from ..ui.options import parse_env_pairs
+
     try:
         env = parse_env_pairs(env_pairs)
     except ValueError as exc:
@@ -281,17 +319,22 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool, strict: bool) -
     the workflow runs). Exit code 0 when every file is valid, 1 when one is invalid, 2 when
     one cannot be read (missing, a directory, not a regular file)."""
     from ..definition.loader import validate_file
-    from ..definition.original import original_spellings
     from ..tasks.paths import PathPolicy, check_workflow
 
     policy = PathPolicy.for_project(root)
 
     def checks(data: dict[str, object]) -> list[Finding]:
         found = check_workflow(data, policy)
-        return [*found, *original_spellings(data)] if strict else found
+        if not strict:
+            return found
+        from ..definition.original import original_spellings
+
+        return [*found, *original_spellings(data)]
 
     reports = [validate_file(path, checks=checks) for path in files]
     if as_json:
+        import json
+
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
         for report in reports:
@@ -309,6 +352,8 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool, strict: bool) -
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors)."""
+    import json
+
     from ..definition.model import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
@@ -406,6 +451,8 @@ def cleanup(root: Path, days: int | None, dry_run: bool, as_json: bool) -> None:
             shutil.rmtree(folder, ignore_errors=True)
     if as_json:
         counts = {"alert_records": alerts, "notebook_copies": len(copies)}
+        import json
+
         click.echo(json.dumps({**report.to_dict(), **counts}, indent=2))
         return
     verb = "would remove" if dry_run else "removed"
@@ -423,29 +470,6 @@ def _store(root: Path) -> ExecutionStore:
 
     return ExecutionStore(default_store_path(root))
 
-
-# Last, so that it can use friendly_errors and the exit codes above; it imports only click.
-from .monitor import monitor  # noqa: E402
-
-main.add_command(monitor)
-
-from .alerts import alerts  # noqa: E402
-
-main.add_command(alerts)
-
-from .cache import cache  # noqa: E402
-
-main.add_command(cache)
-
-from .cancel import cancel  # noqa: E402
-from .create import create, generate  # noqa: E402
-from .schedule import schedule  # noqa: E402
-from .secrets import secrets  # noqa: E402
-from .serve import serve  # noqa: E402
-from .setup import cron, systemd  # noqa: E402
-
-for _command in (cancel, schedule, serve, create, generate, cron, systemd, secrets):
-    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

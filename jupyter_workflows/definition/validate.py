@@ -7,7 +7,6 @@ check yields ``Finding``s (a message and a data path) that ``locate.to_problem``
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +95,8 @@ class Suggestions:
             return None
         if word not in self._answers:
             candidates = self.names if len(self.names) <= self._FEW else self._near(word)
+            import difflib  # only when there is something to suggest
+
             close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
             self._answers[word] = close[0] if close else None
         return self._answers[word]

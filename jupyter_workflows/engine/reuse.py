@@ -23,15 +23,17 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..definition.model import TaskBase, Workflow
 from ..definition.templates import Scope, TaskView
 from ..errors import ResumeRefused, WorkflowError
 from ..execution.records import Execution
 from ..execution.states import State
-from ..store.models import CacheEntry
 from .fingerprint import cache_key, fingerprint
+
+if TYPE_CHECKING:
+    from ..store.models import CacheEntry
 
 RESUMED = "resumed"
 CACHED = "cached"

@@ -388,8 +388,6 @@ def evaluate_execution(
 ) -> Evaluation:
     """``evaluate_rules`` for an execution in hand (the runner's own), its workflow's past
     read from ``history``; also what each episodic rule would say to resolve an episode."""
-    from .workflow_alerts import workflow_alerts
-
     result = Evaluation()
     if not execution.status.is_terminal:
         return result
@@ -406,6 +404,8 @@ def evaluate_execution(
     if on_completion:
         result.alerts += workflow_succeeded(history, execution, config)
     if workflow is not None and own_rules:
+        from .workflow_alerts import workflow_alerts  # its condition parser: only when used
+
         result.alerts += workflow_alerts(history, execution, workflow, config.success_window)
     else:
         result.alerts += _rate_rule(history, execution, config, result)

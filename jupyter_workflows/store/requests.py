@@ -14,7 +14,6 @@ ignored, and removed by the next refresh of the index.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import socket
@@ -184,6 +183,8 @@ def _refuse_ended(execution: Execution) -> None:
 
 
 def _user() -> str | None:
+    import getpass  # with termios: only for a request being written
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container): the uid says it

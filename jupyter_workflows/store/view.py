@@ -3,7 +3,8 @@
 ``Reads`` defines every read once over a connection it asks its subclass for:
 ``ExecutionStore`` opens the index (lock, refresh) for each call, ``StoreView`` (what
 ``store.snapshot()`` yields) runs them all on the one session it holds. The SQL itself lives in
-``queries`` (history, the execution list, logs) and ``metrics`` (aggregates).
+``queries`` (history, the execution list, logs) and ``metrics`` (aggregates), imported by the
+method that runs them: a process that only records (``workflow run``) never loads them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from . import metrics, queries
 from .loading import load_execution, resolve_id
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ class Reads:
     ) -> list[ExecutionSummary]:
         """Executions newest first, with how many of their tasks failed; ``since`` (naive
         means local time) bounds the start."""
-        return self._read(queries.history, limit, workflow, status, since)
+        from .queries import history
+
+        return self._read(history, limit, workflow, status, since)
 
     def logs(
         self, execution_id: str, task_id: str | None = None, tail: int | None = None
@@ -83,7 +85,9 @@ class Reads:
         offset: int = 0,
     ) -> ExecutionPage:
         """``limit`` executions from ``offset`` on, newest first, and the total matching."""
-        return self._read(queries.execution_page, workflow, status, since, limit, offset)
+        from .queries import execution_page
+
+        return self._read(execution_page, workflow, status, since, limit, offset)
 
     def count_executions(
         self,
@@ -92,56 +96,76 @@ class Reads:
         since: datetime | None = None,
     ) -> int:
         """How many executions match the filters."""
-        return self._read(queries.count_executions, workflow, status, since)
+        from .queries import count_executions
+
+        return self._read(count_executions, workflow, status, since)
 
     def latest_runs(self) -> dict[str, LatestRun]:
         """Each recorded workflow's newest execution, by workflow name."""
-        return self._read(queries.latest_runs)
+        from .queries import latest_runs
+
+        return self._read(latest_runs)
 
     def run_metrics(self, workflow: str | None = None, since: datetime | None = None) -> RunMetrics:
         """runs, succeeded, failed, success_rate, avg_ms, p50_ms, p95_ms over all runs."""
-        return self._read(metrics.run_metrics, workflow, since)
+        from .metrics import run_metrics
+
+        return self._read(run_metrics, workflow, since)
 
     def workflow_metrics(
         self, workflow: str | None = None, since: datetime | None = None
     ) -> list[WorkflowMetrics]:
         """Per workflow: runs, succeeded, failed, success_rate, durations, last run."""
-        return self._read(metrics.workflow_metrics, workflow, since)
+        from .metrics import workflow_metrics
+
+        return self._read(workflow_metrics, workflow, since)
 
     def task_metrics(
         self, workflow: str | None = None, since: datetime | None = None
     ) -> list[TaskMetrics]:
         """Per (workflow, task_id): runs, failures, retries, avg_ms, p50_ms, p95_ms."""
-        return self._read(metrics.task_metrics, workflow, since)
+        from .metrics import task_metrics
+
+        return self._read(task_metrics, workflow, since)
 
     def task_durations(
         self, workflow: str | None = None, since: datetime | None = None
     ) -> list[TaskDuration]:
         """Every task run with a duration (workflow, execution_id, task_id, status,
         duration_ms), by workflow and task id."""
-        return self._read(metrics.task_durations, workflow, since)
+        from .metrics import task_durations
+
+        return self._read(task_durations, workflow, since)
 
     def finished_statuses(self, workflow: str, *, up_to: str, limit: int) -> list[str]:
         """Statuses of the workflow's last ``limit`` finished runs up to the execution
         ``up_to`` (included), newest first."""
-        return self._read(metrics.finished_statuses, workflow, up_to, limit)
+        from .metrics import finished_statuses
+
+        return self._read(finished_statuses, workflow, up_to, limit)
 
     def success_median(self, workflow: str, *, before: str, limit: int) -> DurationMedian:
         """Median duration of the workflow's last ``limit`` successful runs before the
         execution ``before``, and how many there were."""
-        return self._read(metrics.success_median, workflow, before, limit)
+        from .metrics import success_median
+
+        return self._read(success_median, workflow, before, limit)
 
     def success_durations(self, workflow: str, *, before: str, limit: int) -> list[float]:
         """Durations (ms) of the workflow's last ``limit`` successful runs before the
         execution ``before``, newest first."""
-        return self._read(metrics.success_durations, workflow, before, limit)
+        from .metrics import success_durations
+
+        return self._read(success_durations, workflow, before, limit)
 
     def recent_finished(
         self, workflow: str, limit: int
     ) -> list[tuple[str, str, float, float | None]]:
         """(id, status, started_at, duration_ms) of the workflow's last ``limit`` finished
         runs, oldest first."""
-        return self._read(metrics.recent_finished, workflow, limit)
+        from .metrics import recent_finished
+
+        return self._read(recent_finished, workflow, limit)
 
 
 class StoreView(Reads):
@@ -166,4 +190,6 @@ def _execution(con: duckdb.DuckDBPyConnection, id_or_prefix: str, logs: int) -> 
 def _logs(
     con: duckdb.DuckDBPyConnection, execution_id: str, task_id: str | None, tail: int | None
 ) -> list[LogLine]:
-    return queries.logs(con, resolve_id(con, execution_id), task_id, tail)
+    from .queries import logs
+
+    return logs(con, resolve_id(con, execution_id), task_id, tail)

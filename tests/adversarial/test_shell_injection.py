@@ -275,6 +275,22 @@ def test_exact_rendering() -> None:
     assert render_shell("sh -c 'echo ${x}' # ${s}", scope) == "sh -c 'echo -3' # "
 
 
+def test_a_command_without_references_is_rendered_as_written() -> None:
+    """Why the shell task may skip the analysis for an ASCII command with no ``${`` and no
+    untrusted environment value: the analysis returns it unchanged."""
+    scope = Scope(env={}, variables={})
+    plain = [
+        "true",
+        "",
+        "echo \"$HOME\" 'a b' `date` $(pwd) $((1+2)) a[$i] $$ $# '\\'",
+        "cat <<EOF\n$x\nEOF",
+        *(f"echo {value}" for value in HOSTILE.values()),
+    ]
+    for command in plain:
+        if "${" not in command and command.isascii():
+            assert render_shell(command, scope) == command
+
+
 # --------------------------------------------------------------------------- through the engine
 
 
