@@ -39,6 +39,8 @@ import {
 export type OpenPath = (path: string, line?: number | null, column?: number | null) => void;
 
 export const PAGE_SIZE = 100;
+/** The most rows the server gives in one answer (server/executions.py MAX_LIMIT). */
+const MAX_PAGE = 1000;
 /** While listed runs are still running, the first page is reloaded this often. */
 const LIST_REFRESH_MS = 3000;
 /** Changes announced by the event stream within this many ms cost one reload. */
@@ -72,7 +74,10 @@ export class WorkflowsPanel extends Widget {
     for (const value of [...statuses, 'skipped', 'crashed']) {
       this._status.append(el('option', { text: value || 'any status', attrs: { value } }));
     }
-    this._status.addEventListener('change', () => void this.refreshExecutions());
+    this._status.addEventListener('change', () => {
+      this._wanted = PAGE_SIZE; // another filter: start again from its first page
+      void this.refreshExecutions();
+    });
     this._home.append(
       el('div', { cls: 'jp-Workflows-section' }, [
         el('h2', { cls: 'jp-Workflows-heading', text: 'Workflows' }),
@@ -90,8 +95,10 @@ export class WorkflowsPanel extends Widget {
     this.node.append(this._home);
   }
 
-  /** Reload the workflows and the first page of executions. */
+  /** Reload the workflows and the first page of executions (the pages "More" added go: an
+   * explicit reload starts the list over; the automatic ones keep them). */
   async refresh(): Promise<void> {
+    this._wanted = PAGE_SIZE;
     await Promise.all([this.refreshWorkflows(), this.refreshExecutions()]);
   }
 
@@ -346,9 +353,14 @@ export class WorkflowsPanel extends Widget {
 
   private async loadPage(replace: boolean): Promise<void> {
     const request = ++this._request;
+    if (!replace) {
+      this._wanted = this._loaded + PAGE_SIZE;
+    }
     try {
+      // A refresh (a run started or ended anywhere) reloads every page the user asked for:
+      // it must neither fold the list back to its first page nor lose a "More" in flight.
       const page = await listExecutions({
-        limit: PAGE_SIZE,
+        limit: replace ? Math.min(this._wanted, MAX_PAGE) : PAGE_SIZE,
         offset: replace ? 0 : this._loaded,
         status: this._status.value || undefined
       });
@@ -441,6 +453,8 @@ export class WorkflowsPanel extends Widget {
   private _status: HTMLSelectElement;
   private _detail: ExecutionView | null = null;
   private _loaded = 0;
+  /** How many rows the user has asked to see ("More" adds a page). */
+  private _wanted = PAGE_SIZE;
   private _request = 0;
   private _listTimer: number | undefined;
   private _changes: EventSource | null = null;

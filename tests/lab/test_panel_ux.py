@@ -51,6 +51,24 @@ def form(page: Any, lab: Lab) -> Any:
     return workflow_row(page, FORM)
 
 
+def test_a_live_refresh_keeps_the_pages_the_user_loaded(page: Any, lab: Lab) -> None:
+    executions = page.get_by_test_id("execution-list")
+    expect(executions).to_have_attribute("data-count", "100")
+    page.get_by_test_id("more-executions").click()
+    expect(executions).to_have_attribute("data-count", "200")
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_workflows", "run", "workflows/definitions/hello.json",
+         "--json"],
+        cwd=lab.root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    execution_id = json.loads(done.stdout)["id"]
+    # The event stream brings the new run in at the top, and the second page stays loaded.
+    newest = page.locator('[data-testid="execution"]').first
+    expect(newest).to_have_attribute("data-execution-id", execution_id, timeout=10_000)
+    expect(executions).to_have_attribute("data-count", "200")
+
+
 def test_validation_problems_say_where_and_open_the_file_at_that_line(page: Any) -> None:
     broken = workflow_row(page, "drafts/broken.workflow.json")
     broken.get_by_test_id("validate").click()
