@@ -17,13 +17,13 @@ must happen with the decision (putting the alerts in the outbox) runs under the 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..store.atomic import replace_json
 from ..store.lock import IndexLock
 
 if TYPE_CHECKING:
@@ -145,12 +145,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _write(path: Path, state: dict[str, Any]) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(state, handle, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    replace_json(path, state, durable=True, sort_keys=True)
 
 
 @contextmanager

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..store.atomic import replace_json
 from ..store.lock import IndexLock
 from .rules import DeliveryConfig, redact
 
@@ -380,13 +381,7 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 
 def _save(path: Path, item: dict[str, Any]) -> None:
-    # Written aside, fsync'd, renamed over: the item is the old one or the new one, whole.
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(item, handle, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    replace_json(path, item, durable=True, default=str)  # the old item or the new, whole
 
 
 def _remove(path: Path) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..execution.events import Event, RunEnded, RunStarted
+from .atomic import replace_json
 from .lock import IndexLock
 
 FOLDER = "recent"
@@ -207,9 +208,7 @@ def _write(store_path: Path, recent: RecentRuns) -> None:
 
 def _replace(path: Path, data: dict[str, Any]) -> None:
     # Replaced whole, never edited in place: a reader sees the old file or the new one.
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(data, separators=(",", ":")), "utf-8")
-    os.replace(temp, path)
+    replace_json(path, data, separators=(",", ":"))
 
 
 @contextlib.contextmanager

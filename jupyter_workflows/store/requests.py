@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ExecutionNotRunning
 from ..execution.states import State
+from .atomic import replace_json
 
 if TYPE_CHECKING:
     import duckdb
@@ -68,9 +69,7 @@ def write_request(path: Path, by: str) -> CancelRequest:
         host=socket.gethostname(),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not *.cancel: never read
-    temp.write_text(json.dumps(asdict(request)), encoding="utf-8")
-    os.replace(temp, path)
+    replace_json(path, asdict(request))  # its temporary name is not *.cancel: never read
     return request
 
 

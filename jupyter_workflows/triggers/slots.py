@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from ..store.atomic import replace_json
 from ..store.lock import IndexLock
 
 SCHEDULES_DIR = "schedules"
@@ -105,12 +106,8 @@ class SlotBook:
 
     def _write(self, key: str, state: dict[str, Any]) -> None:
         path = self._path(key)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(temp, "w", encoding="utf-8") as file:
-            json.dump(state, file, indent=2)
-            file.flush()
-            os.fsync(file.fileno())  # the mark must survive a power cut: a lost one repeats
-        os.replace(temp, path)
+        # Durable: the mark must survive a power cut (a lost one repeats a slot).
+        replace_json(path, state, durable=True, indent=2)
         _fsync_dir(self.dir)
 
 
