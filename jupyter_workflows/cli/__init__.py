@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..execution.states import State
+from . import collector
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -27,6 +28,7 @@ from .common import (
     print_problems,
     since_option,
     skip_pydantic_plugin_lookup,
+    starts_fast,
 )
 from .common import fail as _fail
 from .common import warn as _warn
@@ -79,7 +81,11 @@ LAZY_COMMANDS = {
 class _WorkflowCommand(LazyGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         guard_stdout()  # before anything prints, --help included
-        return super().main(*args, **kwargs)
+        collector.pause()  # until the command's work begins (collector.py)
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            collector.resume()
 
 
 @click.group(
@@ -168,6 +174,7 @@ def reuse_options(func: F) -> F:
 @executor_options
 @click.pass_obj
 @friendly_errors
+@starts_fast
 def run(
     root: Path,
     file: Path,
@@ -211,6 +218,7 @@ def run(
 @executor_options
 @click.pass_obj
 @friendly_errors
+@starts_fast
 def resume(
     root: Path,
     execution_id: str,
@@ -257,37 +265,44 @@ def _run(
     refresh: tuple[str, ...],
     params: dict[str, Any] | None = None,
 ) -> None:
-    from ..engine.orchestrator import WorkflowOrchestrator
+    from ..tasks.custody import dedicate_soon
+
+    # This process runs one workflow and nothing else: all it starts is born in a cgroup of its
+    # own (where one can be made), what a task orphans is re-parented to it rather than to init,
+    # and its guardian ends whatever is left once it is gone, however it went. Set up on a
+    # thread while the run loads (the kernel takes ~15 ms to move a process into a cgroup).
+    dedicated = dedicate_soon()
+    try:
+        from ..engine.orchestrator import WorkflowOrchestrator
+        from .render import make_renderer
+
+        orchestrator = WorkflowOrchestrator(root, executor=executor, cluster=cluster)
+        workflow, path = orchestrator.load(file)
+        # Before alerts (which keep their records in the store) and before any task: a store
+        # that cannot record the run stops it here, with what to do (exit code 2).
+        orchestrator.store.check_writable()
+        # Set up before anything runs, so a resume that cannot be done is refused here (exit 2).
+        prepared = orchestrator.prepare(
+            workflow, file=path, env=env, max_parallel=max_parallel, resume=resume,
+            from_task=from_task, only=only, no_cache=no_cache, refresh=refresh, params=params,
+        )  # fmt: skip
+        renderer = make_renderer(quiet=as_json, timestamps=timestamps)
+        prepared.add_sink(renderer)
+        alerts = None
+        if not no_alerts:
+            from ..monitor.alerting import attach_alerts
+
+            alerts = attach_alerts(orchestrator, defer=True, warn=_warn, env={**os.environ, **env})
+            if alerts is not None:
+                alerts.add_workflow(workflow)  # its notifications, without loading it again
+                prepared.add_sink(alerts)  # a sink of the run: attached after it was prepared
+    finally:
+        dedicated()  # also when the run is refused: the guardian knows of the cgroup then
+    collector.resume()  # the start is over (collector.py)
+
     from ..errors import StoreWriteFailed
     from ..execution.states import State
 
-    orchestrator = WorkflowOrchestrator(root, executor=executor, cluster=cluster)
-    from ..tasks.custody import dedicate
-    from .render import make_renderer
-
-    workflow, path = orchestrator.load(file)
-    # Before alerts (which keep their records in the store) and before any task: a store
-    # that cannot record the run stops it here, with what to do (exit code 2).
-    orchestrator.store.check_writable()
-    # Set up before anything runs, so a resume that cannot be done is refused here (exit 2).
-    prepared = orchestrator.prepare(
-        workflow, file=path, env=env, max_parallel=max_parallel, resume=resume,
-        from_task=from_task, only=only, no_cache=no_cache, refresh=refresh, params=params,
-    )  # fmt: skip
-    renderer = make_renderer(quiet=as_json, timestamps=timestamps)
-    prepared.add_sink(renderer)
-    alerts = None
-    if not no_alerts:
-        from ..monitor.alerting import attach_alerts
-
-        alerts = attach_alerts(orchestrator, defer=True, warn=_warn, env={**os.environ, **env})
-        if alerts is not None:
-            alerts.add_workflow(workflow)  # its notifications, without loading it again
-            prepared.add_sink(alerts)  # a sink of the run: attached after it was prepared
-    # This process runs one workflow and nothing else: all it starts is born in a cgroup of its
-    # own (where one can be made), what a task orphans is re-parented to it rather than to init,
-    # and its guardian ends whatever is left once it is gone, however it went.
-    dedicate()
     try:
         execution = orchestrator.execute_prepared(prepared, raise_on_failure=False)
     except StoreWriteFailed as exc:
@@ -312,6 +327,7 @@ def _run(
               "the native one to write instead.")  # fmt: skip
 @click.pass_obj
 @friendly_errors
+@starts_fast
 def validate(root: Path, files: tuple[Path, ...], as_json: bool, strict: bool) -> None:
     """Check workflow files; report every problem with its place.
 
@@ -350,6 +366,7 @@ def validate(root: Path, files: tuple[Path, ...], as_json: bool, strict: bool) -
 
 
 @main.command()
+@friendly_errors
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors)."""
     import json

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from . import collector
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILED = 1
@@ -61,11 +63,22 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
+def starts_fast(func: F) -> F:
+    """Mark a command that resumes the paused collector itself, once its start is over (a run,
+    right before its tasks) or never (validate: short, and all of it is start)."""
+    func.starts_fast = True  # type: ignore[attr-defined]
+    return func
+
+
 def friendly_errors(func: F) -> F:
     """Turn our errors into one clear line and an exit code: no traceback for bad input."""
 
+    starts_fast = getattr(func, "starts_fast", False)
+
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not starts_fast:
+            collector.resume()
         from ..errors import (
             ExecutionNotFound,
             StoreError,

@@ -47,6 +47,7 @@ from pydantic import (
 
 from ..errors import UnknownPlugin
 from ..plugins import ALERT_CHANNELS, TASK_TYPES
+from . import validator_cache
 from .durations import UNIT_MILLISECONDS, UNIT_SECONDS, parse_duration
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -105,9 +106,33 @@ EnvMap = Annotated[dict[str, str], BeforeValidator(_stringify)]
 
 
 class Strict(BaseModel):
-    # defer_build: only the Workflow validator is ever built (on first use), and it holds every
-    # task type once; building each recursive model eagerly cost ~90 ms of start-up.
+    # defer_build: a model's validator is built the first time it is used (the workflow's, then
+    # each task type's as a task of it is met); building them all eagerly cost ~90 ms of start-up.
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
+    @classmethod
+    def model_rebuild(
+        cls,
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Any = None,
+    ) -> bool | None:
+        # Every deferred build comes through here (pydantic calls it on first use): a validator
+        # kept by an earlier process is restored instead of built (validator_cache.py).
+        if not force and not cls.__pydantic_complete__ and validator_cache.restore(cls):
+            return None
+        depth = _parent_namespace_depth + 1 if _parent_namespace_depth > 0 else 0
+        built = super().model_rebuild(
+            force=force,
+            raise_errors=raise_errors,
+            _parent_namespace_depth=depth,
+            _types_namespace=_types_namespace,
+        )
+        if built:
+            validator_cache.keep(cls)
+        return built
 
 
 class Retry(Strict):
@@ -480,9 +505,14 @@ def _known_channel(name: str) -> str:
 ChannelName = Annotated[str, AfterValidator(_known_channel)]
 
 
+def _console_only() -> list[str]:
+    # A named function, not a lambda: a kept validator refers to its default factories by name.
+    return ["console"]
+
+
 class Notifications(Strict):
     channels: list[ChannelName] = Field(
-        default_factory=lambda: ["console"],
+        default_factory=_console_only,
         description="Alert channels: console, slack, email, webhook, or one a plugin adds.",
     )
     on_completion: bool = False
@@ -520,7 +550,7 @@ class AlertRule(Strict):
         description="JavaScript-style: execution.status === 'failed', metrics.successRate < 90, "
         "execution.duration > workflow.expected_duration * 2 (durations in milliseconds)."
     )
-    channels: list[ChannelName] = Field(default_factory=lambda: ["console"])
+    channels: list[ChannelName] = Field(default_factory=_console_only)
     template: Annotated[str, AfterValidator(_js_template)] = Field(
         description="The message: ${workflow.name}, ${error.message}, ${metrics.successRate}, "
         "${execution.duration}..."
@@ -550,7 +580,7 @@ class Workflow(Strict):
     trigger: Trigger | None = None
     tasks: list[Task] = Field(min_length=1)
     notifications: Notifications | None = None
-    defaults: Defaults = Field(default_factory=lambda: Defaults())
+    defaults: Defaults = Field(default_factory=Defaults)
     environment: EnvMap = Field(
         default_factory=dict,
         description="Environment of every task: the original format's defaults.environment.",

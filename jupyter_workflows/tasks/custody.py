@@ -38,6 +38,7 @@ import itertools
 import os
 import secrets
 import signal
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,32 @@ def dedicate(*, adopt_orphans: bool = True) -> Path | None:
                 guardian.kill_at_exit(None)
                 _rmdir(folder)
     return _cgroup
+
+
+def dedicate_soon(*, adopt_orphans: bool = True) -> Callable[[], Path | None]:
+    """``dedicate`` on a thread of its own; returns the function that waits for it (and raises
+    what it raised). Moving a process into a new cgroup waits for the kernel (~10-15 ms, an
+    RCU grace period, during which this process's other threads go on): a runner calls this
+    first and waits right before its first task, having loaded and prepared the run meanwhile.
+    """
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["cgroup"] = dedicate(adopt_orphans=adopt_orphans)
+        except BaseException as exc:  # handed to the waiter, whatever it was
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, name="workflow-dedicate", daemon=True)
+    thread.start()
+
+    def wait() -> Path | None:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("cgroup")
+
+    return wait
 
 
 def process_cgroup() -> Path | None:

@@ -20,7 +20,13 @@ from tests.conftest import cli, write_workflow
 
 PACKAGE = "jupyter_workflows.cli"
 # What every start of the command imports of the cli package (the group and its helpers).
-GROUP_MODULES = {PACKAGE, f"{PACKAGE}.common", f"{PACKAGE}.lazy", f"{PACKAGE}.pipes"}
+GROUP_MODULES = {
+    PACKAGE,
+    f"{PACKAGE}.collector",
+    f"{PACKAGE}.common",
+    f"{PACKAGE}.lazy",
+    f"{PACKAGE}.pipes",
+}
 
 
 def cli_modules(project: Path, *args: str) -> set[str]:

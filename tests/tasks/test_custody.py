@@ -88,8 +88,9 @@ def test_a_timed_out_attempt_ends_what_escaped_it(project, run_workflow, tmp_pat
             "id": "b",
             "type": "shell",
             "depends_on": ["a"],
-            # Alive: a state other than Z(ombie) in /proc (`kill -0` succeeds on a zombie).
-            "command": f"s=$(cut -d' ' -f3 /proc/$(cat {tmp_path}/escaped.pid)/stat); "
+            # Alive: a state other than Z(ombie) in /proc (`kill -0` succeeds on a zombie); no
+            # /proc entry at all (reaped already, as a subreaper runner does) is gone too.
+            "command": f"s=$(cut -d' ' -f3 /proc/$(cat {tmp_path}/escaped.pid)/stat 2>/dev/null); "
             '[ -n "$s" ] && [ "$s" != Z ] && echo alive || echo gone',
         },
     )
@@ -279,3 +280,29 @@ def test_a_runner_killed_while_it_moves_into_its_cgroup_leaves_no_folder() -> No
     assert runner.returncode == -signal.SIGKILL
     made = lambda: set(parent.glob("jupyter-workflows-*")) - before  # noqa: E731
     assert procs.wait_until(lambda: not made(), 5) is not None, made()
+
+
+def test_a_run_refused_at_load_leaves_no_cgroup_folder(project) -> None:
+    """`workflow run` moves into its cgroup on a thread while the file loads; a file that does
+    not load ends the command (exit 2) with the cgroup made: its guardian removes it."""
+    parent = own_cgroup()
+    if parent is None or not os.access(parent, os.W_OK):
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    before = set(parent.glob("jupyter-workflows-*"))
+    (project / "bad.json").write_text('{"name": "b", "tasks": [{"id": "a", "type": "nope"}]}')
+    refused = cli(project, "run", "bad.json")
+    assert refused.returncode == 2 and "nope" in refused.stderr
+    made = lambda: set(parent.glob("jupyter-workflows-*")) - before  # noqa: E731
+    assert procs.wait_until(lambda: not made(), 5) is not None, made()
+
+
+def test_dedicate_soon_hands_what_went_wrong_to_the_waiter(monkeypatch) -> None:
+    from jupyter_workflows.tasks import custody
+
+    def broken(**_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(custody, "dedicate", broken)
+    wait = custody.dedicate_soon()
+    with pytest.raises(OSError, match="No space left"):
+        wait()
