@@ -9,9 +9,13 @@ in the waiting thread cancels it there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
+import sys
 import threading
-from collections.abc import Callable, Coroutine
+import warnings
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -37,7 +41,8 @@ def _run_here(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
             except (ValueError, RuntimeError, NotImplementedError):
                 pass
     try:
-        return loop.run_until_complete(main)
+        with _child_processes_waited_in(loop):
+            return loop.run_until_complete(main)
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
@@ -45,6 +50,38 @@ def _run_here(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()
+
+
+@contextlib.contextmanager
+def _child_processes_waited_in(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """Before Python 3.12, asyncio waits for each child process on a thread of its own
+    (ThreadedChildWatcher): a thread started, and handed over to, for every task's process,
+    ~0.1 ms each at two cores. Where the kernel has pidfds (Linux 5.3+), ``loop`` waits on the
+    process's pidfd instead, as asyncio itself does from 3.12. Only for this loop's run."""
+    if sys.version_info >= (3, 12) or not _pidfds_work():
+        yield
+        return
+    with warnings.catch_warnings():  # the watcher API is deprecated from 3.12, unused there
+        warnings.simplefilter("ignore", DeprecationWarning)
+        before = asyncio.get_child_watcher()
+        watcher = asyncio.PidfdChildWatcher()
+        watcher.attach_loop(loop)
+        asyncio.set_child_watcher(watcher)
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_child_watcher(before)
+            watcher.close()
+
+
+def _pidfds_work() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):  # not Linux, an old kernel, or a sandbox refusing it
+        return False
+    return True
 
 
 def _run_in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
