@@ -28,12 +28,15 @@ import os
 import pickle
 import sys
 import threading
+import time
 import types
 from pathlib import Path
 from typing import Any
 
 FORMAT = 1
 _lock = threading.Lock()
+# A module file changed after this moment may not be what this process imported: not kept.
+_IMPORTED_BY = time.time_ns()
 
 
 def folder() -> Path | None:
@@ -78,14 +81,15 @@ def keep(cls: Any) -> None:
     path = _entry_path(cls)
     if path is None:
         return
+    temporary: Path | None = None
     try:
         payload = io.BytesIO()
         pickler = _ModuleRecorder(payload)
         pickler.dump((cls.__pydantic_core_schema__, cls.__pydantic_validator__,
                       cls.__pydantic_serializer__))  # fmt: skip
         stamps = [_stamp(name) for name in sorted(pickler.modules)]
-        if any(stamp is None for stamp in stamps):
-            return  # refers to something without a module: could not be restored safely
+        if any(stamp is None or stamp[2] > _IMPORTED_BY for stamp in stamps):
+            return  # refers to something without a module, or to a file edited since import
         header = {"format": FORMAT, "python": sys.version, "class": _name(cls), "modules": stamps}
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
@@ -95,10 +99,11 @@ def keep(cls: Any) -> None:
             file.write(payload.getvalue())
         os.replace(temporary, path)
     except Exception:  # an unpicklable plugin model, a read-only home: just not kept
-        try:
-            temporary.unlink()
-        except (OSError, UnboundLocalError):
-            pass
+        if temporary is not None:
+            try:
+                temporary.unlink()
+            except OSError:
+                pass
 
 
 class _ModuleRecorder(pickle.Pickler):

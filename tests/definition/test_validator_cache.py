@@ -105,7 +105,8 @@ class GreetType(TaskType):
 """
 
 
-def test_an_edited_model_is_built_again_not_restored(tmp_path: Path) -> None:
+def _greet_plugin(tmp_path: Path) -> tuple[Path, Path]:
+    """A task type installed as pip would install it: (its site folder, its module file)."""
     site = tmp_path / "site"
     (site / "greet_plugin").mkdir(parents=True)
     module = site / "greet_plugin" / "__init__.py"
@@ -116,6 +117,11 @@ def test_an_edited_model_is_built_again_not_restored(tmp_path: Path) -> None:
     (dist / "entry_points.txt").write_text(
         "[jupyter_workflows.tasks]\ngreet = greet_plugin:GreetType\n"
     )
+    return site, module
+
+
+def test_an_edited_model_is_built_again_not_restored(tmp_path: Path) -> None:
+    site, module = _greet_plugin(tmp_path)
     path = tmp_path / "greet.json"
     path.write_text(json.dumps({"name": "g", "tasks": [{"id": "a", "type": "greet"}]}))
     cache = tmp_path / "cache"
@@ -167,3 +173,25 @@ def test_the_cli_says_nothing_about_the_cache(tmp_path: Path) -> None:
     done = cli(tmp_path, "validate", "w.json", env=env)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout.strip() == "w.json: valid"
+
+
+def test_a_model_whose_file_changed_after_import_is_not_kept(tmp_path: Path) -> None:
+    """The class in memory is the file as it was: kept under the new file's stamp, it would be
+    restored for the new code."""
+    site, module = _greet_plugin(tmp_path)
+    path = tmp_path / "greet.json"
+    path.write_text(json.dumps({"name": "g", "tasks": [{"id": "a", "type": "greet"}]}))
+    cache = tmp_path / "cache"
+    script = (
+        "import os, sys, time; import greet_plugin; time.sleep(0.01); "
+        f"os.utime({str(module)!r}); "
+        "from jupyter_workflows.definition.loader import load_workflow; "
+        f"load_workflow({str(path)!r})"
+    )
+    env = {**os.environ, "WORKFLOW_CACHE_DIR": str(cache)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH")) if p)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    kept = [p.name for p in (cache / "validators").iterdir()]
+    assert any("Workflow" in name for name in kept)
+    assert not any("GreetTask" in name for name in kept), kept
