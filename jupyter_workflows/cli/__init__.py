@@ -118,6 +118,29 @@ def main(ctx: click.Context, project_root: Path | None) -> None:
         _fail(str(exc))
 
 
+def parameter_options(func: F) -> F:
+    """``-p NAME VALUE`` and ``-y YAML``: the run's parameters (``${params.NAME}``)."""
+    func = click.option(
+        "-y",
+        "--parameters-yaml",
+        "parameter_yaml",
+        multiple=True,
+        metavar="YAML",
+        help="Run parameters as a YAML mapping, e.g. -y 'n: 5' (repeatable; -p wins).",
+    )(func)
+    return click.option(
+        "-p",
+        "--parameter",
+        "parameter_pairs",
+        nargs=2,
+        multiple=True,
+        metavar="NAME VALUE",
+        help="A run parameter, typed as papermill does (-p n 5 is the int 5): "
+        "${params.NAME}, and injected into every notebook task (repeatable). A resumed run "
+        "runs with the parameters of the run it resumes; one given here replaces that one.",
+    )(func)
+
+
 def reuse_options(func: F) -> F:
     """``--from``, ``--only``, ``--no-cache`` and ``--refresh``: what a run may reuse."""
     for option in reversed(
@@ -144,24 +167,7 @@ def reuse_options(func: F) -> F:
 @click.option("--env", "env_pairs", multiple=True, help="K=V[,K2=V2]: values for ${env.K}.")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=None, metavar="N",
               help="At most N task attempts at once (default: the workflow's own).")  # fmt: skip
-@click.option(
-    "-p",
-    "--parameter",
-    "parameter_pairs",
-    nargs=2,
-    multiple=True,
-    metavar="NAME VALUE",
-    help="A run parameter, typed as papermill does (-p n 5 is the int 5): "
-    "${params.NAME}, and injected into every notebook task (repeatable).",
-)
-@click.option(
-    "-y",
-    "--parameters-yaml",
-    "parameter_yaml",
-    multiple=True,
-    metavar="YAML",
-    help="Run parameters as a YAML mapping, e.g. -y 'n: 5' (repeatable; -p wins).",
-)
+@parameter_options
 @click.option("--dry-run", is_flag=True, help="Print the plan without running anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
@@ -210,6 +216,7 @@ def run(
 @click.option("--env", "env_pairs", multiple=True, help="K=V[,K2=V2]: values for ${env.K}.")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=None, metavar="N",
               help="At most N task attempts at once (default: the workflow's own).")  # fmt: skip
+@parameter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.option("--no-alerts", is_flag=True, help="Send no alerts for this run.")
 @click.option("--timestamps", is_flag=True,
@@ -224,16 +231,19 @@ def resume(
     execution_id: str,
     file: Path | None,
     env_pairs: tuple[str, ...],
+    parameter_pairs: tuple[tuple[str, str], ...],
+    parameter_yaml: tuple[str, ...],
     **options: Any,
 ) -> None:
     """Resume an execution: a new run that reuses the tasks that succeeded in it.
 
     Same as ``workflow run FILE --resume ID``, with FILE the definition the execution was run
-    from."""
-    from ..ui.options import parse_env_pairs
+    from, and its parameters (-p/-y replace single ones)."""
+    from ..ui.options import parse_env_pairs, parse_parameters
 
     try:
         env = parse_env_pairs(env_pairs)
+        params = parse_parameters(parameter_pairs, parameter_yaml)
     except ValueError as exc:
         _fail(str(exc))
     old = _store(root).get_execution(execution_id)
@@ -244,7 +254,7 @@ def resume(
                 "notebook cell): give it with --file"
             )
         file = Path(str(old.file))
-    _run(root, file, env, resume=old.id, **options)
+    _run(root, file, env, resume=old.id, params=params, **options)
 
 
 def _run(

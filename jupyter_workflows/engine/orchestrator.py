@@ -123,6 +123,7 @@ class WorkflowOrchestrator:
         reuse = self.plan_reuse(
             model, env, resume, from_task, only, no_cache, refresh, params=params
         )
+        params = reuse.params  # a resumed run's own, with those given now on top
         all_sinks: list[Any] = [*self.sinks, *sinks]
         execution_id = execution_id or str(uuid.uuid4())
         journal = self.store.open_journal(execution_id) if self.record else None
@@ -185,12 +186,17 @@ class WorkflowOrchestrator:
                     f"--refresh {task_id}: workflow '{model.name}' has no task '{task_id}' with "
                     f"cache: (cached tasks: {', '.join(cached) or 'none'})"
                 )
-        hashes = task_hashes(model, self.project_root, env, params)
-        plan = None
+        old = None
         if resume is not None:
             if not self.record:
                 raise WorkflowError("a run without a record (record=False) cannot resume one")
             old = self.store.get_execution(resume)
+            # A resume runs with the parameters of the run it resumes; a parameter given now
+            # replaces that one (and the tasks it reaches run again: their hashes change).
+            params = {**(old.params or {}), **(params or {})}
+        hashes = task_hashes(model, self.project_root, env, params)
+        plan = None
+        if old is not None:
             plan = plan_resume(model, hashes, old, from_task=from_task, only=only)
         entries: dict[str, list[CacheEntry]] = {}
         if cached and self.record and not no_cache and self.store.exists():
@@ -204,6 +210,7 @@ class WorkflowOrchestrator:
             no_cache=no_cache,
             refresh=refresh,
             clock=now,
+            params=params,
         )
 
     async def run_prepared(self, run: WorkflowRun) -> Execution:

@@ -208,8 +208,10 @@ class Reuse:
         no_cache: bool = False,
         refresh: Iterable[str] = (),
         clock: Callable[[], float],
+        params: Mapping[str, Any] | None = None,
     ):
         self.hashes = dict(hashes)
+        self.params = dict(params) if params is not None else None  # what the run runs with
         self.project_root = project_root
         self.resume = resume
         self.cache = {task_id: list(entries) for task_id, entries in (cache or {}).items()}

@@ -290,6 +290,7 @@ class WorkflowRun:
             run_tag=self.custody.tag,
             cgroup=self.custody.cgroup,
             resumed_from=self.resumed_from,
+            params=self.params or None,
             tasks=[
                 {
                     "id": t.id,

@@ -59,6 +59,9 @@ class RunStarted(Event):
     cgroup: str | None = None
     # The execution this one resumes (``workflow run --resume``): its tasks may be reused.
     resumed_from: str | None = None
+    # The run's parameters (``-p NAME VALUE``, ``${params.NAME}``), masked like every event:
+    # what a resume of this run runs with again.
+    params: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -143,6 +143,7 @@ class Execution:
     # stopped where it ran (Ctrl-C, a kernel interrupt) or not cancelled at all.
     cancelled_by: str | None = None
     resumed_from: str | None = None  # the execution this one resumed
+    params: dict[str, Any] | None = None  # the run's parameters, if it was given any
 
     @property
     def duration(self) -> float | None:
@@ -250,6 +251,7 @@ class Execution:
                 event.dashboard,
             )
             self.resumed_from = event.resumed_from
+            self.params = event.params
             for spec in event.tasks:
                 task = self._task(spec["id"])
                 task.name = spec.get("name")
@@ -283,5 +285,6 @@ class Execution:
             "cluster": self.cluster,
             "dashboard": self.dashboard,
             "resumed_from": self.resumed_from,
+            "params": self.params,
             "tasks": [t.to_dict() for t in self.tasks.values()],
         }

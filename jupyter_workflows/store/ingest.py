@@ -52,6 +52,7 @@ JOURNAL_COLUMNS: dict[str, str] = {
     "worker": "VARCHAR",
     "cancelled_by": "VARCHAR",
     "resumed_from": "VARCHAR",
+    "params": "JSON",
     "reused": "VARCHAR",
     "reused_from": "VARCHAR",
     "cache_key": "VARCHAR",
@@ -246,7 +247,7 @@ _EXECUTIONS = f"""
 INSERT INTO executions (id, workflow, version, file, project_root, "trigger", status, started_at,
                         ended_at, duration_ms, error, pid, host, pid_start, task_count,
                         end_estimated, executor, cluster, dashboard, cancelled_by,
-                        resumed_from)
+                        resumed_from, params)
 WITH rs AS (
     SELECT * FROM ev WHERE kind = 'run_started' {_LATEST.format(keys="eid")}
 ), re AS (
@@ -264,7 +265,7 @@ SELECT rs.eid, rs.workflow, rs.version, rs.file, rs.project_root, rs."trigger",
        rs.pid, rs.host, rs.pid_start, coalesce(tc.n, 0),
        re.seq > rs.seq AND coalesce(re.end_estimated, false),
        rs.executor, rs.cluster, rs.dashboard,
-       CASE WHEN re.seq > rs.seq THEN re.cancelled_by END, rs.resumed_from
+       CASE WHEN re.seq > rs.seq THEN re.cancelled_by END, rs.resumed_from, rs.params
 FROM rs
 LEFT JOIN re ON re.eid = rs.eid
 LEFT JOIN tc ON tc.execution_id = rs.eid

@@ -52,7 +52,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         """
         SELECT id, workflow, status, version, file, project_root, "trigger",
                epoch(started_at), epoch(ended_at), error, pid, host, end_estimated, executor,
-               cluster, dashboard, cancelled_by, resumed_from
+               cluster, dashboard, cancelled_by, resumed_from, params
         FROM executions WHERE id = ?
         """,
         [execution_id],
@@ -78,6 +78,7 @@ def load_execution(con: duckdb.DuckDBPyConnection, execution_id: str, logs: int)
         dashboard=row[15],
         cancelled_by=row[16],
         resumed_from=row[17],
+        params=_dict(row[18]) or None,
     )
     for task in _tasks(con, execution_id):
         execution.tasks[task.id] = task

@@ -108,6 +108,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE task_runs ADD COLUMN definition_hash VARCHAR;
     ALTER TABLE task_runs ADD COLUMN cache_key VARCHAR;
     """,
+    # 7: the run's parameters (run_started.params), which a resume runs with again. Rows
+    # indexed before stay NULL: journals written before parameters were recorded have none.
+    "ALTER TABLE executions ADD COLUMN params JSON;",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

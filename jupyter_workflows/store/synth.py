@@ -43,6 +43,7 @@ def execution_events(execution: Execution) -> list[Event]:
             cluster=execution.cluster,
             dashboard=execution.dashboard,
             resumed_from=execution.resumed_from,
+            params=execution.params,
             tasks=[
                 {
                     "id": t.id,

@@ -215,3 +215,47 @@ def test_a_running_execution_cannot_be_resumed(project: Path) -> None:
     finally:
         os.killpg(runner.pid, signal.SIGINT)
         runner.wait(30)
+
+
+def _with_parameter() -> dict[str, Any]:
+    return {
+        "name": "daily",
+        "tasks": [
+            _counted("a", "echo day=${params.day}"),
+            _counted("b", "test -f go && echo ok", depends_on=["a"]),
+            _counted("c", "echo c-${tasks.a.result}", depends_on=["b"]),
+        ],
+    }
+
+
+def test_a_resume_runs_with_the_parameters_of_the_run_it_resumes(project: Path) -> None:
+    write_workflow(project, _with_parameter(), "daily.json")
+    first = cli(project, "run", "daily.json", "-p", "day", "2024-01-01", "--no-alerts")
+    assert first.returncode == 1  # b: no go file yet
+    old = last(project)
+    assert old["params"] == {"day": "2024-01-01"}  # recorded, in status --json
+
+    (project / "go").touch()
+    resumed = cli(project, "resume", old["id"], "--no-alerts")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    new = last(project)
+    assert new["params"] == {"day": "2024-01-01"}
+    tasks = tasks_of(new)
+    assert tasks["a"]["reused"] == "resumed" and runs(project, "a") == 1
+    assert tasks["c"]["result"] == "c-day=2024-01-01"
+
+
+def test_a_parameter_given_to_a_resume_replaces_that_one_and_its_tasks_run_again(
+    project: Path,
+) -> None:
+    write_workflow(project, _with_parameter(), "daily.json")
+    (project / "go").touch()
+    cli(project, "run", "daily.json", "-p", "day", "2024-01-01", "-p", "keep", "1", "--no-alerts")
+    old = last(project)
+
+    again = cli(project, "resume", old["id"], "-p", "day", "2024-01-02", "--no-alerts")
+    assert again.returncode == 0, again.stdout + again.stderr
+    new = last(project)
+    assert new["params"] == {"day": "2024-01-02", "keep": 1}
+    assert tasks_of(new)["a"]["result"] == "day=2024-01-02" and runs(project, "a") == 2
+    assert tasks_of(new)["c"]["result"] == "c-day=2024-01-02"
