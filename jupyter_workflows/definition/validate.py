@@ -470,7 +470,7 @@ def _is_number(value: Any) -> bool:
 
 def _check_units(data: dict[str, Any], tasks: list[tuple[int, dict[str, Any]]]) -> list[Finding]:
     """Warnings for numbers that look written in the wrong unit, retries that never retry, and
-    ``cache:`` where it does nothing (a nested task)."""
+    ``cache:`` or ``parallel: false`` where it does nothing (a nested task)."""
     findings: list[Finding] = []
     for index, node in tasks:
         for path, sub in walk_tasks(node, ("tasks", index)):
@@ -489,6 +489,12 @@ def _check_units(data: dict[str, Any], tasks: list[tuple[int, dict[str, Any]]]) 
                     "parent does (give the parent cache: instead)"
                 )
                 findings.append(Finding(message, (*path, "cache"), WARNING))
+            if sub is not node and sub.get("parallel") is False and sub.get("type") != "loop":
+                message = (
+                    "parallel: false applies to top-level tasks only: this nested task runs as "
+                    "its parent schedules it (give the parent parallel: false instead)"
+                )
+                findings.append(Finding(message, (*path, "parallel"), WARNING))
     defaults = data.get("defaults")
     if isinstance(defaults, dict):
         findings += _retry_warnings(defaults.get("retry"), ("defaults", "retry"))

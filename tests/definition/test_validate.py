@@ -341,6 +341,33 @@ def test_cache_on_a_nested_task_is_a_warning_and_bad_cache_inputs_an_error(
     assert "is not a duration" in messages
 
 
+def test_parallel_false_on_a_nested_task_is_a_warning_not_a_silent_no_op(tmp_path: Path) -> None:
+    """Only top-level tasks are kept apart by ``parallel: false``; on a nested one it did
+    nothing, and said nothing. A loop's own ``parallel`` (its iterations) is not warned about."""
+    report = check(
+        tmp_path,
+        """
+        {
+          "name": "apart",
+          "tasks": [
+            {"id": "group", "type": "parallel", "tasks": [
+              {"id": "inner", "type": "shell", "command": "true", "parallel": false},
+              {"id": "each", "type": "loop", "items": [1, 2], "parallel": false,
+               "then": {"type": "shell", "command": "echo ${item}"}}
+            ]},
+            {"id": "alone", "type": "shell", "command": "true", "parallel": false}
+          ]
+        }
+        """,
+        name="wf.json",
+    )
+    assert report.ok and located(report) == [
+        (5, "inner", "parallel", "parallel: false applies to top-level tasks only: this nested "
+         "task runs as its parent schedules it (give the parent parallel: false instead)"),
+    ]  # fmt: skip
+    assert report.problems[0].severity == "warning"
+
+
 # --- rule 8: cron schedules and their time zones (croniter, five fields)
 
 
