@@ -39,6 +39,7 @@ class ExecutionSummary:
     cancelled_by: str | None = None  # who asked a cancelled run to stop (cli, lab, api...)
     resumed_from: str | None = None  # the execution it resumed
     reused_tasks: int = 0  # tasks not run but reused (resumed or cached)
+    params: dict[str, Any] | None = None  # the run's parameters (-p NAME VALUE), if any
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: datetimes as ISO 8601 strings."""

@@ -6,6 +6,7 @@ results do not depend on the session time zone.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,7 @@ def history(
         f"""
         WITH top AS (
             SELECT id, workflow, status, started_at, ended_at, duration_ms, "trigger", task_count,
-                   executor, cancelled_by, resumed_from
+                   executor, cancelled_by, resumed_from, params
             FROM executions {where}
             ORDER BY started_at DESC NULLS LAST, id DESC {limit_sql}
         ), failed AS (
@@ -81,7 +82,7 @@ def history(
         )
         SELECT id, workflow, status, epoch(started_at), epoch(ended_at), duration_ms,
                "trigger", task_count, coalesce(failed.n, 0), executor, cancelled_by,
-               resumed_from, coalesce(failed.reused, 0)
+               resumed_from, coalesce(failed.reused, 0), params
         FROM top LEFT JOIN failed ON failed.execution_id = top.id
         ORDER BY started_at DESC NULLS LAST, id DESC
         """,
@@ -102,6 +103,7 @@ def history(
             cancelled_by=r[10],
             resumed_from=r[11],
             reused_tasks=int(r[12]),
+            params=json.loads(r[13]) if r[13] is not None else None,
         )
         for r in rows
     ]

@@ -234,6 +234,8 @@ def test_a_resume_runs_with_the_parameters_of_the_run_it_resumes(project: Path) 
     assert first.returncode == 1  # b: no go file yet
     old = last(project)
     assert old["params"] == {"day": "2024-01-01"}  # recorded, in status --json
+    [row] = json.loads(cli(project, "history", "--json", "--limit", "1").stdout)
+    assert row["params"] == {"day": "2024-01-01"}  # and in history --json
 
     (project / "go").touch()
     resumed = cli(project, "resume", old["id"], "--no-alerts")
