@@ -73,11 +73,11 @@ def starts_fast(func: F) -> F:
 def friendly_errors(func: F) -> F:
     """Turn our errors into one clear line and an exit code: no traceback for bad input."""
 
-    starts_fast = getattr(func, "starts_fast", False)
+    resumes_collector_itself = getattr(func, "starts_fast", False)
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not starts_fast:
+        if not resumes_collector_itself:
             collector.resume()
         from ..errors import (
             ExecutionNotFound,
