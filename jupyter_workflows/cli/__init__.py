@@ -79,6 +79,17 @@ LAZY_COMMANDS = {
 
 
 class _WorkflowCommand(LazyGroup):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The ``workflow`` process itself (its console script, ``python -m``); a test's
+        # CliRunner and other embedders call ``main`` and keep their process (exiting.py).
+        try:
+            return self.main(*args, **kwargs)
+        except SystemExit as exc:
+            from .exiting import leave
+
+            leave(exc.code)
+            raise
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         guard_stdout()  # before anything prints, --help included
         collector.pause()  # until the command's work begins (collector.py)

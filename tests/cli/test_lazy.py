@@ -24,6 +24,7 @@ GROUP_MODULES = {
     PACKAGE,
     f"{PACKAGE}.collector",
     f"{PACKAGE}.common",
+    f"{PACKAGE}.exiting",
     f"{PACKAGE}.lazy",
     f"{PACKAGE}.pipes",
 }
