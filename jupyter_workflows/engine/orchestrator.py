@@ -191,6 +191,7 @@ class WorkflowOrchestrator:
             if not self.record:
                 raise WorkflowError("a run without a record (record=False) cannot resume one")
             old = self.store.get_execution(resume)
+            _refuse_masked_params(old, params or {})
             # A resume runs with the parameters of the run it resumes; a parameter given now
             # replaces that one (and the tasks it reaches run again: their hashes change).
             params = {**(old.params or {}), **(params or {})}
@@ -364,3 +365,22 @@ def _identity() -> tuple[int, str, str | None]:
     from ..execution.owner import current_owner
 
     return current_owner()
+
+
+def _refuse_masked_params(old: Execution, given: Mapping[str, Any]) -> None:
+    """A parameter of ``old`` recorded masked (it held a secret's value) cannot be run with
+    again: unless it is given anew, the resume is refused, saying which."""
+    from ..errors import ResumeRefused
+    from ..execution.masking import holds_mask
+
+    masked = [name for name, value in (old.params or {}).items()
+              if name not in given and holds_mask(value)]  # fmt: skip
+    if masked:
+        names = ", ".join(f"'{name}'" for name in masked)
+        what, were = ("parameter", "was") if len(masked) == 1 else ("parameters", "were")
+        raise ResumeRefused(
+            old.id,
+            f"{what} {names} {were} recorded masked (a secret's value is in it, and the record "
+            f"holds *** instead); give {'it' if len(masked) == 1 else 'them'} again: "
+            + " ".join(f"-p {name} VALUE" for name in masked),
+        )

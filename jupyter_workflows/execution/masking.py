@@ -27,7 +27,7 @@ from urllib.parse import quote, quote_plus
 
 from .events import Event
 
-__all__ = ["MASK", "MIN_LENGTH", "Masker", "StreamMasker", "forms_of"]
+__all__ = ["MASK", "MIN_LENGTH", "Masker", "StreamMasker", "forms_of", "holds_mask"]
 
 MASK = "***"
 MIN_LENGTH = 4
@@ -36,6 +36,20 @@ MIN_LENGTH = 4
 _KEEP = frozenset({"execution_id", "task_id", "parent", "at", "seq"})
 # A base64 fragment shorter than this could occur by chance in unrelated base64 text.
 _MIN_B64_CORE = 8
+
+
+def holds_mask(value: Any) -> bool:
+    """Whether a recorded value holds the mask (in a string of it, a key included): where a run
+    recorded a secret's value, the record is not that value, and running with it again (a
+    resume's parameters) would be wrong. A value that held "***" itself counts too: the
+    record cannot tell the two apart."""
+    if isinstance(value, str):
+        return MASK in value
+    if isinstance(value, dict):
+        return any(holds_mask(k) or holds_mask(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(holds_mask(item) for item in value)
+    return False
 
 
 def forms_of(value: str) -> set[str]:

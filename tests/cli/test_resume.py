@@ -261,3 +261,33 @@ def test_a_parameter_given_to_a_resume_replaces_that_one_and_its_tasks_run_again
     assert new["params"] == {"day": "2024-01-02", "keep": 1}
     assert tasks_of(new)["a"]["result"] == "day=2024-01-02" and runs(project, "a") == 2
     assert tasks_of(new)["c"]["result"] == "c-day=2024-01-02"
+
+
+# A secret's value is masked (***) wherever a run records it, its parameters included. A task
+# reads a parameter as given (the first run's tasks saw the value), so a resume cannot take a
+# masked one from the record. (Results are different: downstream tasks of any run see them
+# masked, so a reused result is what a fresh run would hand on.)
+_SECRET_ENV = {"DB_PASSWORD": "hunter22"}
+
+
+def test_a_parameter_recorded_masked_must_be_given_again(project: Path) -> None:
+    workflow = _with_parameter()
+    workflow["secrets"] = ["DB_PASSWORD"]
+    write_workflow(project, workflow, "daily.json")
+    first = cli(project, "run", "daily.json", "-p", "day", "x-hunter22", "--no-alerts",
+                env=_SECRET_ENV)  # fmt: skip
+    assert first.returncode == 1  # b: no go file yet
+    old = last(project)
+    assert old["params"] == {"day": "x-***"}
+    (project / "go").touch()
+
+    refused = cli(project, "resume", old["id"], "--no-alerts", env=_SECRET_ENV)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "parameter 'day' was recorded masked" in refused.stderr
+    assert "-p day VALUE" in refused.stderr
+    assert runs(project, "b") == 1  # nothing ran
+
+    given = cli(project, "resume", old["id"], "-p", "day", "x-hunter22", "--no-alerts",
+                env=_SECRET_ENV)  # fmt: skip
+    assert given.returncode == 0, given.stdout + given.stderr
+    assert runs(project, "a") == 1  # its definition and parameter are the same: reused

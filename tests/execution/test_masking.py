@@ -105,3 +105,11 @@ def test_many_chunks_of_random_text_lose_nothing(masker):
     stream = masker.stream()
     out = "".join(stream.feed(data[i : i + 7]) for i in range(0, len(data), 7)) + stream.flush()
     assert out == data.replace(SECRET, MASK)
+
+
+def test_holds_mask_looks_through_nested_values_and_keys() -> None:
+    from jupyter_workflows.execution.masking import holds_mask
+
+    assert holds_mask("x-***") and holds_mask({"a": ["ok", {"b": "***"}]})
+    assert holds_mask({"***": 1}) and holds_mask(("a", "b***"))
+    assert not holds_mask({"a": ["ok", 3, None, {"b": "**"}]}) and not holds_mask(42)
