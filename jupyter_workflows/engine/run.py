@@ -85,6 +85,14 @@ class WorkflowRun:
                 file=sys.stderr,
             )
         self.params = dict(params or {})  # ``${params.NAME}``, and every notebook task's
+        masked = [] if self.masker is None else self.masker.changed_keys(self.params)
+        for name in masked:
+            print(
+                f"jupyter-workflows: parameter '{name}' holds a secret's value: tasks get it "
+                "as given, but it is recorded as ***, and a resume of this run needs it given "
+                f"again (-p {name} VALUE)",
+                file=sys.stderr,
+            )
         self.scope = Scope(
             env=template_env,
             tasks=self.views,

@@ -135,6 +135,10 @@ class Masker:
             return masked if isinstance(value, list) else tuple(masked)
         return value
 
+    def changed_keys(self, mapping: Mapping[str, Any]) -> list[str]:
+        """The keys of ``mapping`` whose values masking changes (they hold a secret's value)."""
+        return [key for key, value in mapping.items() if self.value(value) is not value]
+
     def event(self, event: Event) -> Event:
         """``event`` with its text masked: the same object when there was nothing to mask."""
         changes = {}

@@ -277,6 +277,7 @@ def test_a_parameter_recorded_masked_must_be_given_again(project: Path) -> None:
     first = cli(project, "run", "daily.json", "-p", "day", "x-hunter22", "--no-alerts",
                 env=_SECRET_ENV)  # fmt: skip
     assert first.returncode == 1  # b: no go file yet
+    assert "parameter 'day' holds a secret's value" in first.stderr
     old = last(project)
     assert old["params"] == {"day": "x-***"}
     (project / "go").touch()
