@@ -80,10 +80,14 @@ LAZY_COMMANDS = {
 
 class _WorkflowCommand(LazyGroup):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # The ``workflow`` process itself (its console script, ``python -m``); a test's
-        # CliRunner and other embedders call ``main`` and keep their process (exiting.py).
-        try:
+        # Called with no arguments, the group is the program (its console script, ``python
+        # -m``) and ends the process itself (exiting.py). A script that passes its own
+        # arguments, as a test's CliRunner calls ``main``, keeps its process and the
+        # SystemExit to catch.
+        if args or kwargs:
             return self.main(*args, **kwargs)
+        try:
+            return self.main()
         except SystemExit as exc:
             from .exiting import leave
 

@@ -5,8 +5,9 @@ the process exits: ~5 ms of a one-task ``workflow run``, spent on memory that th
 back at once anyway. So, as mypy does, the ``workflow`` process leaves with ``os._exit`` once
 all that a normal exit does and that can matter is done: the atexit handlers have run
 (plugins', logging's, multiprocessing's, ours) and the standard streams are flushed. It leaves
-the normal way while another thread still works (a normal exit waits for it). A command run
-inside another process (a test's ``CliRunner``, a notebook) never comes here.
+the normal way while another thread still works (a normal exit waits for it). Only the program
+itself comes here (the group called with no arguments); a command run inside another process
+with its own arguments (a test's ``CliRunner``, a script, a notebook) never does.
 
 Objects still alive are not finalised, which Python never promises at exit (and which the
 collector's freeze at exit, collector.py, already skipped for most of them): a file left open

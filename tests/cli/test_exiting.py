@@ -43,7 +43,8 @@ _PROCESS = textwrap.dedent(
         threading.Thread(target=late_work).start()
 
     from jupyter_workflows.cli import main
-    main(sys.argv[3:])
+    sys.argv = ["workflow", *sys.argv[3:]]
+    main()
     """
 )
 
@@ -94,6 +95,29 @@ def test_a_thread_still_working_gets_the_normal_exit(tmp_path: Path, ok_file: Pa
     assert (marks / "thread").read_text() == "done"  # waited for, as a normal exit does
     assert (marks / "atexit").read_text() == "ran"
     assert (marks / "teardown").read_text() == "ran"
+
+
+def test_a_script_that_passes_its_own_arguments_keeps_its_process(
+    tmp_path: Path, ok_file: Path
+) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from jupyter_workflows.cli import main
+        try:
+            main(["validate", sys.argv[1]])
+        except SystemExit as exc:
+            print(f"caught {exc.code!r}, still here")
+            sys.exit(7)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, ok_file.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 7, done.stderr
+    assert f"{ok_file.name}: valid" in done.stdout
+    assert "caught 0, still here" in done.stdout
 
 
 def test_long_output_into_a_pipe_arrives_whole(tmp_path: Path) -> None:
