@@ -129,16 +129,22 @@ class _Reader:
 
     # -- values --------------------------------------------------------------------------
     def scalar(self, event: Any) -> None:
+        # The hot path of a large file, one call per value: kept to the cases that occur.
         tag, text = event.tag, event.value
+        value: Any
         if tag is None or tag == "!":
             tag = _STR  # a quoted scalar, or a plain one no implicit type matches
             if event.implicit[0]:
-                for candidate, pattern in _IMPLICIT.get(text[:1], ()):
-                    if pattern.match(text):
-                        tag = candidate
-                        break
+                if text.isdigit() and text.isascii() and text[0] != "0":
+                    # What the int pattern matches (the float pattern needs a '.' or ':').
+                    tag = _INT
+                else:
+                    for candidate, pattern in _IMPLICIT.get(text[:1], ()):
+                        if pattern.match(text):
+                            tag = candidate
+                            break
         if tag == _STR:
-            value: Any = text
+            value = text
         elif tag == _INT and text.isdigit() and text.isascii() and text[:1] != "0":
             value = int(text) if len(text) <= MAX_NUMBER_CHARS else OutOfRange(text)
         elif tag == _NULL:
@@ -155,7 +161,18 @@ class _Reader:
             raise YamlProblem(f"unsupported YAML tag '{_short(tag)}'", event.start_mark)
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1, 0)
-        self.add(value, event.start_mark, 1, 0)
+        stack = self.stack
+        if stack and stack[-1].is_list:  # ``add`` for an item of a list, the common case
+            self.count += 1
+            if self.count > MAX_NODES:
+                raise YamlProblem(too_many(self.aliased), event.start_mark)
+            items = stack[-1].value
+            if self.positions is not None:
+                mark, path = event.start_mark, (*stack[-1].path, len(items))
+                self.positions[path] = (mark.line + 1, mark.column + 1)
+            items.append(value)
+        else:
+            self.add(value, event.start_mark, 1, 0)
         kind = type(value)
         if kind is str:
             if len(value) <= 1000 and value.isascii() and "\x00" not in value:

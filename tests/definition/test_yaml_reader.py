@@ -14,6 +14,7 @@ from jupyter_workflows.definition.yaml_reader import YamlProblem
 SAME_AS_SAFE_LOAD = [
     "name: x\ntasks:\n  - {id: a, type: shell, command: make}\n",
     "a: [yes, no, on, off, true, False, ~, null, '', 1:30, 0x1f, 017, 0, -5, +7, 1_000]\n",
+    "digits: [7, 42, 1234567, 0, 00, 08, 09, 1_2, '12', !!str 3, \u0661\u0662, \uff11]\n",
     "b: [1.5, 1.5e+3, 1.5e3, .5, 6.8523015e+5, 685.230_15e+03, 190:20:30.15, -0.0]\n",
     "c: [2024-01-01, 2001-12-14t21:59:43.10-05:00, !!str 12, !!binary aGk=, !!float 1]\n",
     "d: |\n  line one\n  line two\ne: >\n  folded\n  text\nf: 'it''s'\ng: \"tab\\tnew\\n\"\n",
