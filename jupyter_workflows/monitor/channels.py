@@ -247,9 +247,13 @@ def post_json(
     hidden = [url, *secrets]
     where = redact_url(url)
     try:
-        response = httpx.post(
-            url, json=payload, headers=dict(headers or {}), timeout=timeout_for(HTTP_TIMEOUT)
-        )
+        # The timeout is taken once the client is built: building it loads the CA bundle
+        # (tens of ms, more with two sends at once), which would otherwise run the send past
+        # its deadline and leave its outcome unrecorded.
+        with httpx.Client() as client:
+            response = client.post(
+                url, json=payload, headers=dict(headers or {}), timeout=timeout_for(HTTP_TIMEOUT)
+            )
     except httpx.HTTPError as exc:
         reason = _redact(str(exc) or type(exc).__name__, hidden)
         raise ChannelError(f"{channel}: cannot reach {where}: {reason}") from None
