@@ -226,6 +226,37 @@ def test_webhook_posts_the_alert_as_json(httpserver: Any, alert: Alert) -> None:
     httpserver.check_assertions()
 
 
+def test_a_send_under_a_time_limit_ends_by_it_however_long_the_client_takes_to_build(
+    alert: Alert, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from jupyter_workflows.monitor.channels import time_limit
+
+    # A receiver that accepts and never answers; and a client that takes 0.5 s to build, as
+    # loading the CA bundle can on a busy machine (the real constructor runs after the wait).
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(4)
+    build = httpx.Client.__init__
+
+    def slow_build(self: Any, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.5)
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "__init__", slow_build)
+    channel = make_channel(
+        "webhook", {"ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hole.getsockname()[1]}/h"}
+    )
+    started = time.monotonic()
+    try:
+        with time_limit(started + 0.6), pytest.raises(ChannelError, match="timed out"):
+            channel.send(alert)
+    finally:
+        hole.close()
+    assert time.monotonic() - started < 0.85  # 1.1 s and more when the timeout came first
+
+
 def test_sendgrid_posts_v3_mail_send_with_bearer_key(httpserver: Any, alert: Alert) -> None:
     env = {
         "SENDGRID_API_KEY": API_KEY,
