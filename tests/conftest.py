@@ -66,3 +66,18 @@ def cli(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None
         env=full_env,
         input=input,
     )
+
+
+def install_plugin(site: Path, package: str, source: str, entry_points: str) -> Path:
+    """A plugin as pip installs it, in ``site`` (a folder to put on PYTHONPATH): the package
+    ``package`` with ``source`` as its ``__init__.py``, and a ``*.dist-info`` folder whose
+    ``entry_points.txt`` is ``entry_points``. Returns the module's file."""
+    module = site / package / "__init__.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(source)
+    dist = site / f"{package}-1.0.dist-info"
+    dist.mkdir()
+    name = package.replace("_", "-")
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(entry_points)
+    return module

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli
+from tests.conftest import cli, install_plugin
 
 PLUGIN = '''
 """teams_plugin: a task type that writes a greeting file, an alert channel that files alerts."""
@@ -73,12 +73,7 @@ teams = teams_plugin:teams_channel
 @pytest.fixture
 def plugin_site(tmp_path: Path) -> Path:
     site = tmp_path / "site"
-    (site / "teams_plugin").mkdir(parents=True)
-    (site / "teams_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    dist = site / "teams_plugin-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: teams-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
+    install_plugin(site, "teams_plugin", textwrap.dedent(PLUGIN), ENTRY_POINTS)
     return site
 
 

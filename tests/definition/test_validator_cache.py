@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli
+from tests.conftest import cli, install_plugin
 
 PROBE = """
 import json, sys
@@ -108,16 +108,8 @@ class GreetType(TaskType):
 def _greet_plugin(tmp_path: Path) -> tuple[Path, Path]:
     """A task type installed as pip would install it: (its site folder, its module file)."""
     site = tmp_path / "site"
-    (site / "greet_plugin").mkdir(parents=True)
-    module = site / "greet_plugin" / "__init__.py"
-    module.write_text(PLUGIN_V1)
-    dist = site / "greet_plugin-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: greet-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[jupyter_workflows.tasks]\ngreet = greet_plugin:GreetType\n"
-    )
-    return site, module
+    entry_points = "[jupyter_workflows.tasks]\ngreet = greet_plugin:GreetType\n"
+    return site, install_plugin(site, "greet_plugin", PLUGIN_V1, entry_points)
 
 
 def test_an_edited_model_is_built_again_not_restored(tmp_path: Path) -> None:
