@@ -67,6 +67,10 @@ class Registry:
             return True
         return name in self._entry_points()
 
+    def is_builtin(self, name: str) -> bool:
+        """Whether ``name`` is this package's own (not replaced by a ``register`` call)."""
+        return name in self.builtin and name not in self._registered
+
     def load(self, name: str) -> Any:
         """The object registered as ``name``; raises ``UnknownPlugin``."""
         if name in self._registered:

@@ -27,8 +27,7 @@ native form, which is all the engine reads. ``original.py`` lists them for ``--s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import (
@@ -41,14 +40,14 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
-from ..errors import UnknownPlugin
-from ..plugins import ALERT_CHANNELS, TASK_TYPES
-from . import validator_cache
-from .durations import UNIT_MILLISECONDS, UNIT_SECONDS, parse_duration
+from ..plugins import TASK_TYPES
+from . import field_checks, validator_cache
+from .field_checks import project_globs
+
+__all__ = ["project_globs"]  # kept here for the task types that import it from the model
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 
@@ -65,44 +64,45 @@ def _duration_schema(description: str) -> WithJsonSchema:
     )
 
 
-def _seconds(value: Any) -> float:
-    return parse_duration(value, unit=UNIT_SECONDS)
-
-
-def _milliseconds(value: Any) -> float:
-    return parse_duration(value, unit=UNIT_MILLISECONDS)
-
-
 Seconds = Annotated[
     float,
-    BeforeValidator(_seconds),
+    BeforeValidator(field_checks.seconds),
     _duration_schema('Seconds as a number, or a string with units ("10s", "5m").'),
 ]
 Milliseconds = Annotated[
     float,
-    BeforeValidator(_milliseconds),
+    BeforeValidator(field_checks.milliseconds),
     _duration_schema('Milliseconds as a number, or a string with units ("500ms", "10s").'),
 ]
 
 
-def _env_text(value: Any) -> Any:
-    if value is None:  # YAML's `KEY:` with nothing after it
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value  # anything else (a list, a mapping) is left for validation to reject
+EnvMap = Annotated[dict[str, str], BeforeValidator(field_checks.environment_text)]
 
 
-def _stringify(value: Any) -> Any:
-    """Environment values are strings to a process; accept YAML numbers, booleans and nulls."""
-    if isinstance(value, dict):
-        return {k: _env_text(v) for k, v in value.items()}
-    return value
+class _ModelRule:
+    """A whole-model rule from field_checks, applied to a validated model's fields.
+
+    An instance, not a closure, so that a kept validator (validator_cache.py) can name it;
+    ``__rule__`` lets the acceptance check apply the same rule to plain data."""
+
+    def __init__(self, rule: Callable[[dict[str, Any], set[str]], None]) -> None:
+        self.__rule__ = rule
+
+    def __call__(self, model: BaseModel) -> BaseModel:
+        fields = dict(model.__dict__)
+        self.__rule__(fields, model.model_fields_set)
+        for name, value in fields.items():
+            if value is not model.__dict__[name]:
+                setattr(model, name, value)  # as the model's own code would: counted as set
+        return model
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_ModelRule, (self.__rule__,))
 
 
-EnvMap = Annotated[dict[str, str], BeforeValidator(_stringify)]
+def model_rule(rule: Callable[[dict[str, Any], set[str]], None]) -> Any:
+    """A model validator (after) applying ``rule`` (from field_checks)."""
+    return model_validator(mode="after")(_ModelRule(rule))  # type: ignore[call-overload]
 
 
 class Strict(BaseModel):
@@ -140,30 +140,13 @@ class Retry(Strict):
 
     attempts: int = Field(1, ge=1, description="Total attempts, the first one included.")
     delay: Milliseconds = Field(1.0, description="Wait before the second attempt (number: ms).")
-    backoff: float = Field(
+    backoff: Annotated[float, BeforeValidator(field_checks.named_backoff)] = Field(
         2.0, ge=1.0, description="Multiplier of the delay after each attempt (1 = fixed delay)."
     )
     max_delay: Milliseconds = Field(300.0, description="Upper bound of one wait (number: ms).")
-    jitter: float = Field(
+    jitter: Annotated[float, BeforeValidator(field_checks.boolean_jitter)] = Field(
         0.0, ge=0.0, le=1.0, description="Randomise each wait by up to this fraction (0.1 = 10%)."
     )
-
-    @field_validator("backoff", mode="before")
-    @classmethod
-    def _named_backoff(cls, value: Any) -> Any:
-        names = {"fixed": 1.0, "none": 1.0, "constant": 1.0, "exponential": 2.0}
-        if isinstance(value, str) and value.lower() in names:
-            return names[value.lower()]
-        return value
-
-    @field_validator("jitter", mode="before")
-    @classmethod
-    def _bool_jitter(cls, value: Any) -> Any:
-        if value is True:
-            return 0.2
-        if value is False:
-            return 0.0
-        return value
 
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before ``attempt`` (2 = the first retry), without jitter."""
@@ -176,7 +159,7 @@ class Retry(Strict):
 class Cache(Strict):
     """When a task may be skipped, its last successful result reused (``cache:``)."""
 
-    inputs: list[str] = Field(
+    inputs: Annotated[list[str], AfterValidator(field_checks.cache_inputs)] = Field(
         default_factory=list,
         description="Globs relative to the project root: the content of the files they match "
         "is part of the cache key.",
@@ -187,23 +170,6 @@ class Cache(Strict):
     expire: Seconds | None = Field(
         None, gt=0, description='How old a cached result may be ("7d", "12h"; number: seconds).'
     )
-
-    @field_validator("inputs")
-    @classmethod
-    def _inside_the_project(cls, patterns: list[str]) -> list[str]:
-        return project_globs(patterns, "input pattern", "data/*.csv")
-
-
-def project_globs(patterns: list[str], what: str, example: str) -> list[str]:
-    """``patterns`` when each is a glob inside the project; else ValueError saying so."""
-    for pattern in patterns:
-        parts = pattern.strip().replace("\\", "/").split("/")
-        if not pattern.strip() or pattern.strip().startswith("/") or ".." in parts:
-            raise ValueError(
-                f"{what} '{pattern}' must be a glob relative to the project root "
-                f"(no leading '/', no '..'), e.g. '{example}'"
-            )
-    return patterns
 
 
 class _AnyTaskType:
@@ -284,7 +250,9 @@ class TaskBase(Strict):
         None, description="Unique id (letters, digits, - and _). Required for top-level tasks."
     )
     name: str | None = None
-    depends_on: list[str] = Field(default_factory=list)
+    depends_on: Annotated[list[str], BeforeValidator(field_checks.one_or_many)] = Field(
+        default_factory=list
+    )
     timeout: Seconds | None = Field(None, description="Per attempt (number: seconds).")
     retry: Retry | None = None
     condition: str | None = Field(None, description="Run only when this expression is true.")
@@ -327,11 +295,6 @@ class TaskBase(Strict):
         description="Skip the task, reusing its last successful result, while its definition, "
         "its inputs, its key and its upstream tasks are unchanged (true, or inputs/key/expire).",
     )
-
-    @field_validator("depends_on", mode="before")
-    @classmethod
-    def _single_dependency(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @property
     def cache_config(self) -> Cache | None:
@@ -425,10 +388,7 @@ class CronTrigger(Strict):
     )
     config: CronConfig
 
-    @model_validator(mode="after")
-    def _native_type(self) -> CronTrigger:
-        self.type = "cron"
-        return self
+    _native_type = model_rule(field_checks.cron_type)
 
 
 DEFAULT_TOLERANCE = 300.0  # seconds a signed timestamp may differ from the server's clock
@@ -457,14 +417,7 @@ class WebhookConfig(Strict):
         "within it is answered with the first run (number: seconds).",
     )
 
-    @model_validator(mode="after")
-    def _tolerance_needs_a_timestamp(self) -> WebhookConfig:
-        if self.signature == "github" and "tolerance" in self.model_fields_set:
-            raise ValueError(
-                "'tolerance' applies to timestamped signatures (signature: stripe or slack); "
-                "github signatures carry no time"
-            )
-        return self
+    _tolerance_needs_a_timestamp = model_rule(field_checks.tolerance_needs_a_timestamp)
 
 
 class WebhookTrigger(Strict):
@@ -473,16 +426,13 @@ class WebhookTrigger(Strict):
 
 
 class FileChangeConfig(Strict):
-    files: list[str] = Field(min_length=1)
-    ignore: list[str] = Field(default_factory=list)
+    files: Annotated[list[str], AfterValidator(field_checks.watched_files)] = Field(min_length=1)
+    ignore: Annotated[list[str], AfterValidator(field_checks.watched_files)] = Field(
+        default_factory=list
+    )
     debounce: Milliseconds = 0.3
     schedule: str | None = Field(None, description=_UNUSED)
     webhook: str | None = Field(None, description=_UNUSED)
-
-    @field_validator("files", "ignore")
-    @classmethod
-    def _inside_the_project(cls, patterns: list[str]) -> list[str]:
-        return project_globs(patterns, "pattern", "src/**/*.ts")
 
 
 class FileChangeTrigger(Strict):
@@ -496,13 +446,7 @@ Trigger = Annotated[
 ]
 
 
-def _known_channel(name: str) -> str:
-    if name.strip().lower() not in ALERT_CHANNELS:
-        raise ValueError(str(UnknownPlugin(ALERT_CHANNELS.kind, name, ALERT_CHANNELS.names())))
-    return name
-
-
-ChannelName = Annotated[str, AfterValidator(_known_channel)]
+ChannelName = Annotated[str, AfterValidator(field_checks.known_channel)]
 
 
 def _console_only() -> list[str]:
@@ -519,39 +463,17 @@ class Notifications(Strict):
     on_failure: bool = True
 
 
-def _js_condition(text: str) -> str:
-    from ..errors import ExpressionError
-    from .js_conditions import parse_js_condition
-
-    try:
-        parse_js_condition(text)
-    except ExpressionError as exc:
-        raise ValueError(f"invalid condition: {exc.reason} at position {exc.position}") from None
-    return text
-
-
-def _js_template(text: str) -> str:
-    from ..errors import ExpressionError
-    from .js_conditions import check_template
-
-    try:
-        check_template(text)
-    except ExpressionError as exc:
-        raise ValueError(f"invalid template: {exc.reason} at position {exc.position}") from None
-    return text
-
-
 class AlertRule(Strict):
     """One alert of the workflow: when ``condition`` holds for a finished run, ``template``
     (rendered) goes to ``channels``."""
 
     name: str = Field(min_length=1)
-    condition: Annotated[str, AfterValidator(_js_condition)] = Field(
+    condition: Annotated[str, AfterValidator(field_checks.js_condition)] = Field(
         description="JavaScript-style: execution.status === 'failed', metrics.successRate < 90, "
         "execution.duration > workflow.expected_duration * 2 (durations in milliseconds)."
     )
     channels: list[ChannelName] = Field(default_factory=_console_only)
-    template: Annotated[str, AfterValidator(_js_template)] = Field(
+    template: Annotated[str, AfterValidator(field_checks.js_template)] = Field(
         description="The message: ${workflow.name}, ${error.message}, ${metrics.successRate}, "
         "${execution.duration}..."
     )
@@ -575,23 +497,25 @@ class Workflow(Strict):
 
     schema_: str | None = Field(None, alias="$schema")
     name: str = Field(min_length=1)
-    version: str | None = None
+    version: Annotated[str | None, BeforeValidator(field_checks.version_text)] = None
     description: str | None = None
     trigger: Trigger | None = None
     tasks: list[Task] = Field(min_length=1)
     notifications: Notifications | None = None
     defaults: Defaults = Field(default_factory=Defaults)
-    environment: EnvMap = Field(
+    environment: Annotated[EnvMap, AfterValidator(field_checks.environment_into_defaults)] = Field(
         default_factory=dict,
         description="Environment of every task: the original format's defaults.environment.",
     )
     expected_duration: Milliseconds | None = Field(
         None, description="How long a run should take (number: milliseconds, as the original)."
     )
-    alerts: list[AlertRule] | None = Field(
-        None,
-        description="Alert rules of this workflow; when given, they replace the built-in "
-        "failure, success-rate and duration rules for its runs.",
+    alerts: Annotated[list[AlertRule] | None, AfterValidator(field_checks.unique_alert_names)] = (
+        Field(
+            None,
+            description="Alert rules of this workflow; when given, they replace the built-in "
+            "failure, success-rate and duration rules for its runs.",
+        )
     )
     secrets: list[SecretName] = Field(
         default_factory=list,
@@ -599,37 +523,6 @@ class Workflow(Strict):
         "references name. Each may also come from the plain environment variable NAME, and "
         "that variable's value is masked in every log, record and alert.",
     )
-
-    @field_validator("environment")
-    @classmethod
-    def _into_defaults(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        defaults = info.data.get("defaults")
-        if value and isinstance(defaults, Defaults):
-            clash = [k for k in value if defaults.environment.get(k, value[k]) != value[k]]
-            if clash:
-                raise ValueError(
-                    f"'{clash[0]}' is set both here and in defaults.environment, differently; "
-                    "keep one"
-                )
-            defaults.environment = {**value, **defaults.environment}
-        return value
-
-    @field_validator("alerts")
-    @classmethod
-    def _unique_alert_names(cls, value: list[AlertRule] | None) -> list[AlertRule] | None:
-        names = [rule.name for rule in value or ()]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"alert name '{repeated[0]}' is used twice; names must differ")
-        return value
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, value: Any) -> Any:
-        # YAML reads `version: 1.0` as a number and `version: 2024-01-01` as a date.
-        if isinstance(value, (int, float, date)) and not isinstance(value, bool):
-            return str(value)
-        return value
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Workflow:  # type: ignore[override]

@@ -37,13 +37,14 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from urllib.parse import quote, quote_plus
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field
 
+from ..definition import field_checks
 from ..definition.durations import format_duration
-from ..definition.model import Milliseconds, Strict, TaskBase
+from ..definition.model import Milliseconds, Strict, TaskBase, model_rule
 from ..definition.templates import Scope, render, render_value, to_text
 from ..definition.url_templates import UrlTemplateError, render_url
 from ..execution.states import State
@@ -73,13 +74,7 @@ class HttpAuth(Strict):
     password: str | None = None
     token: str | None = None
 
-    @model_validator(mode="after")
-    def _complete(self) -> HttpAuth:
-        if self.type == "basic" and (self.username is None or self.password is None):
-            raise ValueError("basic auth needs 'username' and 'password'")
-        if self.type == "bearer" and not self.token:
-            raise ValueError("bearer auth needs 'token'")
-        return self
+    _complete = model_rule(field_checks.complete_auth)
 
 
 class HttpTask(TaskBase):
@@ -90,7 +85,10 @@ class HttpTask(TaskBase):
         'client takes them so; or "10s").',
     )
     url: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    method: Annotated[
+        Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+        BeforeValidator(field_checks.upper_method),
+    ] = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, Any] = Field(default_factory=dict)
     body: Any = None
@@ -102,21 +100,7 @@ class HttpTask(TaskBase):
     data: Any = Field(None, description="The original format's name for 'body'.")
     auth: HttpAuth | None = None
 
-    @model_validator(mode="after")
-    def _one_body(self) -> HttpTask:
-        if self.data is not None:
-            other = (
-                "body" if self.body is not None else "json" if self.json_body is not None else None
-            )
-            if other:
-                raise ValueError(f"set either 'data' (the original's 'body') or '{other}'")
-            self.body, self.data = self.data, None
-        return self
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+    _one_body = model_rule(field_checks.one_body)
 
 
 class _BadRequest(Exception):

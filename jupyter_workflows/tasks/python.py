@@ -6,9 +6,10 @@ import os
 import sys
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ..definition.model import TaskBase
+from ..definition import field_checks
+from ..definition.model import TaskBase, model_rule
 from ..definition.templates import render
 from .base import TaskContext, TaskResult, TaskType
 
@@ -19,11 +20,7 @@ class PythonTask(TaskBase):
     code: str | None = None
     args: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _script_or_code(self) -> PythonTask:
-        if (self.script is None) == (self.code is None):
-            raise ValueError("a python task needs exactly one of 'script' (a file) or 'code'")
-        return self
+    _script_or_code = model_rule(field_checks.script_or_code)
 
 
 def interpreter(env: dict[str, str] | None) -> str:

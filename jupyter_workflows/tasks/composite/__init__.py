@@ -12,25 +12,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field
 
-from ...definition.model import TASK_ID_PATTERN, Task, TaskBase
+from ...definition import field_checks
+from ...definition.model import TASK_ID_PATTERN, Task, TaskBase, model_rule
 from ..base import DeferredTaskType
 
-
-def shell_by_default(value: Any) -> Any:
-    """A child task written without ``type`` but with a ``command`` is a shell task, as in
-    the original format."""
-    if isinstance(value, dict) and "type" not in value and "command" in value:
-        return {"type": "shell", **value}
-    return value
-
-
-def _children_shell_by_default(value: Any) -> Any:
-    return [shell_by_default(v) for v in value] if isinstance(value, list) else value
-
-
-Child = Annotated[Task, BeforeValidator(shell_by_default)]
+Child = Annotated[Task, BeforeValidator(field_checks.shell_by_default)]
 
 
 class ConditionalTask(TaskBase):
@@ -46,7 +34,7 @@ class ConditionalTask(TaskBase):
 
 class ParallelTask(TaskBase):
     type: Literal["parallel"]
-    tasks: Annotated[list[Task], BeforeValidator(_children_shell_by_default)] = Field(
+    tasks: Annotated[list[Task], BeforeValidator(field_checks.children_shell_by_default)] = Field(
         min_length=1, description="The children; one without 'type' but with 'command' is shell."
     )
     wait_for: Literal["all", "any", "first"] = Field(
@@ -73,17 +61,7 @@ class LoopTask(TaskBase):
         "of items), false one after the other.",
     )
 
-    @model_validator(mode="after")
-    def _native(self) -> LoopTask:
-        if self.then is not None and self.task is not None:
-            raise ValueError("set either 'then' or 'task' (its original spelling), not both")
-        if self.then is None and self.task is None:
-            raise ValueError("missing the task to repeat: 'then' (or 'task')")
-        self.then, self.task = self.then or self.task, None
-        if self.parallel and "max_parallel" not in self.model_fields_set:
-            # every iteration at once; the run's max_parallel still bounds what they start
-            self.max_parallel = max(len(self.items), 1) if isinstance(self.items, list) else 1024
-        return self
+    _native = model_rule(field_checks.loop_body)
 
     @property
     def body(self) -> TaskBase:

@@ -34,9 +34,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ...definition.model import Strict, TaskBase
+from ...definition import field_checks
+from ...definition.model import Strict, TaskBase, model_rule
 from ..base import DeferredTaskType
 
 
@@ -53,29 +54,7 @@ class DatabaseConfig(Strict):
     migrations_path: str | None = None
     rollback_on_failure: bool = True
 
-    @model_validator(mode="after")
-    def _operation_needs(self) -> DatabaseConfig:
-        if self.operation is None:
-            if self.migrations_path is not None:
-                self.operation = "migration"
-            elif self.queries:
-                self.operation = "transaction"
-            elif self.query is not None:
-                self.operation = "query"
-            else:
-                raise ValueError(
-                    "a database task needs 'query', 'queries' (a transaction) or "
-                    "'migrations_path' (a migration)"
-                )
-        needs = {
-            "query": self.query,
-            "migration": self.migrations_path,
-            "transaction": self.queries,
-        }
-        if not needs[self.operation]:
-            field = {"query": "query", "migration": "migrations_path", "transaction": "queries"}
-            raise ValueError(f"operation '{self.operation}' needs '{field[self.operation]}'")
-        return self
+    _operation_needs = model_rule(field_checks.database_operation)
 
 
 class DatabaseTask(TaskBase):

@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ...definition.model import EnvMap, Strict, TaskBase
+from ...definition import field_checks
+from ...definition.model import EnvMap, Strict, TaskBase, model_rule
 from ..base import DeferredTaskType
 
 
@@ -52,19 +53,7 @@ class DockerTask(TaskBase, DockerFields):
         None, description="The same fields wrapped, as the original format writes them."
     )
 
-    @model_validator(mode="after")
-    def _build_or_run(self) -> DockerTask:
-        if self.config is not None:  # the original's wrapping: the fields move up
-            for name in self.config.model_fields_set:
-                if name in self.model_fields_set:
-                    raise ValueError(f"'{name}' is set both here and in 'config'; keep one")
-                setattr(self, name, getattr(self.config, name))
-            self.config = None
-        if not (self.dockerfile or self.context or self.image):
-            raise ValueError(
-                "a docker task needs 'dockerfile'/'context' to build or 'image' to run"
-            )
-        return self
+    _build_or_run = model_rule(field_checks.docker_build_or_run)
 
 
 class DockerType(DeferredTaskType):
