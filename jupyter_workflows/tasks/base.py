@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import TaskTypeNotImplemented
 from ..execution.states import State
-from .paths import PathPolicy
+from .paths import PathPolicy, named_paths
 
 if TYPE_CHECKING:
     from ..definition.model import TaskBase
@@ -128,12 +128,7 @@ class TaskType:
     @classmethod
     def path_fields(cls, task: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         """(field, path) for each path a task's raw data names (``path_keys`` by default)."""
-        for key in cls.path_keys:
-            value: Any = task
-            for name in key.split("."):
-                value = value.get(name) if isinstance(value, Mapping) else None
-            if value is not None:
-                yield key, value
+        return named_paths(cls.path_keys, task)
 
     async def after_run(self) -> None:
         """Called once when a run that used this type ends (also when cancelled), on the

@@ -18,7 +18,7 @@ in ``TaskType.path_fields``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,22 +96,41 @@ def glob_folder(pattern: str) -> str:
     return str(Path(pattern).parent) if parts else "."
 
 
+def named_paths(keys: Iterable[str], task: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(key, value) for each of the dotted ``keys`` a task's raw data has a value at."""
+    for key in keys:
+        value: Any = task
+        for name in key.split("."):
+            value = value.get(name) if isinstance(value, Mapping) else None
+        if value is not None:
+            yield key, value
+
+
+def _path_fields(kind: str, task: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    from ..definition.acceptance import path_keys
+    from ..plugins import TASK_TYPES
+
+    keys = path_keys(kind)  # a built-in type's, known without importing its module
+    if keys is not None:
+        return named_paths(keys, task)
+    return TASK_TYPES.load(kind).path_fields(task)  # type: ignore[no-any-return]
+
+
 def check_workflow(data: Mapping[str, Any], policy: PathPolicy) -> list[Finding]:
     """A finding for each literal path in a workflow's raw data that the policy refuses;
     templated paths are left for run time, unknown task types to validation."""
     from ..definition.templates import split_template
     from ..definition.validate import top_tasks, walk_tasks
     from ..errors import ExpressionError, UnknownPlugin
-    from ..plugins import TASK_TYPES
 
     findings = []
     for index, top in top_tasks(dict(data)):
         for place, node in walk_tasks(top, ("tasks", index)):
             try:
-                task_type = TASK_TYPES.load(str(node.get("type")))
+                fields = list(_path_fields(str(node.get("type")), node))
             except UnknownPlugin:
                 continue
-            for field, value in task_type.path_fields(node):
+            for field, value in fields:
                 try:
                     parts = split_template(value) if isinstance(value, str) else [None]
                 except ExpressionError:

@@ -1,0 +1,336 @@
+"""Whether the workflow model would accept some data, decided without importing pydantic.
+
+Importing pydantic and the model classes is most of what ``workflow validate`` of a small
+file costs (about 60% of the process). ``accepts`` walks a description of the models' core
+schemas (``acceptance.json``, written from the models by ``acceptance_build.py``) and calls
+the models' own validator functions (``field_checks.py``). It answers True only where the
+model would accept the data for certain: anything it is not sure of (a type pydantic might
+coerce, a task type from a plugin, a node the description marks opaque, two union members
+accepting differently) is False, and the caller then asks the model, which also says why.
+An error it finds is therefore never reported from here: pydantic reports it.
+
+It checks strictly (no coercion of "5" to 5), which is what files written by hand give:
+JSON and YAML values are already the types the model wants.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from ..plugins import TASK_TYPES
+
+FORMAT = 1
+SCHEMA_FILE = Path(__file__).with_name("acceptance.json")
+# The only modules whose functions the description may name (none imports pydantic).
+PURE_MODULES = ("jupyter_workflows.definition.field_checks",)
+# The walk takes about 20 us a task, the model's compiled validator about 7 once pydantic
+# and the model are imported (some 60 ms): past a few thousand tasks the model is quicker.
+MOST_TASKS = 1000
+
+_MAX_INT = 2**63  # pydantic-core's own integers; bigger ones take another path: not sure
+_MAX_EXACT_FLOAT = 2**53
+
+
+def path_keys(kind: str) -> list[str] | None:
+    """The ``path_keys`` of a built-in task type that finds its paths by them alone, as its
+    class declares them (``tasks/paths.py`` reads them here so as not to import the type's
+    module, and with it pydantic); None for any other type."""
+    keys = _description()["path_keys"].get(kind)
+    return keys if keys is not None and TASK_TYPES.is_builtin(kind) else None
+
+
+class _Rejected(Exception):
+    """The model would reject the data here, for certain."""
+
+
+class _Unsure(Exception):
+    """The model might accept or reject the data here; only pydantic can tell."""
+
+
+def accepts(data: Any) -> bool:
+    """True when ``Workflow.model_validate(data)`` would certainly succeed."""
+    description = _description()
+    try:
+        _Checker(description).check(description["root"], data)
+    except Exception:  # unsure, rejected, or a validator that failed another way: ask pydantic
+        return False
+    return True
+
+
+_loaded: dict[str, Any] = {}
+
+
+def _description() -> dict[str, Any]:
+    if not _loaded:
+        _loaded.update(json.loads(SCHEMA_FILE.read_text()))
+    return _loaded
+
+
+class _Info:
+    """What a with-info validator reads of pydantic's ``ValidationInfo``."""
+
+    context = None
+    mode = "python"
+
+    def __init__(self, data: dict[str, Any], field_name: str | None) -> None:
+        self.data = data
+        self.field_name = field_name
+
+
+class _Fields(dict):  # type: ignore[type-arg]
+    """A model's validated fields by name, and the names the data gave (``given``)."""
+
+    given: set[str]
+
+
+_functions: dict[str, Any] = {}
+
+
+def _function(reference: str) -> Any:
+    function = _functions.get(reference)
+    if function is None:
+        module, _, name = reference.partition(":")
+        if module not in PURE_MODULES:
+            raise _Unsure(reference)
+        function = _functions[reference] = getattr(importlib.import_module(module), name)
+    return function
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a default, so that a rule normalising it in place cannot change the next."""
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise _Rejected("not text")
+        raise _Unsure("text of another type")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: pydantic rejects it, in its own words
+            raise _Unsure("not valid unicode") from None
+    return value
+
+
+_patterns: dict[str, re.Pattern[str]] = {}
+
+
+class _Checker:
+    def __init__(self, description: dict[str, Any]) -> None:
+        self.definitions = description["definitions"]
+        self.tasks = description["tasks"]
+        self.info = _Info({}, None)  # the innermost model's fields so far, for with-info ones
+
+    def check(self, node: dict[str, Any], value: Any) -> Any:
+        """``value`` as the model would hold it (models as ``_Fields``); raises when not sure."""
+        return getattr(self, "_" + node["k"])(node, value)
+
+    def _ref(self, node: dict[str, Any], value: Any) -> Any:
+        return self.check(self.definitions[node["to"]], value)
+
+    def _opaque(self, node: dict[str, Any], value: Any) -> Any:
+        raise _Unsure(node["why"])
+
+    def _any(self, node: dict[str, Any], value: Any) -> Any:
+        return value
+
+    def _none(self, node: dict[str, Any], value: Any) -> Any:
+        if value is not None:
+            raise _Unsure("not null")
+        return None
+
+    def _str(self, node: dict[str, Any], value: Any) -> Any:
+        value = _text(value)
+        if "min_length" in node and len(value) < node["min_length"]:
+            raise _Rejected("too short")
+        if "max_length" in node and len(value) > node["max_length"]:
+            raise _Rejected("too long")
+        pattern = node.get("pattern")
+        if pattern is not None:
+            if "\n" in value:  # Python's $ matches before a final newline, Rust's does not
+                raise _Unsure("a line break under a pattern")
+            compiled = _patterns.get(pattern)
+            if compiled is None:
+                compiled = _patterns[pattern] = re.compile(pattern)
+            if not compiled.search(value):
+                raise _Unsure("does not match the pattern")
+        return value
+
+    def _int(self, node: dict[str, Any], value: Any) -> Any:
+        if type(value) is not int or not -_MAX_INT < value < _MAX_INT:
+            if isinstance(value, (dict, list)) or value is None:
+                raise _Rejected("not an integer")
+            raise _Unsure("an integer of another type or size")
+        return self._bounds(node, value)
+
+    def _float(self, node: dict[str, Any], value: Any) -> Any:
+        if type(value) is int and -_MAX_EXACT_FLOAT < value < _MAX_EXACT_FLOAT:
+            value = float(value)
+        elif type(value) is not float or not math.isfinite(value):
+            if isinstance(value, (dict, list)) or value is None:
+                raise _Rejected("not a number")
+            raise _Unsure("a number of another type or size")
+        return self._bounds(node, value)
+
+    def _bounds(self, node: dict[str, Any], value: Any) -> Any:
+        if (
+            ("ge" in node and not value >= node["ge"])
+            or ("gt" in node and not value > node["gt"])
+            or ("le" in node and not value <= node["le"])
+            or ("lt" in node and not value < node["lt"])
+        ):
+            raise _Rejected("out of bounds")
+        return value
+
+    def _bound(self, node: dict[str, Any], value: Any) -> Any:
+        value = self.check(node["of"], value)
+        return self._bounds({node["op"]: node["value"]}, value)
+
+    def _bool(self, node: dict[str, Any], value: Any) -> Any:
+        if type(value) is not bool:
+            if isinstance(value, (dict, list)) or value is None:
+                raise _Rejected("not a boolean")
+            raise _Unsure("a boolean of another type")
+        return value
+
+    def _literal(self, node: dict[str, Any], value: Any) -> Any:
+        for expected in node["values"]:
+            if type(value) is type(expected) and value == expected:
+                return value
+        if isinstance(value, (dict, list)) or value is None:
+            raise _Rejected("not one of the literals")
+        raise _Unsure("not one of the literals")
+
+    def _nullable(self, node: dict[str, Any], value: Any) -> Any:
+        return None if value is None else self.check(node["of"], value)
+
+    def _list(self, node: dict[str, Any], value: Any) -> Any:
+        if type(value) is not list:
+            if isinstance(value, (dict, str)) or value is None:
+                raise _Rejected("not a list")
+            raise _Unsure("a sequence of another type")
+        self._lengths(node, value)
+        item = node["of"]
+        return [self.check(item, v) for v in value]
+
+    def _dict(self, node: dict[str, Any], value: Any) -> Any:
+        if type(value) is not dict:
+            if isinstance(value, (list, str)) or value is None:
+                raise _Rejected("not a mapping")
+            raise _Unsure("a mapping of another type")
+        self._lengths(node, value)
+        keys, values = node["keys"], node["values"]
+        return {self.check(keys, k): self.check(values, v) for k, v in value.items()}
+
+    def _lengths(self, node: dict[str, Any], value: Any) -> None:
+        if "min_length" in node and len(value) < node["min_length"]:
+            raise _Rejected("too few")
+        if "max_length" in node and len(value) > node["max_length"]:
+            raise _Rejected("too many")
+
+    def _union(self, node: dict[str, Any], value: Any) -> Any:
+        accepted: list[Any] = []
+        for choice in node["of"]:
+            try:
+                accepted.append(self.check(choice, value))
+            except (_Rejected, ValueError, AssertionError):
+                continue
+        # pydantic picks among the members that accept (by exactness, then order): sure
+        # only when they all make the same value.
+        if not accepted or any(a != accepted[0] for a in accepted[1:]):
+            raise _Unsure("no member, or members that differ")
+        return accepted[0]
+
+    def _tagged(self, node: dict[str, Any], value: Any) -> Any:
+        if type(value) is not dict:
+            raise _Unsure("a tagged member that is not a mapping")
+        choice = node["choices"].get(value.get(node["key"]))
+        if choice is None:
+            raise _Rejected("an unknown tag")
+        return self.check(choice, value)
+
+    def _task(self, node: dict[str, Any], value: Any) -> Any:
+        if type(value) is not dict:  # data, not a task model: validate_task refuses it
+            raise _Rejected("a task that is not a mapping")
+        tag = value.get("type")
+        if type(tag) is not str:
+            raise _Rejected("a task without a type name")
+        if tag not in self.tasks or not TASK_TYPES.is_builtin(tag):
+            raise _Unsure("a task type this description does not hold")
+        return self.check(self.tasks[tag], value)
+
+    def _default(self, node: dict[str, Any], value: Any) -> Any:
+        return self.check(node["of"], value)
+
+    def _model(self, node: dict[str, Any], value: Any) -> Any:
+        if type(value) is not dict:
+            if isinstance(value, (list, str, int, float)) or value is None:
+                raise _Rejected("not a mapping")
+            raise _Unsure("a model from another object")
+        if not all(type(key) is str for key in value):
+            raise _Unsure("a key that is not text")
+        fields = _Fields()
+        fields.given = set()
+        used: set[str] = set()
+        outer = self.info
+        for field in node["fields"]:
+            name, alias, schema = field["name"], field["alias"], field["of"]
+            by_alias = node["by_alias"] and alias is not None and alias in value
+            by_name = (node["by_name"] or alias is None) and name in value
+            if by_alias and by_name:
+                raise _Unsure("a field given by its name and its alias")
+            if by_alias or by_name:
+                key = alias if by_alias else name
+                used.add(key)
+                if schema["k"] == "default":
+                    schema = schema["of"]
+                self.info = _Info(fields, name)
+                try:
+                    fields[name] = self.check(schema, value[key])
+                finally:
+                    self.info = outer
+                fields.given.add(name)
+            elif schema["k"] == "default":
+                fields[name] = _fresh(schema["value"])
+            else:
+                raise _Rejected(f"{name} is missing")
+        if len(used) != len(value) and node["extra"] != "ignore":
+            raise _Rejected("a key the model does not have")
+        if node["extra"] == "allow":
+            raise _Unsure("extra keys kept")
+        return fields
+
+    def _before(self, node: dict[str, Any], value: Any) -> Any:
+        return self._function(node, value)
+
+    def _after(self, node: dict[str, Any], value: Any) -> Any:
+        return self._function(node, value)
+
+    def _function(self, node: dict[str, Any], value: Any) -> Any:
+        function, info = _function(node["fn"]), self.info
+        call = (lambda v: function(v, info)) if node["info"] else function
+        try:
+            if node["k"] == "before":
+                return self.check(node["of"], call(value))
+            return call(self.check(node["of"], value))
+        except (ValueError, AssertionError) as exc:
+            raise _Rejected(str(exc)) from None
+
+    def _rule(self, node: dict[str, Any], value: Any) -> Any:
+        fields = self.check(node["of"], value)
+        try:
+            _function(node["fn"])(fields, fields.given)
+        except (ValueError, AssertionError) as exc:
+            raise _Rejected(str(exc)) from None
+        return fields
