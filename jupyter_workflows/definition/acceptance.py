@@ -40,7 +40,10 @@ def path_keys(kind: str) -> list[str] | None:
     """The ``path_keys`` of a built-in task type that finds its paths by them alone, as its
     class declares them (``tasks/paths.py`` reads them here so as not to import the type's
     module, and with it pydantic); None for any other type."""
-    keys = _description()["path_keys"].get(kind)
+    try:
+        keys = _description()["path_keys"].get(kind)
+    except (OSError, ValueError):  # no usable description: the type's module says
+        return None
     return keys if keys is not None and TASK_TYPES.is_builtin(kind) else None
 
 
@@ -54,20 +57,24 @@ class _Unsure(Exception):
 
 def accepts(data: Any) -> bool:
     """True when ``Workflow.model_validate(data)`` would certainly succeed."""
-    description = _description()
     try:
+        description = _description()
         _Checker(description).check(description["root"], data)
     except Exception:  # unsure, rejected, or a validator that failed another way: ask pydantic
         return False
     return True
 
 
-_loaded: dict[str, Any] = {}
+_loaded: dict[str, Any] | None = None
 
 
 def _description() -> dict[str, Any]:
-    if not _loaded:
-        _loaded.update(json.loads(SCHEMA_FILE.read_text()))
+    global _loaded
+    if _loaded is None:  # two threads may both read it: the same file, the same result
+        description = json.loads(SCHEMA_FILE.read_text())
+        if description.get("format") != FORMAT:
+            raise ValueError(f"{SCHEMA_FILE} is of format {description.get('format')}")
+        _loaded = description
     return _loaded
 
 

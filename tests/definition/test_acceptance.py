@@ -49,17 +49,10 @@ def too_many_tasks(data: dict[str, Any]) -> bool:
     return len(tasks) > limits.MAX_TASKS
 
 
-def plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 def accepted_value(data: Any) -> Any:
     description = acceptance._description()
-    return plain(acceptance._Checker(description).check(description["root"], data))
+    # _fresh copies the check's field mappings into plain dicts, as model_dump() gives them
+    return acceptance._fresh(acceptance._Checker(description).check(description["root"], data))
 
 
 def judge(data: Any) -> str:
@@ -154,6 +147,61 @@ def test_the_generated_hostile_files_are_never_accepted_where_the_model_refuses(
     assert [v for v in verdicts if v[1] not in ("accepted", "left")] == []
 
 
+def shell(**fields: Any) -> dict[str, Any]:
+    return {"name": "n", "tasks": [{"id": "a", "type": "shell", "command": "x", **fields}]}
+
+
+def task(**fields: Any) -> dict[str, Any]:
+    return {"name": "n", "tasks": [{"id": "a", **fields}]}
+
+
+REFUSED = {
+    "attempts-0": shell(retry={"attempts": 0}),
+    "jitter-2": shell(retry={"jitter": 2}),
+    "negative-timeout": shell(timeout=-1),
+    "resource-0": shell(resources={"GPU": 0}),
+    "bad-id": task(type="shell", command="x", id="a b"),
+    "unknown-field": shell(comand="x"),
+    "missing-command": task(type="shell"),
+    "empty-name": {"name": "", "tasks": [{"id": "a", "type": "shell", "command": "x"}]},
+    "no-tasks": {"name": "n", "tasks": []},
+    "http-method": task(type="http", url="http://127.0.0.1/", method="fetch"),
+    "http-data-and-body": task(type="http", url="http://127.0.0.1/", data=1, body=2),
+    "basic-auth": task(type="http", url="http://127.0.0.1/", auth={"type": "basic"}),
+    "cache-outside": shell(cache={"inputs": ["../x"]}),
+    "loop-twice": task(type="loop", items=[1], then={"type": "shell", "command": "x"},
+                       task={"type": "shell", "command": "y"}),
+    "loop-nothing": task(type="loop", items=[1]),
+    "python-both": task(type="python", script="a.py", code="pass"),
+    "database-nothing": task(type="database", config={"connection": "sqlite:///x.db"}),
+    "docker-nothing": task(type="docker"),
+    "docker-twice": task(type="docker", image="a", config={"image": "b"}),
+    "parallel-empty": task(type="parallel", tasks=[]),
+    "webhook-tolerance": {**shell(), "trigger": {"type": "webhook",
+                          "config": {"webhook": "/x", "tolerance": 5}}},
+    "cron-max-catchup": {**shell(), "trigger": {"type": "cron",
+                         "config": {"schedule": "* * * * *", "max_catchup": 0}}},
+    "watch-outside": {**shell(), "trigger": {"type": "file_change", "config": {"files": ["/x"]}}},
+    "unknown-trigger": {**shell(), "trigger": {"type": "hourly"}},
+    "alert-twice": {**shell(), "alerts": [
+        {"name": "a", "condition": "true", "template": "t"},
+        {"name": "a", "condition": "true", "template": "t"}]},
+    "alert-condition": {**shell(), "alerts": [{"name": "a", "condition": "((", "template": "t"}]},
+    "channel": {**shell(), "notifications": {"channels": ["pager"]}},
+    "environment-clash": {**shell(), "environment": {"A": "1"},
+                          "defaults": {"environment": {"A": "2"}}},
+    "secret-name": {**shell(), "secrets": ["a b"]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_what_the_model_refuses_the_check_refuses(name: str) -> None:
+    data = REFUSED[name]
+    with pytest.raises(PydanticValidationError):
+        Workflow.model_validate(copy.deepcopy(data))
+    assert acceptance.accepts(data) is False
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -232,3 +280,28 @@ def test_an_invalid_file_reports_what_the_model_reports(tmp_path: Path) -> None:
 
     assert probe["reports"] == [validate_file(good).to_dict(), validate_file(bad).to_dict()]
     assert probe["reports"][1]["problems"][0]["field"] == "retry.attempts"
+
+
+@pytest.mark.parametrize(
+    "content", [None, "{", '{"format": 99}'], ids=["missing", "corrupt", "future"]
+)
+def test_without_a_usable_description_everything_goes_to_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None
+) -> None:
+    described = tmp_path / "acceptance.json"
+    if content is not None:
+        described.write_text(content)
+    monkeypatch.setattr(acceptance, "SCHEMA_FILE", described)
+    monkeypatch.setattr(acceptance, "_loaded", None)
+    assert acceptance.accepts(shell()) is False
+    assert acceptance.path_keys("shell") is None
+    from jupyter_workflows.definition.loader import validate_file
+    from jupyter_workflows.tasks.paths import PathPolicy, check_workflow
+
+    good = tmp_path / "good.yaml"
+    good.write_text("name: n\ntasks:\n  - {id: a, type: shell, command: x}\n")
+    report = validate_file(good)  # by the model
+    assert report.ok and isinstance(report.workflow, Workflow)
+    # the path check takes the shell type's keys from its class instead
+    findings = check_workflow(shell(cwd="/etc"), PathPolicy.for_project(tmp_path))
+    assert [f.path for f in findings] == [("tasks", 0, "cwd")]
