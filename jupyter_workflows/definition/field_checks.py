@@ -76,7 +76,7 @@ def version_text(value: Any) -> Any:
     return value
 
 
-def project_globs(patterns: list[str], what: str, example: str) -> list[str]:
+def _project_globs(patterns: list[str], what: str, example: str) -> list[str]:
     """``patterns`` when each is a glob inside the project; else ValueError saying so."""
     for pattern in patterns:
         parts = pattern.strip().replace("\\", "/").split("/")
@@ -89,11 +89,11 @@ def project_globs(patterns: list[str], what: str, example: str) -> list[str]:
 
 
 def cache_inputs(patterns: list[str]) -> list[str]:
-    return project_globs(patterns, "input pattern", "data/*.csv")
+    return _project_globs(patterns, "input pattern", "data/*.csv")
 
 
 def watched_files(patterns: list[str]) -> list[str]:
-    return project_globs(patterns, "pattern", "src/**/*.ts")
+    return _project_globs(patterns, "pattern", "src/**/*.ts")
 
 
 def known_channel(name: str) -> str:

@@ -45,9 +45,6 @@ from pydantic import (
 
 from ..plugins import TASK_TYPES
 from . import field_checks, validator_cache
-from .field_checks import project_globs
-
-__all__ = ["project_globs"]  # kept here for the task types that import it from the model
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 
