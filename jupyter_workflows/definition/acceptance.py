@@ -117,11 +117,17 @@ def _fresh(value: Any) -> Any:
     return value
 
 
+def _mismatch(value: Any, what: str, never: tuple[type, ...] = (dict, list)) -> Exception:
+    """Why ``value`` is not ``what``: for certain when it is of a kind pydantic never turns
+    into one (``never``, or null), else maybe (it might coerce "5", 1.0, True...)."""
+    if isinstance(value, never) or value is None:
+        return _Rejected(f"not {what}")
+    return _Unsure(f"{what} of another type or size")
+
+
 def _text(value: Any) -> str:
     if type(value) is not str:
-        if isinstance(value, (dict, list)) or value is None:
-            raise _Rejected("not text")
-        raise _Unsure("text of another type")
+        raise _mismatch(value, "text")
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -176,18 +182,14 @@ class _Checker:
 
     def _int(self, node: dict[str, Any], value: Any) -> Any:
         if type(value) is not int or not -_MAX_INT < value < _MAX_INT:
-            if isinstance(value, (dict, list)) or value is None:
-                raise _Rejected("not an integer")
-            raise _Unsure("an integer of another type or size")
+            raise _mismatch(value, "an integer")
         return self._bounds(node, value)
 
     def _float(self, node: dict[str, Any], value: Any) -> Any:
         if type(value) is int and -_MAX_EXACT_FLOAT < value < _MAX_EXACT_FLOAT:
             value = float(value)
         elif type(value) is not float or not math.isfinite(value):
-            if isinstance(value, (dict, list)) or value is None:
-                raise _Rejected("not a number")
-            raise _Unsure("a number of another type or size")
+            raise _mismatch(value, "a number")
         return self._bounds(node, value)
 
     def _bounds(self, node: dict[str, Any], value: Any) -> Any:
@@ -206,36 +208,28 @@ class _Checker:
 
     def _bool(self, node: dict[str, Any], value: Any) -> Any:
         if type(value) is not bool:
-            if isinstance(value, (dict, list)) or value is None:
-                raise _Rejected("not a boolean")
-            raise _Unsure("a boolean of another type")
+            raise _mismatch(value, "a boolean")
         return value
 
     def _literal(self, node: dict[str, Any], value: Any) -> Any:
         for expected in node["values"]:
             if type(value) is type(expected) and value == expected:
                 return value
-        if isinstance(value, (dict, list)) or value is None:
-            raise _Rejected("not one of the literals")
-        raise _Unsure("not one of the literals")
+        raise _mismatch(value, "one of the literals")
 
     def _nullable(self, node: dict[str, Any], value: Any) -> Any:
         return None if value is None else self.check(node["of"], value)
 
     def _list(self, node: dict[str, Any], value: Any) -> Any:
         if type(value) is not list:
-            if isinstance(value, (dict, str)) or value is None:
-                raise _Rejected("not a list")
-            raise _Unsure("a sequence of another type")
+            raise _mismatch(value, "a list", (dict, str))
         self._lengths(node, value)
         item = node["of"]
         return [self.check(item, v) for v in value]
 
     def _dict(self, node: dict[str, Any], value: Any) -> Any:
         if type(value) is not dict:
-            if isinstance(value, (list, str)) or value is None:
-                raise _Rejected("not a mapping")
-            raise _Unsure("a mapping of another type")
+            raise _mismatch(value, "a mapping", (list, str))
         self._lengths(node, value)
         keys, values = node["keys"], node["values"]
         return {self.check(keys, k): self.check(values, v) for k, v in value.items()}
@@ -282,9 +276,7 @@ class _Checker:
 
     def _model(self, node: dict[str, Any], value: Any) -> Any:
         if type(value) is not dict:
-            if isinstance(value, (list, str, int, float)) or value is None:
-                raise _Rejected("not a mapping")
-            raise _Unsure("a model from another object")
+            raise _mismatch(value, "a mapping", (list, str, int, float))
         if not all(type(key) is str for key in value):
             raise _Unsure("a key that is not text")
         fields = _Fields()
