@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -165,7 +166,12 @@ def test_at_the_default_sidebar_width_nothing_is_cut_off_without_a_tooltip(
     title = name.get_attribute("title") or ""
     assert title.splitlines()[0] == FORM_WORKFLOW["name"]  # the whole name, on hover
     # The long name does not fit at 280 px (else this test tests nothing): cut, with its tooltip.
-    page.wait_for_function("n => n.scrollWidth > n.clientWidth", arg=name.element_handle())
+    # Asked of the locator each time, not of one element: a re-render (a run's events arriving)
+    # replaces the row, and a detached element never overflows (scrollWidth 0).
+    deadline = time.monotonic() + 20
+    while not name.evaluate("n => n.scrollWidth > n.clientWidth"):
+        assert time.monotonic() < deadline, "the long name is never cut at 280 px"
+        page.wait_for_timeout(50)
     for row in page.locator('[data-testid="execution"]').all()[:20]:
         shown = row.locator(".jp-Workflows-name")
         assert shown.get_attribute("title") == shown.inner_text()
