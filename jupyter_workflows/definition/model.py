@@ -11,7 +11,7 @@ of them discriminated on ``type`` (same errors, same locations) by the model its
 names, whose validator is built the first time a task of that type is seen: a workflow of
 shell tasks never builds the other types' validators. ``json_schema`` writes the union. A
 task type installed by another package (entry point ``jupyter_workflows.tasks``) joins the
-same way.
+same way. The methods the engine calls on a workflow or a task are in ``behaviour.py``.
 
 Units follow the original format: a task ``timeout`` given as a number is in seconds, but an
 http task's ``timeout``, a ``retry.delay`` (and ``max_delay``) and ``expected_duration`` given
@@ -45,6 +45,7 @@ from pydantic import (
 
 from ..plugins import TASK_TYPES
 from . import field_checks, validator_cache
+from .behaviour import RetryBehaviour, TaskBehaviour, WorkflowBehaviour
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 
@@ -132,7 +133,7 @@ class Strict(BaseModel):
         return built
 
 
-class Retry(Strict):
+class Retry(Strict, RetryBehaviour):
     """How to try a failing task again."""
 
     attempts: int = Field(1, ge=1, description="Total attempts, the first one included.")
@@ -144,13 +145,6 @@ class Retry(Strict):
     jitter: Annotated[float, BeforeValidator(field_checks.boolean_jitter)] = Field(
         0.0, ge=0.0, le=1.0, description="Randomise each wait by up to this fraction (0.1 = 10%)."
     )
-
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before ``attempt`` (2 = the first retry), without jitter."""
-        try:
-            return min(self.delay * self.backoff ** max(attempt - 2, 0), self.max_delay)
-        except OverflowError:  # backoff ** attempts beyond any float: long past max_delay
-            return self.max_delay
 
 
 class Cache(Strict):
@@ -238,7 +232,7 @@ else:  # no reference to TaskBase, which is defined below and uses it (on_failur
     Task = Annotated[Any, ANY_TASK_TYPE]
 
 
-class TaskBase(Strict):
+class TaskBase(Strict, TaskBehaviour):
     """Fields every task type has. A task type's model subclasses it and narrows ``type`` to
     its name (``type: Literal["shell"]``)."""
 
@@ -293,31 +287,8 @@ class TaskBase(Strict):
         "its inputs, its key and its upstream tasks are unchanged (true, or inputs/key/expire).",
     )
 
-    @property
-    def cache_config(self) -> Cache | None:
-        """The task's cache settings (``cache: true`` is a cache with no inputs), or None."""
-        if self.cache is True:
-            return Cache()
-        return self.cache or None
-
-    @property
-    def gate(self) -> str | None:
-        """The condition deciding whether the task runs at all (a conditional's selects a
-        branch instead, so it has none)."""
-        return self.condition
-
-    @property
-    def exclusive(self) -> bool:
-        """Whether the task must run with no other top-level task running (``parallel:
-        false``)."""
-        return self.parallel is False
-
-    def callbacks(self, succeeded: bool) -> list[Union[str, TaskBase]]:
-        """The callbacks to run after this task ended so: top-level task ids and inline tasks."""
-        named: Any = self.on_success if succeeded else self.on_failure
-        if named is None:
-            return []
-        return list(named) if isinstance(named, list) else [named]
+    def _default_cache(self) -> Cache:
+        return Cache()
 
 
 AnyTask = TaskBase  # a task of some registered type, as the engine handles it
@@ -489,7 +460,7 @@ class Defaults(Strict):
     infrastructure_retries: int = Field(2, ge=0)
 
 
-class Workflow(Strict):
+class Workflow(Strict, WorkflowBehaviour):
     """A workflow definition: a DAG of tasks plus how it is triggered and reported."""
 
     schema_: str | None = Field(None, alias="$schema")
@@ -529,21 +500,6 @@ class Workflow(Strict):
     def __init__(self, **data: Any) -> None:
         ensure_task_types(data)
         super().__init__(**data)
-
-    def task(self, task_id: str) -> AnyTask:
-        for task in self.tasks:
-            if task.id == task_id:
-                return task
-        raise KeyError(task_id)
-
-    def callback_ids(self) -> set[str]:
-        """Ids of the top-level tasks named as another top-level task's on_success or
-        on_failure: they run only as callbacks, never in the graph."""
-        names: set[str] = set()
-        for task in self.tasks:
-            for outcome in (True, False):
-                names.update(c for c in task.callbacks(outcome) if isinstance(c, str))
-        return names
 
 
 def json_schema() -> dict[str, Any]:

@@ -14,10 +14,9 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..definition.durations import format_duration
-from ..definition.model import AnyTask, Defaults, Retry, TaskBase
 from ..definition.templates import Scope, TaskView, render
 from ..errors import WorkflowError
 from ..execution.events import (
@@ -37,6 +36,9 @@ from ..tasks.base import TaskContext, TaskResult, TaskType
 from ..tasks.custody import RunCustody
 from ..tasks.registry import get_task_type
 from .executors import Executor
+
+if TYPE_CHECKING:
+    from ..definition.model import AnyTask, Defaults, Retry, TaskBase
 
 RETRYABLE = frozenset({State.FAILED, State.TIMED_OUT})
 

@@ -20,10 +20,12 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..definition.model import Defaults, TaskBase
 from ..definition.templates import Scope, render
+
+if TYPE_CHECKING:
+    from ..definition.model import Defaults, TaskBase
 
 # Fields that change how or whether a task runs, not what it computes.
 NOT_COMPUTED = frozenset(

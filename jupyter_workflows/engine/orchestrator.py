@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..definition.model import Workflow
 from ..execution.records import Execution
 from ..project import default_store_path, file_argument
 from ..project import project_root as find_project_root
@@ -20,6 +19,7 @@ from .run import WorkflowRun, task_hashes
 from .sync import run_sync
 
 if TYPE_CHECKING:
+    from ..definition.model import Workflow
     from ..store import ExecutionStore
     from ..store.models import CacheEntry
 
@@ -70,9 +70,10 @@ class WorkflowOrchestrator:
         a ``Workflow`` built in Python has its graph checked (no cycle, no unknown or
         unreachable dependency, unique ids), so a run never waits for a task that cannot end.
         Raises ``ValidationError`` with located problems, before anything is recorded."""
+        from ..definition.behaviour import WorkflowBehaviour
         from ..definition.loader import check_graph, load_workflow
 
-        if isinstance(workflow, Workflow):
+        if isinstance(workflow, WorkflowBehaviour):
             check_graph(workflow)
             return workflow, None
 

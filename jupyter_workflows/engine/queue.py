@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..definition.model import Workflow
 from ..errors import WorkflowError
 from ..execution.records import Execution
 from ..execution.states import State
 
 if TYPE_CHECKING:
+    from ..definition.model import Workflow
     from .orchestrator import WorkflowOrchestrator
     from .run import WorkflowRun
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..definition.model import TaskBase, Workflow
 from ..definition.templates import Scope, TaskView
 from ..errors import ResumeRefused, WorkflowError
 from ..execution.records import Execution
@@ -33,6 +32,7 @@ from ..execution.states import State
 from .fingerprint import cache_key, fingerprint
 
 if TYPE_CHECKING:
+    from ..definition.model import TaskBase, Workflow
     from ..store.models import CacheEntry
 
 RESUMED = "resumed"

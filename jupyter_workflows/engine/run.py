@@ -17,10 +17,9 @@ import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..definition.conditions import parse_condition
-from ..definition.model import AnyTask, TaskBase, Workflow
 from ..definition.templates import Scope, TaskView
 from ..errors import StoreError, WorkflowError
 from ..execution.events import Event, RunEnded, RunStarted, TaskEnded, now
@@ -33,6 +32,9 @@ from .exclusive import SiblingGate
 from .executors import Executor, make_executor
 from .fingerprint import definition_hash
 from .reuse import Decision, Reuse, copy_artifacts, moved
+
+if TYPE_CHECKING:
+    from ..definition.model import AnyTask, TaskBase, Workflow
 
 
 class WorkflowRun:

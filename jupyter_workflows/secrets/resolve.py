@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..definition.model import Workflow
+from ..definition.behaviour import WorkflowBehaviour
 from ..definition.templates import find_references
 from ..errors import ExpressionError, SecretError
 from ..execution.masking import Masker
 from .sources import ENV_PREFIX, Found, SecretSources
+
+if TYPE_CHECKING:
+    from ..definition.model import Workflow
 
 __all__ = ["Resolved", "check_secrets", "needed_secrets", "resolve_secrets"]
 
@@ -27,7 +30,7 @@ def needed_secrets(workflow: Workflow | Mapping[str, Any]) -> dict[str, list[str
     (``task 'call', field 'headers.Authorization'``, or ``secrets`` for a listed name)."""
     data = (
         workflow.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-        if isinstance(workflow, Workflow)
+        if isinstance(workflow, WorkflowBehaviour)
         else dict(workflow)
     )
     needed: dict[str, list[str]] = {}
