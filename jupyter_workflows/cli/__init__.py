@@ -302,7 +302,7 @@ def _run(
         from .render import make_renderer
 
         orchestrator = WorkflowOrchestrator(root, executor=executor, cluster=cluster)
-        workflow, path = orchestrator.load(file)
+        workflow, path = orchestrator.load(file, plain=True)  # this process only runs it
         # Before alerts (which keep their records in the store) and before any task: a store
         # that cannot record the run stops it here, with what to do (exit code 2).
         orchestrator.store.check_writable()

@@ -24,14 +24,21 @@ from typing import Any
 
 from ..plugins import TASK_TYPES
 
-FORMAT = 1
+FORMAT = 2
 SCHEMA_FILE = Path(__file__).with_name("acceptance.json")
-# The only modules whose functions the description may name (none imports pydantic).
-PURE_MODULES = ("jupyter_workflows.definition.field_checks",)
+# The only modules whose functions (and, for plain.py, classes) the description may name:
+# none imports pydantic.
+PURE_MODULES = (
+    "jupyter_workflows.definition.field_checks",
+    "jupyter_workflows.definition.behaviour",
+)
 # The walk takes about 20 us a task, the model's compiled validator about 7 once pydantic
 # and the model are imported (some 60 ms): past a few thousand tasks the model is quicker.
 MOST_TASKS = 1000
 
+_NOTHING = object()
+# Nodes around another ("of", or "to" for a ref), which a default is not run through.
+_WRAPPERS = ("ref", "default", "nullable", "before", "after", "bound", "rule")
 _MAX_INT = 2**63  # pydantic-core's own integers; bigger ones take another path: not sure
 _MAX_EXACT_FLOAT = 2**53
 
@@ -41,7 +48,7 @@ def path_keys(kind: str) -> list[str] | None:
     class declares them (``tasks/paths.py`` reads them here so as not to import the type's
     module, and with it pydantic); None for any other type."""
     try:
-        keys = _description()["path_keys"].get(kind)
+        keys = description()["path_keys"].get(kind)
     except (OSError, ValueError):  # no usable description: the type's module says
         return None
     return keys if keys is not None and TASK_TYPES.is_builtin(kind) else None
@@ -57,24 +64,32 @@ class _Unsure(Exception):
 
 def accepts(data: Any) -> bool:
     """True when ``Workflow.model_validate(data)`` would certainly succeed."""
+    return checked(data) is not None
+
+
+def checked(data: Any) -> Fields | None:
+    """The workflow as the model would hold it, when ``Workflow.model_validate(data)`` would
+    certainly succeed: each model a ``Fields`` (its values by field name, defaults included,
+    the names given, and the model's name), else None."""
     try:
-        description = _description()
-        _Checker(description).check(description["root"], data)
+        described = description()
+        return _Checker(described).check(described["root"], data)  # type: ignore[no-any-return]
     except Exception:  # unsure, rejected, or a validator that failed another way: ask pydantic
-        return False
-    return True
+        return None
 
 
 _loaded: dict[str, Any] | None = None
 
 
-def _description() -> dict[str, Any]:
+def description() -> dict[str, Any]:
+    """The models as ``acceptance.json`` describes them; raises OSError or ValueError when
+    the file cannot be used."""
     global _loaded
     if _loaded is None:  # two threads may both read it: the same file, the same result
-        description = json.loads(SCHEMA_FILE.read_text())
-        if description.get("format") != FORMAT:
-            raise ValueError(f"{SCHEMA_FILE} is of format {description.get('format')}")
-        _loaded = description
+        found = json.loads(SCHEMA_FILE.read_text())
+        if found.get("format") != FORMAT:
+            raise ValueError(f"{SCHEMA_FILE} is of format {found.get('format')}")
+        _loaded = found
     return _loaded
 
 
@@ -89,10 +104,12 @@ class _Info:
         self.field_name = field_name
 
 
-class _Fields(dict):  # type: ignore[type-arg]
-    """A model's validated fields by name, and the names the data gave (``given``)."""
+class Fields(dict):  # type: ignore[type-arg]
+    """A model's validated fields by name, the names the data gave or its rules set
+    (``given``, pydantic's ``model_fields_set``) and the model's name (``module.Class``)."""
 
     given: set[str]
+    model: str
 
 
 _functions: dict[str, Any] = {}
@@ -108,12 +125,12 @@ def _function(reference: str) -> Any:
     return function
 
 
-def _fresh(value: Any) -> Any:
+def fresh(value: Any) -> Any:
     """A copy of a default, so that a rule normalising it in place cannot change the next."""
     if isinstance(value, dict):
-        return {k: _fresh(v) for k, v in value.items()}
+        return {k: fresh(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fresh(v) for v in value]
+        return [fresh(v) for v in value]
     return value
 
 
@@ -146,7 +163,7 @@ class _Checker:
         self.info = _Info({}, None)  # the innermost model's fields so far, for with-info ones
 
     def check(self, node: dict[str, Any], value: Any) -> Any:
-        """``value`` as the model would hold it (models as ``_Fields``); raises when not sure."""
+        """``value`` as the model would hold it (models as ``Fields``); raises when not sure."""
         return getattr(self, "_" + node["k"])(node, value)
 
     def _ref(self, node: dict[str, Any], value: Any) -> Any:
@@ -279,8 +296,9 @@ class _Checker:
             raise _mismatch(value, "a mapping", (list, str, int, float))
         if not all(type(key) is str for key in value):
             raise _Unsure("a key that is not text")
-        fields = _Fields()
+        fields = Fields()
         fields.given = set()
+        fields.model = node["name"]
         used: set[str] = set()
         outer = self.info
         for field in node["fields"]:
@@ -301,7 +319,7 @@ class _Checker:
                     self.info = outer
                 fields.given.add(name)
             elif schema["k"] == "default":
-                fields[name] = _fresh(schema["value"])
+                fields[name] = self.default(schema["of"], fresh(schema["value"]))
             else:
                 raise _Rejected(f"{name} is missing")
         if len(used) != len(value) and node["extra"] != "ignore":
@@ -309,6 +327,24 @@ class _Checker:
         if node["extra"] == "allow":
             raise _Unsure("extra keys kept")
         return fields
+
+    def default(self, node: dict[str, Any], value: Any) -> Any:
+        """A field's default as the model holds it: a model default (``Defaults()``), written
+        in the description as its fields, is a model none of whose fields were given."""
+        while node["k"] in _WRAPPERS and value is not None:
+            node = self.definitions[node["to"]] if node["k"] == "ref" else node["of"]
+        if node["k"] == "model" and type(value) is dict:
+            fields = Fields()
+            fields.given, fields.model = set(), node["name"]
+            for field in node["fields"]:
+                if field["name"] in value:
+                    fields[field["name"]] = self.default(field["of"], value[field["name"]])
+            return fields
+        if node["k"] == "list" and type(value) is list:
+            return [self.default(node["of"], v) for v in value]
+        if node["k"] == "dict" and type(value) is dict:
+            return {k: self.default(node["values"], v) for k, v in value.items()}
+        return value
 
     def _before(self, node: dict[str, Any], value: Any) -> Any:
         return self._function(node, value)
@@ -328,8 +364,11 @@ class _Checker:
 
     def _rule(self, node: dict[str, Any], value: Any) -> Any:
         fields = self.check(node["of"], value)
+        before = dict(fields)
         try:
             _function(node["fn"])(fields, fields.given)
         except (ValueError, AssertionError) as exc:
             raise _Rejected(str(exc)) from None
+        # What the rule changed counts as set, as the model's setattr counts it (_ModelRule).
+        fields.given.update(k for k, v in fields.items() if v is not before.get(k, _NOTHING))
         return fields

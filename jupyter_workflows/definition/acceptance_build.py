@@ -43,6 +43,10 @@ _SCALAR_KEYS: dict[str, tuple[str, ...]] = {  # tuples: the file's order is thei
 _IGNORED = {"type", "ref", "metadata", "serialization"}
 # Workflow.__init__ only makes the task registry read the entry points (ensure_task_types).
 _PLAIN_INITS = {"jupyter_workflows.definition.model.Workflow"}
+# What the format's model classes define that concerns building or validating the model, or
+# that the plain form has its own of (plain.py). Anything else a model class defines itself
+# (a property such as LoopTask.body) has no plain form: its workflows run as models.
+_MODEL_ONLY = {"model_rebuild", "model_validate", "__init__", "_default_cache"}
 
 
 def build() -> dict[str, Any]:
@@ -170,9 +174,12 @@ class _Writer:
             if alias is not None and not isinstance(alias, str):
                 return _opaque(f"{name}.{field_name}: an alias path")
             fields.append({"name": field_name, "alias": alias, "of": self.node(field["schema"])})
+        # A serializer of its own (or of a field) makes model_dump differ from the fields.
+        serialized = _mentions(inner, "serialization")
         return {
             "k": "model",
             "name": name,
+            "behaviour": None if serialized else _behaviour(cls),
             "extra": extra,
             "by_name": config.get("validate_by_name", False),
             "by_alias": config.get("validate_by_alias", True),
@@ -208,6 +215,43 @@ class _Writer:
             return _opaque(f"the validator {_name(function)} is not in field_checks")
         with_info = schema["function"]["type"] == "with-info"
         return {"k": kind, "fn": reference, "info": with_info, "of": self.node(schema["schema"])}
+
+
+def _behaviour(cls: type[BaseModel]) -> list[str] | None:
+    """``module:Class`` of each class giving ``cls`` its methods, all in pure modules, for
+    the plain form (plain.py) to take them from; None when ``cls`` has methods elsewhere."""
+    found = []
+    for klass in cls.__mro__:
+        if klass is object or klass.__module__.startswith("pydantic"):
+            continue
+        if issubclass(klass, BaseModel):
+            decorators = klass.__pydantic_decorators__
+            if decorators.field_serializers or decorators.model_serializers:
+                return None  # its model_dump is its own
+            if decorators.computed_fields:
+                return None
+            validators = {
+                *decorators.validators,
+                *decorators.field_validators,
+                *decorators.model_validators,
+            }  # in the core schema: described as rules and functions
+            for name, value in vars(klass).items():
+                method = callable(value) or isinstance(value, (property, classmethod))
+                if method and name not in _MODEL_ONLY and name not in validators:
+                    return None
+        elif klass.__module__ in PURE_MODULES:
+            found.append(f"{klass.__module__}:{klass.__qualname__}")
+        else:
+            return None
+    return found
+
+
+def _mentions(schema: Any, key: str) -> bool:
+    if isinstance(schema, dict):
+        return key in schema or any(_mentions(v, key) for v in schema.values())
+    if isinstance(schema, (list, tuple)):
+        return any(_mentions(v, key) for v in schema)
+    return False
 
 
 def _reference(function: Any) -> str | None:

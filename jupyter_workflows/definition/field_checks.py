@@ -133,6 +133,17 @@ def _field(model: Any, name: str) -> Any:
     return model[name] if isinstance(model, Mapping) else getattr(model, name)
 
 
+def _set_field(model: Any, name: str, value: Any) -> None:
+    """Set a field of a model, or of the acceptance check's fields of one, counted as set by
+    each (the model's setattr adds it to ``model_fields_set``, the check's to ``given``)."""
+    if isinstance(model, Mapping):
+        model[name] = value  # type: ignore[index]
+        given: set[str] = getattr(model, "given", set())
+        given.add(name)
+    else:
+        setattr(model, name, value)
+
+
 def unique_alert_names(rules: list[Any] | None) -> list[Any] | None:
     """Alert rules of one workflow have different names."""
     names = [_field(rule, "name") for rule in rules or ()]
@@ -153,11 +164,7 @@ def environment_into_defaults(value: dict[str, str], info: Any) -> dict[str, str
             raise ValueError(
                 f"'{clash[0]}' is set both here and in defaults.environment, differently; keep one"
             )
-        merged = {**value, **environment}
-        if isinstance(defaults, dict):
-            defaults["environment"] = merged
-        else:
-            defaults.environment = merged
+        _set_field(defaults, "environment", {**value, **environment})
     return value
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "Locator",
     "ValidationReport",
     "check_graph",
+    "load_for_run",
     "load_workflow",
     "parse_text",
     "validate_file",
@@ -37,7 +38,8 @@ class ValidationReport:
 
     ``unreadable``: the file could not be read at all (missing, a directory, not a regular
     file), as opposed to read and found invalid. ``accepted``: data the acceptance check
-    found valid without the model, which is then built the first time ``workflow`` is read.
+    found valid without the model, which is then built the first time ``workflow`` is read;
+    ``checked``: what the check made of it (``acceptance.checked``).
     """
 
     def __init__(
@@ -48,12 +50,14 @@ class ValidationReport:
         unreadable: bool = False,
         *,
         accepted: dict[str, Any] | None = None,
+        checked: acceptance.Fields | None = None,
     ) -> None:
         self.source = source
         self.problems = problems if problems is not None else []
         self.unreadable = unreadable
         self._workflow = workflow
         self._accepted = accepted
+        self._checked = checked
 
     @property
     def workflow(self) -> Workflow | None:
@@ -61,12 +65,24 @@ class ValidationReport:
             from .model import Workflow
 
             self._workflow = Workflow.model_validate(self._accepted)
-            self._accepted = None
+            self._accepted = self._checked = None
         return self._workflow
 
     @workflow.setter
     def workflow(self, value: Workflow | None) -> None:
-        self._workflow, self._accepted = value, None
+        self._workflow, self._accepted, self._checked = value, None, None
+
+    def runnable(self) -> Workflow | None:
+        """The workflow for the engine to run: as plain objects (``plain.py``: no pydantic)
+        when the acceptance check was sure of it and each of its classes has a plain form,
+        else the model (``workflow``)."""
+        if self._workflow is None and self._checked is not None and self.ok:
+            from .plain import plain_form
+
+            plain = plain_form(self._checked)
+            if plain is not None:
+                return plain  # type: ignore[no-any-return]
+        return self.workflow
 
     def __repr__(self) -> str:
         return f"ValidationReport({self.source!r}, {self.problems!r}, ok={self.ok})"
@@ -132,6 +148,18 @@ def load_workflow(
     return report.workflow
 
 
+def load_for_run(path: Path) -> Workflow:
+    """``load_workflow`` of a file, for a process that runs it and hands it to no one else
+    (``workflow run``): the same checks and errors, but the workflow comes as plain objects
+    (``ValidationReport.runnable``) where it can, so that starting the run never imports
+    pydantic."""
+    report = _validate_path(path, quick=True, always_check=True)
+    workflow = report.runnable()
+    if workflow is None:
+        raise ValidationError(report.problems)
+    return workflow
+
+
 Check = Callable[[dict[str, Any]], list[Finding]]
 
 
@@ -184,14 +212,14 @@ def parse_text(
 
 
 def _validate_path(
-    path: Path, checks: Check | None = None, *, quick: bool = True
+    path: Path, checks: Check | None = None, *, quick: bool = True, always_check: bool = False
 ) -> ValidationReport:
     try:
         text = parsing.read_file(path)
         data, locator = _parse(text, str(path), parsing.FORMATS.get(path.suffix.lower()), 0)
     except ValidationError as exc:
         return ValidationReport(str(path), exc.problems)
-    return _validate(data, str(path), locator, checks, quick=quick)
+    return _validate(data, str(path), locator, checks, quick=quick, always_check=always_check)
 
 
 def _parse(text: str, source: str, fmt: str | None, line_offset: int) -> tuple[Any, Locator]:
@@ -225,12 +253,14 @@ def _validate(
     checks: Check | None = None,
     *,
     quick: bool = True,
+    always_check: bool = False,
 ) -> ValidationReport:
     """Model validation and the graph, expression and unit checks, all reported together.
 
     ``data`` is within the limits already (``_excess`` found nothing). ``quick``: the caller
     may not need the model, so a small workflow in a process that has not imported pydantic
-    yet is first given to the acceptance check (the model is built only if asked for).
+    yet (``always_check``: even if it has) is first given to the acceptance check (the model
+    is built only if asked for).
     """
     locator = locator or Locator()
     if not isinstance(data, dict):
@@ -245,8 +275,9 @@ def _validate(
         return ValidationReport(source, [to_problem(finding, data, locator, source)])
     workflow: Workflow | None = None
     accepted: dict[str, Any] | None = None
+    checked = _acceptance_check(data, count, always_check) if quick else None
     findings: list[Finding] = []
-    if quick and _skip_the_model(data, count):
+    if checked is not None:
         accepted = data
     else:
         workflow, findings = _model_validate(data)
@@ -260,15 +291,18 @@ def _validate(
         problems.append(Problem(f"{more:,} more problem(s) not listed", file=source))
     if any(p.is_error for p in problems):
         return ValidationReport(source, problems)
-    return ValidationReport(source, problems, workflow, accepted=accepted)
+    return ValidationReport(source, problems, workflow, accepted=accepted, checked=checked)
 
 
-def _skip_the_model(data: dict[str, Any], count: int) -> bool:
-    """Whether the acceptance check, run where it is cheaper than importing the model, says
-    the model would accept ``data``."""
-    if "jupyter_workflows.definition.model" in sys.modules or count > acceptance.MOST_TASKS:
-        return False
-    return acceptance.accepts(data)
+def _acceptance_check(data: dict[str, Any], count: int, always: bool) -> acceptance.Fields | None:
+    """What the acceptance check makes of ``data`` when it is sure the model would accept it,
+    asked where that is cheaper than importing the model. ``always``: also where the model
+    is imported already (a run wants the plain form, and the same one in every process)."""
+    if count > acceptance.MOST_TASKS:
+        return None
+    if "jupyter_workflows.definition.model" in sys.modules and not always:
+        return None
+    return acceptance.checked(data)
 
 
 def _model_validate(data: dict[str, Any]) -> tuple[Workflow | None, list[Finding]]:

@@ -5,7 +5,8 @@ Files written for the original (Node) orchestrator load unchanged. The JSON Sche
 
 This module holds what every workflow has (``Workflow``, triggers, notifications, defaults)
 and what every task has (``TaskBase``). Each task type declares its own model next to its
-implementation (``tasks/shell.py``: ``ShellTask``) and registers it in
+implementation (``tasks/http.py``: ``HttpTask``; the shell type's is in ``shell_model.py``)
+and registers it in
 ``plugins.TASK_TYPES``; ``Task`` is a task of any registered type, validated as the union
 of them discriminated on ``type`` (same errors, same locations) by the model its ``type``
 names, whose validator is built the first time a task of that type is seen: a workflow of

@@ -65,22 +65,28 @@ class WorkflowOrchestrator:
             self._store = ExecutionStore(default_store_path(self.project_root))
         return self._store
 
-    def load(self, workflow: str | Path | Workflow | dict[str, Any]) -> tuple[Workflow, str | None]:
+    def load(
+        self, workflow: str | Path | Workflow | dict[str, Any], *, plain: bool = False
+    ) -> tuple[Workflow, str | None]:
         """The model to run and the file it came from. Files and dicts are validated in full;
         a ``Workflow`` built in Python has its graph checked (no cycle, no unknown or
         unreachable dependency, unique ids), so a run never waits for a task that cannot end.
-        Raises ``ValidationError`` with located problems, before anything is recorded."""
-        from ..definition.behaviour import WorkflowBehaviour
-        from ..definition.loader import check_graph, load_workflow
+        Raises ``ValidationError`` with located problems, before anything is recorded.
 
-        if isinstance(workflow, WorkflowBehaviour):
+        ``plain``: a file's workflow may come as plain objects with the same fields and
+        methods (``definition/plain.py``), for a process that only runs it (``workflow run``):
+        then pydantic is never imported."""
+        from ..definition.behaviour import WorkflowBehaviour
+        from ..definition.loader import check_graph, load_for_run, load_workflow
+
+        if isinstance(workflow, WorkflowBehaviour):  # a model, or its plain form
             check_graph(workflow)
             return workflow, None
 
         if isinstance(workflow, dict):
             return load_workflow(workflow, project_root=self.project_root), None
         path = file_argument(workflow, self.project_root)
-        return load_workflow(path), str(path)
+        return (load_for_run(path) if plain else load_workflow(path)), str(path)
 
     def prepare(
         self,

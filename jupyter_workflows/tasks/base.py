@@ -99,13 +99,29 @@ class TaskContext:
         return self.paths.resolve(path, task_id=self.task_id, field=field)
 
 
+class ModelAt:
+    """A task type's ``model`` given as ``"module:Class"`` text, imported when first read.
+
+    Validation and the JSON Schema read a type's model; running a task does not (the engine
+    may be given the task as plain objects: ``definition/plain.py``). A type whose own
+    module imports nothing heavy and names its model this way runs tasks without importing
+    pydantic."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __get__(self, instance: object, owner: type) -> type[TaskBase]:
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
 class TaskType:
     """One kind of task. Subclasses set ``name`` and ``model`` and implement ``run``.
 
     ``model`` is the pydantic model of the task's fields in a workflow file (a ``TaskBase``
-    subclass with ``type: Literal[name]``); validation, the JSON Schema and the engine all
-    take it from here. The module declaring a type is imported to validate any workflow, so
-    it imports nothing heavy: see ``DeferredTaskType``.
+    subclass with ``type: Literal[name]``, or ``ModelAt`` naming one); validation, the JSON
+    Schema and the engine all take it from here. The module declaring a type is imported to
+    validate any workflow, so it imports nothing heavy: see ``DeferredTaskType``.
     """
 
     name: ClassVar[str] = ""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
-from ..definition.model import TaskBase
 from ..errors import ExpressionError
-from .base import TaskContext, TaskResult, TaskType
+from .base import ModelAt, TaskContext, TaskResult, TaskType
+
+if TYPE_CHECKING:
+    from .shell_model import ShellTask
 
 # Set by the file-change trigger (triggers/filewatch.py) from the name of a changed file.
 _TRIGGER_ENV = frozenset(
@@ -17,15 +17,17 @@ _TRIGGER_ENV = frozenset(
 )
 
 
-class ShellTask(TaskBase):
-    type: Literal["shell"]
-    command: str
-    shell: str = Field("/bin/sh", description="The shell that runs the command.")
+def __getattr__(name: str) -> Any:
+    if name == "ShellTask":  # the model, from where it lives (shell_model.py)
+        from .shell_model import ShellTask
+
+        return ShellTask
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ShellType(TaskType):
     name = "shell"
-    model = ShellTask
+    model = ModelAt("jupyter_workflows.tasks.shell_model:ShellTask")
     path_keys = ("cwd",)
 
     async def run(self, task: ShellTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]

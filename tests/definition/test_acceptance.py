@@ -50,9 +50,9 @@ def too_many_tasks(data: dict[str, Any]) -> bool:
 
 
 def accepted_value(data: Any) -> Any:
-    description = acceptance._description()
-    # _fresh copies the check's field mappings into plain dicts, as model_dump() gives them
-    return acceptance._fresh(acceptance._Checker(description).check(description["root"], data))
+    description = acceptance.description()
+    # fresh copies the check's field mappings into plain dicts, as model_dump() gives them
+    return acceptance.fresh(acceptance._Checker(description).check(description["root"], data))
 
 
 def judge(data: Any) -> str:
@@ -75,7 +75,7 @@ def test_the_committed_description_is_what_the_models_write() -> None:
 
 
 def test_the_description_covers_every_built_in_type_without_an_opaque_node() -> None:
-    description = acceptance._description()
+    description = acceptance.description()
     assert set(description["tasks"]) == set(TASK_TYPES.builtin)
     assert '"opaque"' not in acceptance.SCHEMA_FILE.read_text()
 
@@ -295,13 +295,14 @@ def test_without_a_usable_description_everything_goes_to_the_model(
     monkeypatch.setattr(acceptance, "_loaded", None)
     assert acceptance.accepts(shell()) is False
     assert acceptance.path_keys("shell") is None
-    from jupyter_workflows.definition.loader import validate_file
+    from jupyter_workflows.definition.loader import load_for_run, validate_file
     from jupyter_workflows.tasks.paths import PathPolicy, check_workflow
 
     good = tmp_path / "good.yaml"
     good.write_text("name: n\ntasks:\n  - {id: a, type: shell, command: x}\n")
     report = validate_file(good)  # by the model
     assert report.ok and isinstance(report.workflow, Workflow)
+    assert isinstance(load_for_run(good), Workflow)  # and a run gets the model, not plain objects
     # the path check takes the shell type's keys from its class instead
     findings = check_workflow(shell(cwd="/etc"), PathPolicy.for_project(tmp_path))
     assert [f.path for f in findings] == [("tasks", 0, "cwd")]
