@@ -109,12 +109,11 @@ def test_workflow_run_starts_its_tasks_in_a_cgroup_of_its_own(project, tmp_path)
     if parent is None or not os.access(parent, os.W_OK):
         pytest.skip("no writable cgroup v2 hierarchy here")
     daemon = f"env -i setsid sh -c 'echo $$ > {tmp_path}/daemon.pid; exec sleep 300' &"
-    wf = {
-        "name": "g",
-        "tasks": [
-            {"id": "a", "type": "shell", "command": f"{daemon} cp /proc/self/cgroup {tmp_path}/cg"},
-        ],
-    }
+    # The task waits for the daemon's pid file: ending at once, it could see the daemon
+    # emptied out of the cgroup (as it should be) before that wrote its pid (seen under load).
+    started = f"until [ -s {tmp_path}/daemon.pid ]; do sleep 0.01; done;"
+    command = f"{daemon} {started} cp /proc/self/cgroup {tmp_path}/cg"
+    wf = {"name": "g", "tasks": [{"id": "a", "type": "shell", "command": command}]}
     (project / "wf.json").write_text(json.dumps(wf))
     result = cli(project, "run", "wf.json")
     assert result.returncode == 0, result.stderr
