@@ -239,14 +239,14 @@ class _Checker:
 
     def _list(self, node: dict[str, Any], value: Any) -> Any:
         if type(value) is not list:
-            raise _mismatch(value, "a list", (dict, str))
+            raise _mismatch(value, "a list", (dict, str, int, float))
         self._lengths(node, value)
         item = node["of"]
         return [self.check(item, v) for v in value]
 
     def _dict(self, node: dict[str, Any], value: Any) -> Any:
         if type(value) is not dict:
-            raise _mismatch(value, "a mapping", (list, str))
+            raise _mismatch(value, "a mapping", (list, str, int, float))
         self._lengths(node, value)
         keys, values = node["keys"], node["values"]
         return {self.check(keys, k): self.check(values, v) for k, v in value.items()}

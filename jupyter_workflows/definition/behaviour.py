@@ -77,6 +77,27 @@ class TaskBehaviour:
         return list(named) if isinstance(named, list) else [named]
 
 
+class ConditionalBehaviour(TaskBehaviour):
+    @property
+    def gate(self) -> str | None:
+        return None  # its condition picks a branch: the task itself always runs
+
+
+class LoopBehaviour(TaskBehaviour):
+    if TYPE_CHECKING:
+        then: Any
+
+    @property
+    def body(self) -> Any:
+        """The task run for each item."""
+        assert self.then is not None  # the model's rule (field_checks.loop_body) made sure
+        return self.then
+
+    @property
+    def exclusive(self) -> bool:
+        return False  # a loop's `parallel` is about its iterations, not its siblings
+
+
 class WorkflowBehaviour:
     if TYPE_CHECKING:
         tasks: list[Any]

@@ -4,15 +4,15 @@ Files written for the original (Node) orchestrator load unchanged. The JSON Sche
 ``workflow schema`` prints is generated from these classes.
 
 This module holds what every workflow has (``Workflow``, triggers, notifications, defaults)
-and what every task has (``TaskBase``). Each task type declares its own model next to its
-implementation (``tasks/http.py``: ``HttpTask``; the shell type's is in ``shell_model.py``)
-and registers it in
-``plugins.TASK_TYPES``; ``Task`` is a task of any registered type, validated as the union
-of them discriminated on ``type`` (same errors, same locations) by the model its ``type``
-names, whose validator is built the first time a task of that type is seen: a workflow of
-shell tasks never builds the other types' validators. ``json_schema`` writes the union. A
-task type installed by another package (entry point ``jupyter_workflows.tasks``) joins the
-same way. The methods the engine calls on a workflow or a task are in ``behaviour.py``.
+and what every task has (``TaskBase``). Each task type declares its own model in a module of
+its own that the type names (``tasks/http_model.py``: ``HttpTask``, named by
+``tasks/http.py``) and registers it in ``plugins.TASK_TYPES``; ``Task`` is a task of any
+registered type, validated as the union of them discriminated on ``type`` (same errors, same
+locations) by the model its ``type`` names, whose validator is built the first time a task of
+that type is seen: a workflow of shell tasks never builds the other types' validators.
+``json_schema`` writes the union. A task type installed by another package (entry point
+``jupyter_workflows.tasks``) joins the same way. The methods the engine calls on a workflow or
+a task are in ``behaviour.py``.
 
 Units follow the original format: a task ``timeout`` given as a number is in seconds, but an
 http task's ``timeout``, a ``retry.delay`` (and ``max_delay``) and ``expected_duration`` given

@@ -115,6 +115,19 @@ class ModelAt:
         return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
+def models_from(module: str, *names: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that gives ``names`` from ``module`` when first asked for, so
+    that a type's module still offers its model by name (``tasks.shell.ShellTask``) while
+    importing it, and pydantic with it, only then."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+        raise AttributeError(f"module has no attribute {name!r}")
+
+    return __getattr__
+
+
 class TaskType:
     """One kind of task. Subclasses set ``name`` and ``model`` and implement ``run``.
 

@@ -37,18 +37,19 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
-from pydantic import BeforeValidator, Field
-
-from ..definition import field_checks
 from ..definition.durations import format_duration
-from ..definition.model import Milliseconds, Strict, TaskBase, model_rule
 from ..definition.templates import Scope, render, render_value, to_text
 from ..definition.url_templates import UrlTemplateError, render_url
 from ..execution.states import State
-from .base import TaskContext, TaskResult, TaskType
+from .base import ModelAt, TaskContext, TaskResult, TaskType, models_from
+
+if TYPE_CHECKING:
+    from .http_model import HttpAuth, HttpTask
+
+__getattr__ = models_from("jupyter_workflows.tasks.http_model", "HttpAuth", "HttpTask")
 
 if TYPE_CHECKING:
     import ssl
@@ -64,43 +65,6 @@ RETRYABLE_STATUS = frozenset({408, 429})
 MASK = "***"
 # How much of an unexpected response's body goes into the error message.
 BODY_SNIPPET = 200
-
-
-class HttpAuth(Strict):
-    """Credentials sent with the request (templated; never shown in logs or records)."""
-
-    type: Literal["basic", "bearer"]
-    username: str | None = None
-    password: str | None = None
-    token: str | None = None
-
-    _complete = model_rule(field_checks.complete_auth)
-
-
-class HttpTask(TaskBase):
-    type: Literal["http"]
-    timeout: Milliseconds | None = Field(  # type: ignore[assignment]
-        None,
-        description="Per attempt (number: milliseconds, as in the original format, whose HTTP "
-        'client takes them so; or "10s").',
-    )
-    url: str
-    method: Annotated[
-        Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
-        BeforeValidator(field_checks.upper_method),
-    ] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    query: dict[str, Any] = Field(default_factory=dict)
-    body: Any = None
-    json_body: Any = Field(None, alias="json")
-    expected_status: Union[int, list[int], None] = Field(
-        None, description="Status code(s) that count as success; default any 2xx."
-    )
-    follow_redirects: bool = True
-    data: Any = Field(None, description="The original format's name for 'body'.")
-    auth: HttpAuth | None = None
-
-    _one_body = model_rule(field_checks.one_body)
 
 
 class _BadRequest(Exception):
@@ -152,7 +116,7 @@ class _Request:
 
 class HttpType(TaskType):
     name = "http"
-    model = HttpTask
+    model = ModelAt("jupyter_workflows.tasks.http_model:HttpTask")
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None):
         # An httpx transport to send through instead of the network (httpx.MockTransport).

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field
-
-from ..definition.model import TaskBase
 from ..definition.templates import render
-from .base import TaskContext, TaskResult, TaskType
+from .base import ModelAt, TaskContext, TaskResult, TaskType, models_from
 
+if TYPE_CHECKING:
+    from .javascript_model import JavaScriptTask
 
-class JavaScriptTask(TaskBase):
-    type: Literal["javascript"]
-    script: str
-    args: list[str] = Field(default_factory=list)
+__getattr__ = models_from("jupyter_workflows.tasks.javascript_model", "JavaScriptTask")
 
 
 TS_SUFFIXES = {".ts", ".mts", ".cts", ".tsx"}
@@ -33,7 +29,7 @@ def _find(program: str, project_root: Path, path: str | None) -> str | None:
 
 class JavaScriptType(TaskType):
     name = "javascript"
-    model = JavaScriptTask
+    model = ModelAt("jupyter_workflows.tasks.javascript_model:JavaScriptTask")
     path_keys = ("script", "cwd")
 
     async def run(self, task: JavaScriptTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field
-
-from ..definition import field_checks
-from ..definition.model import TaskBase, model_rule
 from ..definition.templates import render
-from .base import TaskContext, TaskResult, TaskType
+from .base import ModelAt, TaskContext, TaskResult, TaskType, models_from
 
+if TYPE_CHECKING:
+    from .python_model import PythonTask
 
-class PythonTask(TaskBase):
-    type: Literal["python"]
-    script: str | None = None
-    code: str | None = None
-    args: list[str] = Field(default_factory=list)
-
-    _script_or_code = model_rule(field_checks.script_or_code)
+__getattr__ = models_from("jupyter_workflows.tasks.python_model", "PythonTask")
 
 
 def interpreter(env: dict[str, str] | None) -> str:
@@ -39,7 +31,7 @@ def interpreter(env: dict[str, str] | None) -> str:
 
 class PythonType(TaskType):
     name = "python"
-    model = PythonTask
+    model = ModelAt("jupyter_workflows.tasks.python_model:PythonTask")
     path_keys = ("script", "cwd")
 
     async def run(self, task: PythonTask, ctx: TaskContext) -> TaskResult:  # type: ignore[override]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import ExpressionError
-from .base import ModelAt, TaskContext, TaskResult, TaskType
+from .base import ModelAt, TaskContext, TaskResult, TaskType, models_from
 
 if TYPE_CHECKING:
     from .shell_model import ShellTask
@@ -17,12 +17,7 @@ _TRIGGER_ENV = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name == "ShellTask":  # the model, from where it lives (shell_model.py)
-        from .shell_model import ShellTask
-
-        return ShellTask
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = models_from("jupyter_workflows.tasks.shell_model", "ShellTask")
 
 
 class ShellType(TaskType):

@@ -31,40 +31,25 @@ far more often a wrong path than a folder meant to be empty.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from ..base import DeferredTaskType, ModelAt, models_from
 
-from ...definition.model import Strict, TaskBase
-from ..base import DeferredTaskType
+if TYPE_CHECKING:
+    from .model import DataProcessorTask, FileInput, FileOutput, Processor  # noqa: F401
 
-
-class FileInput(Strict):
-    type: Literal["file"] = "file"
-    path: str = Field(description="A glob, relative to the project root.")
-
-
-class Processor(Strict):
-    type: Literal["javascript", "python"] = "javascript"
-    script: str
-
-
-class FileOutput(Strict):
-    type: Literal["file"] = "file"
-    path: str = Field(description="${input} is the input file's name without extension.")
-
-
-class DataProcessorTask(TaskBase):
-    type: Literal["data_processor"]
-    input: FileInput
-    processor: Processor
-    output: FileOutput | None = None
-    max_parallel: int = Field(4, ge=1)
+__getattr__ = models_from(
+    "jupyter_workflows.tasks.data_processor.model",
+    "FileInput",
+    "Processor",
+    "FileOutput",
+    "DataProcessorTask",
+)
 
 
 class DataProcessorType(DeferredTaskType):
     name = "data_processor"
-    model = DataProcessorTask
+    model = ModelAt("jupyter_workflows.tasks.data_processor.model:DataProcessorTask")
     implementation = "jupyter_workflows.tasks.data_processor.runner:DataProcessorRunner"
     path_keys = ("processor.script", "output.path", "cwd")
 

@@ -32,39 +32,21 @@ run in a worker thread; a timeout or cancellation interrupts the running stateme
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from ..base import DeferredTaskType, ModelAt, models_from
 
-from ...definition import field_checks
-from ...definition.model import Strict, TaskBase, model_rule
-from ..base import DeferredTaskType
+if TYPE_CHECKING:
+    from .model import DatabaseConfig, DatabaseTask  # noqa: F401
 
-
-class DatabaseConfig(Strict):
-    connection: str = Field(description="sqlite:///path, duckdb:///path or postgresql://...")
-    operation: Literal["query", "migration", "transaction"] | None = Field(
-        None,
-        description="Default: migration with migrations_path, transaction with queries, else "
-        "query (the original format leaves it out for migrations).",
-    )
-    query: str | None = None
-    queries: list[str] = Field(default_factory=list)
-    params: Union[list[Any], dict[str, Any], None] = None
-    migrations_path: str | None = None
-    rollback_on_failure: bool = True
-
-    _operation_needs = model_rule(field_checks.database_operation)
-
-
-class DatabaseTask(TaskBase):
-    type: Literal["database"]
-    config: DatabaseConfig
+__getattr__ = models_from(
+    "jupyter_workflows.tasks.database.model", "DatabaseConfig", "DatabaseTask"
+)
 
 
 class DatabaseType(DeferredTaskType):
     name = "database"
-    model = DatabaseTask
+    model = ModelAt("jupyter_workflows.tasks.database.model:DatabaseTask")
     implementation = "jupyter_workflows.tasks.database.runner:DatabaseRunner"
     path_keys = ("config.migrations_path",)
 

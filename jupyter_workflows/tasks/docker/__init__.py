@@ -23,42 +23,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from ..base import DeferredTaskType, ModelAt, models_from
 
-from ...definition import field_checks
-from ...definition.model import EnvMap, Strict, TaskBase, model_rule
-from ..base import DeferredTaskType
+if TYPE_CHECKING:
+    from .model import DockerFields, DockerTask  # noqa: F401
 
-
-class DockerFields(Strict):
-    """What a docker task builds or runs."""
-
-    dockerfile: str | None = None
-    context: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    build_args: EnvMap = Field(default_factory=dict)
-    image: str | None = None
-    command: Union[str, list[str], None] = None
-    volumes: list[str] = Field(default_factory=list)
-    working_dir: str | None = None
-
-
-class DockerTask(TaskBase, DockerFields):
-    """Build an image (dockerfile/context/tags) or run a container (image/command), or both."""
-
-    type: Literal["docker"]
-    config: DockerFields | None = Field(
-        None, description="The same fields wrapped, as the original format writes them."
-    )
-
-    _build_or_run = model_rule(field_checks.docker_build_or_run)
+__getattr__ = models_from("jupyter_workflows.tasks.docker.model", "DockerFields", "DockerTask")
 
 
 class DockerType(DeferredTaskType):
     name = "docker"
-    model = DockerTask
+    model = ModelAt("jupyter_workflows.tasks.docker.model:DockerTask")
     implementation = "jupyter_workflows.tasks.docker.runner:DockerRunner"
     path_keys = ("context", "dockerfile", "config.context", "config.dockerfile")
 

@@ -37,32 +37,18 @@ the partly executed notebook is still written) and, opt-in, ``reuse_kernel``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field
+from ..base import DeferredTaskType, ModelAt, models_from
 
-from ...definition.model import TaskBase
-from ..base import DeferredTaskType
+if TYPE_CHECKING:
+    from .model import NotebookTask  # noqa: F401
 
-
-class NotebookTask(TaskBase):
-    """Execute a notebook with papermill, keeping the executed copy per execution."""
-
-    type: Literal["notebook"]
-    notebook: str = Field(description="Input notebook, relative to the project root.")
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    kernel: str | None = None
-    output: str | None = Field(None, description="Where to write the executed notebook.")
-    reuse_kernel: bool = Field(
-        False,
-        description="Share one kernel (per kernel name and cwd) between notebook tasks, its "
-        "namespace reset between them: much faster, but imported modules and process state "
-        "carry over.",
-    )
+__getattr__ = models_from("jupyter_workflows.tasks.notebook.model", "NotebookTask")
 
 
 class NotebookType(DeferredTaskType):
     name = "notebook"
-    model = NotebookTask
+    model = ModelAt("jupyter_workflows.tasks.notebook.model:NotebookTask")
     path_keys = ("notebook", "output", "cwd")
     implementation = "jupyter_workflows.tasks.notebook.runner:NotebookRunner"
