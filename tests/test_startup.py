@@ -40,6 +40,44 @@ def test_a_run_with_its_alert_rules_never_imports_duckdb(project: Path) -> None:
     assert json.loads(cli(project, "history", "--json").stdout)[0]["status"] == "succeeded"
 
 
+def test_a_run_of_an_http_task_imports_httpx_without_its_command_line(project: Path) -> None:
+    """httpx's own command line (httpx._main) imports rich, click's extras and pygments: a
+    third of an http task's start. The ``workflow`` process never calls it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        task = {"id": "a", "type": "http", "url": url, "expected_status": 204}
+        write_workflow(project, {"name": "web", "tasks": [task]})
+        modules = imported(project, "run", "wf.json")
+    finally:
+        server.shutdown()
+    assert "httpx" in modules
+    assert not {"rich", "pygments", "pydantic"} & modules  # (httpx._main is the stand-in)
+    assert json.loads(cli(project, "history", "--json").stdout)[0]["status"] == "succeeded"
+    # and whoever asks for it still gets httpx's command line
+    code = (
+        "from jupyter_workflows.cli.common import skip_httpx_command_line\n"
+        "skip_httpx_command_line()\n"
+        "import httpx, httpx._main\n"
+        "print(httpx.main is httpx._main.main, httpx._main.print_help.__module__)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60, check=True).stdout.split()  # fmt: skip
+    assert shown == ["True", "httpx._main"]  # the real module's, forwarded
+
+
 def test_validate_and_help_stay_light(project: Path) -> None:
     write_workflow(project, ONE)
     modules = imported(project, "validate", "wf.json")

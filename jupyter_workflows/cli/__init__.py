@@ -27,6 +27,7 @@ from .common import (
     json_text,
     print_problems,
     since_option,
+    skip_httpx_command_line,
     skip_pydantic_plugin_lookup,
     starts_fast,
 )
@@ -127,6 +128,7 @@ def main(ctx: click.Context, project_root: Path | None) -> None:
     from ..project import project_root as find_project_root
 
     skip_pydantic_plugin_lookup()
+    skip_httpx_command_line()
     try:
         ctx.obj = find_project_root(project_root)
     except ConfigError as exc:

@@ -26,27 +26,71 @@ def skip_pydantic_plugin_lookup() -> None:
     that module imports importlib.metadata and scans the entry points of every installed
     package. The ``workflow`` process runs no user code (tasks are subprocesses) and uses no
     plugins, so a stand-in answering "none" takes the module's place in this process only.
-    Any other name is forwarded to the real module, so a newer pydantic keeps working.
     """
-    if _LOADER in sys.modules:
+    _stand_in("pydantic.plugin._loader", get_plugins=lambda: ())
+
+
+def skip_httpx_command_line() -> None:
+    """Import httpx (http tasks, Slack and webhook alerts) without its command line.
+
+    ``httpx/__init__`` imports ``httpx._main`` for ``httpx.main``, and that imports rich,
+    pygments and click's extras: ~35 ms, a third of an http task's start. The ``workflow``
+    process never calls it; the stand-in's ``main`` runs the real one if anything does.
+    """
+
+    def main(*args: Any, **kwargs: Any) -> Any:
+        return _real(_HTTPX_CLI).main(*args, **kwargs)
+
+    if "httpx" not in sys.modules:
+        _stand_in(_HTTPX_CLI, main=main)
+
+
+_HTTPX_CLI = "httpx._main"
+
+
+def _stand_in(module: str, **attributes: Any) -> None:
+    """Have the first import of ``module`` in this process give a module holding only
+    ``attributes``. Any other name asked of it is the real module's (imported then, and put
+    in its place), so a newer release of the library keeps working. The stand-in is made by
+    the import system (a finder, used once), so its package holds it as an attribute too."""
+    waiting = (f for f in sys.meta_path if isinstance(f, _StandIn))
+    if module in sys.modules or any(f.module == module for f in waiting):
         return
+    sys.meta_path.insert(0, _StandIn(module, attributes))
+
+
+class _StandIn:
+    def __init__(self, module: str, attributes: dict[str, Any]) -> None:
+        self.module, self.attributes = module, attributes
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != self.module:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)  # once: the real module is found the usual way
+        return importlib.util.spec_from_loader(fullname, self)  # type: ignore[arg-type]
+
+    def create_module(self, spec: Any) -> None:
+        return None  # a plain module
+
+    def exec_module(self, stand_in: Any) -> None:
+        module = self.module
+
+        def forward(name: str) -> Any:
+            if name.startswith("__"):  # the import system probing (__path__, ...): not ours
+                raise AttributeError(name)
+            return getattr(_real(module), name)
+
+        vars(stand_in).update(self.attributes, __getattr__=forward)
+
+
+def _real(module: str) -> Any:
     import importlib
-    import types
 
-    stand_in = types.ModuleType(_LOADER)
-    stand_in.get_plugins = lambda: ()  # type: ignore[attr-defined]
-
-    def forward(name: str) -> Any:
-        if name.startswith("__"):  # the import system probing (__path__, ...): not ours
-            raise AttributeError(name)
-        del sys.modules[_LOADER]
-        return getattr(importlib.import_module(_LOADER), name)
-
-    stand_in.__getattr__ = forward  # type: ignore[method-assign]
-    sys.modules[_LOADER] = stand_in
-
-
-_LOADER = "pydantic.plugin._loader"
+    if getattr(sys.modules.get(module), "__file__", None) is None:  # the stand-in
+        del sys.modules[module]
+    return importlib.import_module(module)
 
 
 def print_problems(problems: Any, stream: Any = None) -> None:
