@@ -25,6 +25,7 @@ from .acceptance import Fields
 
 _CACHE = "jupyter_workflows.definition.model.Cache"
 _PLAIN_DATA = (str, int, bool, type(None))
+_LEAVES = frozenset({*_PLAIN_DATA, float})
 
 
 class NoPlainForm(Exception):
@@ -120,6 +121,8 @@ def _is_default(value: Any, schema: dict[str, Any]) -> bool:
 
 
 def _dump(value: Any, options: _Options) -> Any:
+    if type(value) in _LEAVES:  # most values: the engine dumps every task (fingerprint.py)
+        return value
     if isinstance(value, PlainModel):
         return _dump_model(value, options, set())
     if isinstance(value, list):
