@@ -88,7 +88,7 @@ class _StandIn:
 def _real(module: str) -> Any:
     import importlib
 
-    if getattr(sys.modules.get(module), "__file__", None) is None:  # the stand-in
+    if isinstance(getattr(sys.modules.get(module), "__loader__", None), _StandIn):
         del sys.modules[module]
     return importlib.import_module(module)
 
