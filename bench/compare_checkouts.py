@@ -25,16 +25,9 @@ import threading
 import time
 from pathlib import Path
 
+from ok_server import Ok  # bench/, this script's folder
+
 HERE = Path(__file__).resolve().parents[1]
-
-
-class _Ok(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 def checkout(revision: str | None, folder: Path) -> Path:
@@ -52,7 +45,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=11)
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="compare-checkouts-"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     tasks = {

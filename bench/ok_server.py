@@ -1,6 +1,8 @@
-"""An HTTP server on 127.0.0.1 answering 204 to every GET, for bench_cli.sh's http task.
+"""An HTTP server on 127.0.0.1 answering 204 to every GET, for the http tasks of bench/.
 
     python bench/ok_server.py PORT_FILE     (writes the port it listens on, then serves)
+
+``bench/compare_checkouts.py`` imports ``Ok`` and serves it on a thread.
 """
 
 import http.server
@@ -17,8 +19,9 @@ class Ok(http.server.BaseHTTPRequestHandler):
         pass
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-with open(sys.argv[1] + ".tmp", "w") as file:
-    file.write(str(server.server_address[1]))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])  # whole, or not there yet
-server.serve_forever()
+if __name__ == "__main__":
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    with open(sys.argv[1] + ".tmp", "w") as file:
+        file.write(str(server.server_address[1]))
+    os.rename(sys.argv[1] + ".tmp", sys.argv[1])  # whole, or not there yet
+    server.serve_forever()

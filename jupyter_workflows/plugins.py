@@ -26,6 +26,16 @@ from typing import Any
 from .errors import UnknownPlugin
 
 
+def resolve(target: str) -> Any:
+    """The object ``"module:attribute"`` text names (the attribute may be dotted,
+    ``"module:Class.inner"``), its module imported if it is not yet."""
+    module_name, _, attribute = target.partition(":")
+    found: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        found = getattr(found, part)
+    return found
+
+
 class Registry:
     """Names of one kind of plugin, each loaded on first use."""
 
@@ -82,8 +92,7 @@ class Registry:
             target = self._entry_points().get(name)
         if target is None:
             raise UnknownPlugin(self.kind, name, self.names())
-        module_name, _, attribute = target.partition(":")
-        value = getattr(importlib.import_module(module_name), attribute)
+        value = resolve(target)
         self._loaded[name] = value
         return value
 

@@ -15,14 +15,13 @@ JSON and YAML values are already the types the model wants.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
-from ..plugins import TASK_TYPES
+from ..plugins import TASK_TYPES, resolve
 
 FORMAT = 2
 SCHEMA_FILE = Path(__file__).with_name("acceptance.json")
@@ -118,10 +117,9 @@ _functions: dict[str, Any] = {}
 def _function(reference: str) -> Any:
     function = _functions.get(reference)
     if function is None:
-        module, _, name = reference.partition(":")
-        if module not in PURE_MODULES:
+        if reference.partition(":")[0] not in PURE_MODULES:
             raise _Unsure(reference)
-        function = _functions[reference] = getattr(importlib.import_module(module), name)
+        function = _functions[reference] = resolve(reference)
     return function
 
 

@@ -16,10 +16,10 @@ None. ``load_workflow`` and everything a user handles keep returning the models.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any, ClassVar
 
+from ..plugins import resolve
 from . import acceptance
 from .acceptance import Fields
 
@@ -184,13 +184,9 @@ def _class(name: str) -> type[PlainModel]:
 
 
 def _behaviour(reference: str) -> type:
-    module, _, qualname = reference.partition(":")
-    if module not in acceptance.PURE_MODULES:
+    if reference.partition(":")[0] not in acceptance.PURE_MODULES:
         raise NoPlainForm(f"{reference} is not in a module without pydantic")
-    found = importlib.import_module(module)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    return found  # type: ignore[return-value]
+    return resolve(reference)  # type: ignore[no-any-return]
 
 
 def _models() -> dict[str, dict[str, Any]]:

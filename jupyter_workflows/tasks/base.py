@@ -7,7 +7,6 @@ processes must stop them before letting it propagate (``tasks.process`` does).
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import TaskTypeNotImplemented
 from ..execution.states import State
+from ..plugins import resolve
 from .paths import PathPolicy, named_paths
 
 if TYPE_CHECKING:
@@ -111,8 +111,7 @@ class ModelAt:
         self.target = target
 
     def __get__(self, instance: object, owner: type) -> type[TaskBase]:
-        module, _, name = self.target.partition(":")
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+        return resolve(self.target)  # type: ignore[no-any-return]
 
 
 def models_from(module: str, *names: str) -> Callable[[str], Any]:
@@ -122,8 +121,8 @@ def models_from(module: str, *names: str) -> Callable[[str], Any]:
 
     def __getattr__(name: str) -> Any:
         if name in names:
-            return getattr(importlib.import_module(module), name)
-        raise AttributeError(f"module has no attribute {name!r}")
+            return resolve(f"{module}:{name}")
+        raise AttributeError(f"no attribute {name!r} (the models here: {', '.join(names)})")
 
     return __getattr__
 
@@ -176,13 +175,12 @@ class DeferredTaskType(TaskType):
 
     def worker(self) -> TaskType:
         if self._worker is None:
-            module_name, _, class_name = self.implementation.partition(":")
             try:
-                module = importlib.import_module(module_name)
+                implementation = resolve(self.implementation)
             except ImportError as exc:  # a library the type needs is not installed
                 reason = f"{self.implementation} cannot be imported: {exc}"
                 raise TaskTypeNotImplemented(self.name, reason) from exc
-            self._worker = getattr(module, class_name)()
+            self._worker = implementation()
         return self._worker
 
     async def run(self, task: TaskBase, ctx: TaskContext) -> TaskResult:
